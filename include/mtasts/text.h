@@ -1,0 +1,24 @@
+/*
+ * text.h - small helpers for untrusted text: printable copies for messages
+ * and logs, UTF-8 validation. Pure: no I/O, no allocation.
+ */
+#ifndef MTASTS_TEXT_H
+#define MTASTS_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MTS_TXT_MAX_BYTES 4096 /* bound on one joined TXT record we examine */
+#define MTS_PRINTABLE_MAX 80 /* bytes of foreign text quoted in a message */
+
+/* Copy at most MTS_PRINTABLE_MAX bytes of in to out as printable ASCII:
+ * other bytes become \xHH, CR \r, LF \n, TAB \t; "..." marks a cut. out
+ * always ends in NUL; cap >= 8. Returns out. */
+char *mts_printable(const char *in, size_t len, char *out, size_t cap);
+#define MTS_PRINTABLE_BUF (MTS_PRINTABLE_MAX * 4 + 8)
+
+/* Is buf valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? On false,
+ * *bad (may be NULL) is the offset of the first bad byte. */
+bool mts_utf8_valid(const char *buf, size_t len, size_t *bad);
+
+#endif

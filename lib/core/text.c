@@ -1,0 +1,81 @@
+/* text.c - printable copies and UTF-8 validation (see include/mtasts/text.h). */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mtasts/text.h"
+
+char *mts_printable(const char *in, size_t len, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	bool cut = len > MTS_PRINTABLE_MAX;
+	if (cut)
+		len = MTS_PRINTABLE_MAX;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		char esc[5];
+		size_t n = 0;
+		if (c == '\r' || c == '\n' || c == '\t' || c == '\\') {
+			esc[n++] = '\\';
+			esc[n++] = c == '\r' ? 'r' : c == '\n' ? 'n' : c == '\t' ? 't' : '\\';
+		} else if (c < 0x20 || c > 0x7e) {
+			esc[n++] = '\\';
+			esc[n++] = 'x';
+			esc[n++] = hex[c >> 4];
+			esc[n++] = hex[c & 15];
+		} else {
+			esc[n++] = (char)c;
+		}
+		if (o + n + 4 > cap) {
+			cut = true;
+			break;
+		}
+		for (size_t k = 0; k < n; k++)
+			out[o++] = esc[k];
+	}
+	if (cut && o + 4 <= cap) {
+		out[o++] = '.';
+		out[o++] = '.';
+		out[o++] = '.';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+bool mts_utf8_valid(const char *buf, size_t len, size_t *bad)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t need;
+		uint32_t cp, min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			need = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			need = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			need = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			goto fail;
+		}
+		if (len - i <= need)
+			goto fail;
+		for (size_t k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				goto fail;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			goto fail;
+		i += need + 1;
+	}
+	return true;
+fail:
+	if (bad)
+		*bad = i;
+	return false;
+}

@@ -1,0 +1,387 @@
+/* tlsrpt_record.c - the _smtp._tls TXT record, RFC 8460 §3 (see tlsrpt_record.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mtasts/dname.h"
+#include "mtasts/text.h"
+#include "mtasts/tlsrpt_record.h"
+#include "record_fields.h"
+
+#define TLSRPT_VERSION "v=TLSRPTv1"
+
+bool mts_tlsrpt_record_is_tlsrpt(const char *txt, size_t len)
+{
+	return record_has_version(txt, len, TLSRPT_VERSION);
+}
+
+void mts_tlsrpt_record_clear(struct mts_tlsrpt_record *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->rua_count; i++) {
+		free(r->rua[i].uri);
+		free(r->rua[i].target);
+	}
+	free(r->rua);
+	memset(r, 0, sizeof(*r));
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* RFC 3986 characters: unreserved / reserved / '%' (checked separately). */
+static bool uri_char(char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true;
+	return strchr("-._~:/?#[]@!$&'()*+,;=%", c) != NULL && c != '\0';
+}
+
+/* Decode percent-escapes of s into out (cap bytes). Returns the length, or
+ * -1 with *bad set on a malformed escape or a decoded control byte. */
+static long pct_decode(const char *s, size_t len, char *out, size_t cap, size_t *bad)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '%') {
+			if (i + 2 >= len) {
+				*bad = i;
+				return -1;
+			}
+			int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+			if (h < 0 || l < 0) {
+				*bad = i;
+				return -1;
+			}
+			c = (char)(h * 16 + l);
+			if ((unsigned char)c < 0x20 || c == 0x7f) {
+				*bad = i;
+				return -1;
+			}
+			i += 2;
+		}
+		if (o + 1 >= cap) {
+			*bad = i;
+			return -1;
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+static char *dupn(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* Validate one URI; on success fill rua (owning copies). offset locates the
+ * URI in the record for findings. Returns 0, -1 (finding added) or MTS_ENOMEM. */
+static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *rua,
+		     struct mts_findings *fs)
+{
+	char shown[MTS_PRINTABLE_BUF];
+	unsigned column = (unsigned)offset + 1;
+	mts_printable(u, len, shown, sizeof(shown));
+
+	for (size_t i = 0; i < len; i++) {
+		if (!uri_char(u[i])) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column + (unsigned)i,
+					 "URI \"%s\" holds a character not allowed in a URI "
+					 "(percent-encode it)", shown);
+			return -1;
+		}
+	}
+	size_t colon = 0;
+	while (colon < len && u[colon] != ':')
+		colon++;
+	if (colon == len || colon == 0) {
+		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
+				 "\"%s\" is not a URI (no scheme)", shown);
+		return -1;
+	}
+	char scheme[16];
+	size_t sl = colon < sizeof(scheme) ? colon : sizeof(scheme) - 1;
+	for (size_t i = 0; i < sl; i++)
+		scheme[i] = (u[i] >= 'A' && u[i] <= 'Z') ? (char)(u[i] - 'A' + 'a') : u[i];
+	scheme[sl] = '\0';
+
+	char decoded[1024];
+	size_t bad = 0;
+	if (strcmp(scheme, "mailto") == 0) {
+		const char *addr = u + colon + 1;
+		size_t alen = len - colon - 1;
+		const char *q = memchr(addr, '?', alen);
+		if (q)
+			alen = (size_t)(q - addr);
+		long dl = pct_decode(addr, alen, decoded, sizeof(decoded), &bad);
+		if (dl < 0) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
+					 column + (unsigned)(colon + 1 + bad),
+					 "URI \"%s\" has a malformed percent-escape", shown);
+			return -1;
+		}
+		char *at = strrchr(decoded, '@');
+		char dom[MTS_DNAME_MAX + 1];
+		if (!at || at == decoded || strchr(decoded, ',') ||
+		    mts_dname_normalize(at + 1, strlen(at + 1), false, dom, NULL) != MTS_DNAME_OK) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
+					 "\"%s\" is not a mailto: URI with one valid address", shown);
+			return -1;
+		}
+		rua->scheme = MTS_RUA_MAILTO;
+		rua->target = dupn(decoded, (size_t)dl);
+	} else if (strcmp(scheme, "https") == 0) {
+		if (len < colon + 3 || memcmp(u + colon, "://", 3) != 0) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
+					 "\"%s\" is not an https:// URI", shown);
+			return -1;
+		}
+		const char *host = u + colon + 3;
+		size_t hl = 0, rest = len - colon - 3;
+		while (hl < rest && host[hl] != '/' && host[hl] != ':' && host[hl] != '?' &&
+		       host[hl] != '#')
+			hl++;
+		char dom[MTS_DNAME_MAX + 1];
+		bool host_ok = hl > 0 && (host[0] == '[' ||
+			mts_dname_normalize(host, hl, false, dom, NULL) == MTS_DNAME_OK);
+		if (!host_ok || memchr(host, '@', rest)) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
+					 "\"%s\" has no valid host name", shown);
+			return -1;
+		}
+		if (hl < rest && host[hl] == ':') {
+			size_t p = hl + 1, digits = 0;
+			unsigned long port = 0;
+			while (p < rest && host[p] >= '0' && host[p] <= '9' && digits < 6)
+				port = port * 10 + (unsigned long)(host[p++] - '0'), digits++;
+			if (digits == 0 || port == 0 || port > 65535 ||
+			    (p < rest && host[p] != '/' && host[p] != '?')) {
+				mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
+						 "\"%s\" has an invalid port", shown);
+				return -1;
+			}
+		}
+		for (size_t i = 0; i < len; i++) {
+			if (u[i] == '%' && (i + 2 >= len || hexval(u[i + 1]) < 0 ||
+					    hexval(u[i + 2]) < 0)) {
+				mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
+						 column + (unsigned)i,
+						 "URI \"%s\" has a malformed percent-escape", shown);
+				return -1;
+			}
+		}
+		rua->scheme = MTS_RUA_HTTPS;
+		rua->target = dupn(u, len);
+	} else {
+		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_SCHEME, 0, column,
+				 "URI scheme \"%s\" is not mailto or https%s", scheme,
+				 strcmp(scheme, "http") == 0 ? " (plain http is not allowed)" : "");
+		return -1;
+	}
+	rua->uri = dupn(u, len);
+	if (!rua->uri || !rua->target) {
+		free(rua->uri);
+		free(rua->target);
+		return MTS_ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_rua(const struct record_field *f, struct mts_tlsrpt_record *out,
+		     struct mts_findings *fs)
+{
+	int failed = 0;
+	size_t i = 0;
+	const char *v = f->value;
+	size_t base = f->offset + 4;
+	while (i <= f->value_len) {
+		size_t s = i;
+		while (s < f->value_len && record_is_wsp(v[s]))
+			s++;
+		size_t e = s;
+		while (e < f->value_len && v[e] != ',')
+			e++;
+		size_t t = e;
+		while (t > s && record_is_wsp(v[t - 1]))
+			t--;
+		if (t == s) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
+					 (unsigned)(base + s + 1), "empty URI in the rua list");
+			failed = -1;
+		} else if (out->rua_count >= MTS_TLSRPT_MAX_RUA) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
+					 (unsigned)(base + s + 1), "more than %d rua URIs",
+					 MTS_TLSRPT_MAX_RUA);
+			return -1;
+		} else {
+			struct mts_rua rua = {0};
+			int rc = parse_uri(v + s, t - s, base + s, &rua, fs);
+			if (rc == MTS_ENOMEM)
+				return rc;
+			if (rc < 0) {
+				failed = -1;
+			} else {
+				bool dup = false;
+				for (size_t k = 0; k < out->rua_count; k++)
+					dup |= strcmp(out->rua[k].uri, rua.uri) == 0;
+				if (dup) {
+					mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_DUPLICATE, 0,
+							 (unsigned)(base + s + 1),
+							 "URI listed twice");
+					free(rua.uri);
+					free(rua.target);
+				} else {
+					struct mts_rua *grown = realloc(out->rua,
+						(out->rua_count + 1) * sizeof(*grown));
+					if (!grown) {
+						free(rua.uri);
+						free(rua.target);
+						return MTS_ENOMEM;
+					}
+					out->rua = grown;
+					out->rua[out->rua_count++] = rua;
+				}
+			}
+		}
+		i = e + 1;
+	}
+	return failed;
+}
+
+int mts_tlsrpt_record_parse(const char *txt, size_t len, struct mts_tlsrpt_record *out,
+			    struct mts_findings *fs, struct mts_error *err)
+{
+	char shown[MTS_PRINTABLE_BUF];
+	bool failed = false, have_rua = false;
+
+	memset(out, 0, sizeof(*out));
+	if (len > MTS_TXT_MAX_BYTES) {
+		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_SYNTAX, 0, 0,
+				 "record of %zu bytes is over the %d-byte limit", len,
+				 MTS_TXT_MAX_BYTES);
+		return mts_error_set(err, MTS_ETOOBIG, "record too long");
+	}
+	if (!record_has_version(txt, len, TLSRPT_VERSION)) {
+		mts_printable(txt, len, shown, sizeof(shown));
+		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_VERSION, 0, 1,
+				 "record \"%s\" does not begin with \"v=TLSRPTv1\"", shown);
+		return mts_error_set(err, MTS_EINVAL, "not a TLSRPT record");
+	}
+	struct record_scanner sc;
+	struct record_field f;
+	enum record_scan_error e;
+	size_t eoff;
+	int rc;
+	record_scan_init(&sc, txt, len, strlen(TLSRPT_VERSION));
+	while ((rc = record_scan_next(&sc, &f, true, &e, &eoff)) != 0) {
+		if (rc < 0) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_SYNTAX, 0, (unsigned)eoff + 1, "%s",
+					 record_scan_error_text(e));
+			failed = true;
+			continue;
+		}
+		mts_printable(f.name, f.name_len, shown, sizeof(shown));
+		if (f.name_len == 3 && memcmp(f.name, "rua", 3) == 0) {
+			if (have_rua) {
+				mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_REPEATED, 0,
+						 (unsigned)f.offset + 1,
+						 "rua appears more than once; the first one is used");
+				continue;
+			}
+			have_rua = true;
+			int prc = parse_rua(&f, out, fs);
+			if (prc == MTS_ENOMEM) {
+				mts_tlsrpt_record_clear(out);
+				return mts_error_set(err, MTS_ENOMEM, "out of memory");
+			}
+			if (prc < 0)
+				failed = true;
+		} else if (f.name_len == 1 && f.name[0] == 'v') {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_REPEATED, 0,
+					 (unsigned)f.offset + 1, "v appears more than once");
+		} else if (f.name_len == 3 && strncasecmp(f.name, "rua", 3) == 0) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_SYNTAX, 0, (unsigned)f.offset + 1,
+					 "field name \"%s\" must be written \"rua\" (names are "
+					 "case-sensitive)", shown);
+			failed = true;
+		} else {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_UNKNOWN, 0,
+					 (unsigned)f.offset + 1, "unknown field \"%s\" is ignored",
+					 shown);
+		}
+	}
+	if (!have_rua) {
+		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_MISSING, 0, 0,
+				 "the record has no rua field");
+		failed = true;
+	} else if (out->rua_count == 0) {
+		failed = true;
+	}
+	if (fs && fs->enomem) {
+		mts_tlsrpt_record_clear(out);
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	}
+	if (failed) {
+		mts_tlsrpt_record_clear(out);
+		return mts_error_set(err, MTS_EINVAL, "invalid TLSRPT record");
+	}
+	return 0;
+}
+
+int mts_tlsrpt_record_select(const char *const *txts, const size_t *lens, size_t n,
+			     struct mts_tlsrpt_record *out, struct mts_findings *fs,
+			     struct mts_error *err)
+{
+	char shown[MTS_PRINTABLE_BUF];
+	size_t found = 0, which = 0;
+	bool near = false;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		if (mts_tlsrpt_record_is_tlsrpt(txts[i], lens[i])) {
+			if (found++ == 0)
+				which = i;
+			continue;
+		}
+		mts_printable(txts[i], lens[i], shown, sizeof(shown));
+		if (record_near_version(txts[i], lens[i], TLSRPT_VERSION)) {
+			near = true;
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_VERSION, 0, 1,
+					 "record \"%s\" looks like a TLSRPT record but does not "
+					 "begin exactly with \"v=TLSRPTv1\"", shown);
+		} else {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_IGNORED, 0, 0,
+					 "record \"%s\" does not begin with \"v=TLSRPTv1\" and is "
+					 "ignored", shown);
+		}
+	}
+	if (found == 0) {
+		if (!near)
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_MISSING, 0, 0,
+					 "no TXT record beginning with \"v=TLSRPTv1\"");
+		return mts_error_set(err, MTS_ENOTFOUND, "no TLSRPT record");
+	}
+	if (found > 1) {
+		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_MULTIPLE, 0, 0,
+				 "%zu TXT records begin with \"v=TLSRPTv1\"; senders send no "
+				 "reports", found);
+		return mts_error_set(err, MTS_EINVAL, "several TLSRPT records");
+	}
+	return mts_tlsrpt_record_parse(txts[which], lens[which], out, fs, err);
+}

@@ -1,0 +1,195 @@
+/* cli.c - helpers shared by every subcommand (see cli.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void vreport(const char *cmd, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "mtasts%s%s: ", cmd && *cmd ? " " : "", cmd ? cmd : "");
+	vfprintf(stderr, fmt, ap);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(cmd, fmt, ap);
+	va_end(ap);
+	/* One line: the hint stays on it. */
+	const char *top = cmd ? cmd : "";
+	size_t n = strcspn(top, " ");
+	fprintf(stderr, " (see 'mtasts help%s%.*s')\n", n ? " " : "", (int)n, top);
+	return CLI_EXIT_USAGE;
+}
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(cmd, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_getopt(const char *cmd, int argc, char **argv, const char *optstring,
+	       const struct option *longopts)
+{
+	opterr = 0;
+	int c = getopt_long(argc, argv, optstring, longopts, NULL);
+	if (c == '?') {
+		if (optopt)
+			cli_usage(cmd, "unknown option '-%c'", optopt);
+		else
+			cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+		return '?';
+	}
+	if (c == ':') {
+		cli_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
+		return '?';
+	}
+	return c;
+}
+
+int cli_print_help(const char *name)
+{
+	for (size_t i = 0; i < cli_command_count; i++) {
+		if (strcmp(cli_commands[i].name, name) == 0) {
+			fputs(cli_commands[i].help, stdout);
+			return CLI_EXIT_OK;
+		}
+	}
+	return cli_usage(NULL, "no such command '%s'", name);
+}
+
+int cli_read_input(const char *path, size_t max, char **buf, size_t *len, struct mts_error *err)
+{
+	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (!fp)
+		return mts_error_set(err, MTS_EIO, "%s: %s", path, strerror(errno));
+	size_t cap = 4096, used = 0;
+	char *data = malloc(cap + 1);
+	int rc = 0;
+	if (!data) {
+		rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		if (used == cap) {
+			if (cap > max) {
+				rc = mts_error_set(err, MTS_ETOOBIG, "%s: larger than %zu bytes",
+						   path, max);
+				goto out;
+			}
+			char *bigger = realloc(data, cap * 2 + 1);
+			if (!bigger) {
+				rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+				goto out;
+			}
+			data = bigger;
+			cap *= 2;
+		}
+		size_t got = fread(data + used, 1, cap - used, fp);
+		used += got;
+		if (got == 0) {
+			if (ferror(fp))
+				rc = mts_error_set(err, MTS_EIO, "%s: read error", path);
+			break;
+		}
+	}
+	if (rc == 0 && used > max)
+		rc = mts_error_set(err, MTS_ETOOBIG, "%s: larger than %zu bytes", path, max);
+out:
+	if (fp != stdin)
+		fclose(fp);
+	if (rc) {
+		free(data);
+		return rc;
+	}
+	data[used] = '\0';
+	*buf = data;
+	*len = used;
+	return 0;
+}
+
+bool cli_use_color(FILE *fp)
+{
+	const char *no = getenv("NO_COLOR");
+	if (no && *no)
+		return false;
+	return isatty(fileno(fp));
+}
+
+const char *cli_color_for(enum mts_severity s, bool color)
+{
+	if (!color)
+		return "";
+	switch (s) {
+	case MTS_SEV_ERROR: return "\033[1;31m";
+	case MTS_SEV_WARNING: return "\033[33m";
+	default: return "\033[36m";
+	}
+}
+
+const char *cli_color_reset(bool color)
+{
+	return color ? "\033[0m" : "";
+}
+
+void cli_print_findings(FILE *fp, const struct mts_findings *f, const char *indent, bool color)
+{
+	for (size_t i = 0; i < f->count; i++) {
+		const struct mts_finding *it = &f->items[i];
+		const struct mts_finding_info *info = mts_finding_info(it->id);
+		fprintf(fp, "%s%s%-7s%s %s: %s", indent, cli_color_for(it->severity, color),
+			mts_severity_name(it->severity), cli_color_reset(color), info->code,
+			it->message);
+		if (it->line && it->column)
+			fprintf(fp, " (line %u, column %u)", it->line, it->column);
+		else if (it->line)
+			fprintf(fp, " (line %u)", it->line);
+		else if (it->column)
+			fprintf(fp, " (column %u)", it->column);
+		if (*info->rfc)
+			fprintf(fp, " [%s]", info->rfc);
+		fputc('\n', fp);
+		if (it->severity >= MTS_SEV_WARNING && *info->hint)
+			fprintf(fp, "%s        fix: %s\n", indent, info->hint);
+	}
+}
+
+json_t *cli_findings_json(const struct mts_findings *f)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < f->count; i++) {
+		const struct mts_finding *it = &f->items[i];
+		const struct mts_finding_info *info = mts_finding_info(it->id);
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "code", info->code, "severity",
+				      mts_severity_name(it->severity), "message", it->message,
+				      "rfc", info->rfc, "hint", info->hint);
+		if (!o)
+			continue;
+		if (it->line)
+			json_object_set_new(o, "line", json_integer(it->line));
+		if (it->column)
+			json_object_set_new(o, "column", json_integer(it->column));
+		if (it->subject)
+			json_object_set_new(o, "subject", json_string(it->subject));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+void cli_print_json(json_t *v)
+{
+	if (!v) {
+		fputs("null\n", stdout);
+		return;
+	}
+	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	fputc('\n', stdout);
+	json_decref(v);
+}

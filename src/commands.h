@@ -1,0 +1,8 @@
+/* commands.h - every subcommand's entry point and help text. */
+#ifndef MTASTS_COMMANDS_H
+#define MTASTS_COMMANDS_H
+
+int cmd_policy(int argc, char **argv);
+extern const char cmd_policy_help[];
+
+#endif
