@@ -1,0 +1,60 @@
+# mtasts: the two commands of the quick start, and the steps they are made of.
+#   make demo   install what is missing, build, bring up the demo world, run mtasts on it
+#   make test   install what is missing, build (normal + ASan/UBSan), run every test
+# Everything else is CMake (see CMakeLists.txt); this file only strings steps together.
+
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD  ?= build
+ASAN   ?= build-asan
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build build-asan demo test test-normal test-asan valgrind fuzz-smoke \
+        check-source bench clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DMTASTS_SANITIZE=ON -DMTASTS_BENCH=OFF \
+		$(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN) -j $(JOBS)
+
+demo: build
+	@tests/rig/rig run --demo scripts/demo $(BUILD)/mtasts
+
+check-source:
+	@sh scripts/check-source
+
+# Unit tests under valgrind: the library must be leak-free without ASan too.
+valgrind: build
+	@sh scripts/valgrind-unit $(BUILD)
+
+fuzz-smoke: deps
+	@sh scripts/fuzz-smoke
+
+test-normal: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+# The sanitizer run comes last so that ctest's summary closes the output.
+test: check-source build build-asan
+	@$(MAKE) --no-print-directory valgrind
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory test-normal
+	@$(MAKE) --no-print-directory test-asan
+
+bench: build
+	@for b in bench/run-*.sh; do [ -f "$$b" ] && bash "$$b"; done
+
+clean:
+	rm -rf $(BUILD) $(ASAN) build-fuzz build-bench
