@@ -1,0 +1,83 @@
+/*
+ * smtp_probe.h - probe one MX host: connect, banner, EHLO, STARTTLS, TLS
+ * handshake with SNI, and what the certificate says (RFC 8461 §4.2, §4.3).
+ *
+ * Asynchronous on a caller-owned libevent base: mts_smtp_probe_start()
+ * returns at once and calls done() exactly once, from the loop, with a
+ * result that is only valid during the call (copy what you keep). The
+ * handshake never aborts on a bad certificate: the chain is verified after
+ * it, so that an expired or misnamed certificate is still described.
+ * Does I/O (sockets, TLS); makes no policy decisions.
+ */
+#ifndef MTASTS_SMTP_PROBE_H
+#define MTASTS_SMTP_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "mtasts/error.h"
+
+struct event_base;
+
+#define MTS_SMTP_LINE_MAX 1000        /* RFC 5321 §4.5.3.1.5: reply line incl. CRLF */
+#define MTS_SMTP_REPLY_MAX_LINES 100  /* a multiline reply longer than this is hostile */
+#define MTS_SMTP_CERT_NAMES_MAX 64    /* subject alternative names kept */
+
+enum mts_smtp_stage {
+	MTS_SMTP_STAGE_CONNECT = 0,
+	MTS_SMTP_STAGE_BANNER,
+	MTS_SMTP_STAGE_EHLO,
+	MTS_SMTP_STAGE_STARTTLS,
+	MTS_SMTP_STAGE_HANDSHAKE,
+	MTS_SMTP_STAGE_DONE,          /* TLS established and inspected */
+};
+
+struct mts_smtp_probe_opts {
+	const char *host;             /* the MX host name: SNI and the name checked */
+	struct sockaddr_storage addr; /* where to connect (port included) */
+	socklen_t addr_len;
+	const char *ca_file;          /* trust store; NULL = the system's */
+	const char *helo_name;        /* EHLO argument; NULL = "mtasts.invalid" */
+	unsigned timeout_ms;          /* for the whole probe; 0 = 10000 */
+};
+
+struct mts_smtp_probe_result {
+	enum mts_smtp_stage reached;  /* the stage that failed, or DONE */
+	int error;                    /* 0, or MTS_E* of the failure */
+	char message[256];            /* what failed, in words */
+	char banner[128];             /* printable first line of the greeting */
+	int last_reply_code;
+	bool starttls_offered;
+	char tls_version[16];         /* "TLSv1.3" */
+	char cipher[64];
+	bool chain_valid;             /* chains to a trusted root, dates valid */
+	long verify_code;             /* X509_V_* from OpenSSL */
+	char verify_error[128];
+	bool name_valid;              /* the certificate is valid for host */
+	bool self_signed;
+	time_t not_before, not_after;
+	char subject[256], issuer[256];
+	size_t name_count;
+	char names[MTS_SMTP_CERT_NAMES_MAX][254]; /* DNS subject alternative names */
+	unsigned elapsed_ms;
+};
+
+typedef void (*mts_smtp_probe_cb)(const struct mts_smtp_probe_result *res, void *arg);
+
+struct mts_smtp_probe;
+
+/* Start a probe. Returns NULL (err filled) when it cannot start; otherwise
+ * done(res, arg) is called once from the loop and the probe frees itself. */
+struct mts_smtp_probe *mts_smtp_probe_start(struct event_base *base,
+					    const struct mts_smtp_probe_opts *opts,
+					    mts_smtp_probe_cb done, void *arg,
+					    struct mts_error *err);
+/* Cancel a running probe: done() is not called. */
+void mts_smtp_probe_cancel(struct mts_smtp_probe *p);
+
+const char *mts_smtp_stage_name(enum mts_smtp_stage s);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * rig_env.h - for C integration tests: read the rig's env file (KEY=VALUE
+ * lines, path in $RIG_ENV) and turn "ADDR:PORT" values into socket addresses.
+ * Header-only; the C integration tests include it.
+ */
+#ifndef MTASTS_TEST_RIG_ENV_H
+#define MTASTS_TEST_RIG_ENV_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define RIG_ENV_MAX 256
+
+struct rig_env {
+	size_t count;
+	char keys[RIG_ENV_MAX][64];
+	char values[RIG_ENV_MAX][1024];
+};
+
+static inline int rig_env_load(struct rig_env *env)
+{
+	const char *path = getenv("RIG_ENV");
+	FILE *fp = path ? fopen(path, "r") : NULL;
+	char line[1200];
+	env->count = 0;
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp) && env->count < RIG_ENV_MAX) {
+		char *eq = strchr(line, '=');
+		if (!eq || line[0] == '#')
+			continue;
+		*eq = '\0';
+		char *v = eq + 1;
+		v[strcspn(v, "\r\n")] = '\0';
+		if (strlen(line) >= sizeof(env->keys[0]) || strlen(v) >= sizeof(env->values[0]))
+			continue;
+		memcpy(env->keys[env->count], line, strlen(line) + 1);
+		memcpy(env->values[env->count], v, strlen(v) + 1);
+		env->count++;
+	}
+	fclose(fp);
+	return 0;
+}
+
+static inline const char *rig_env_get(const struct rig_env *env, const char *key)
+{
+	for (size_t i = 0; i < env->count; i++)
+		if (strcmp(env->keys[i], key) == 0)
+			return env->values[i];
+	return NULL;
+}
+
+/* "127.1.2.3:25" into an IPv4 socket address. */
+static inline int rig_addr(const char *hostport, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	const char *colon = hostport ? strrchr(hostport, ':') : NULL;
+	if (!colon || (size_t)(colon - hostport) >= sizeof(host))
+		return -1;
+	memcpy(host, hostport, (size_t)(colon - hostport));
+	host[colon - hostport] = '\0';
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	memset(ss, 0, sizeof(*ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((unsigned short)strtoul(colon + 1, NULL, 10));
+	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+		return -1;
+	*len = sizeof(*sin);
+	return 0;
+}
+
+#endif
