@@ -132,7 +132,11 @@ static void inspect(struct mts_smtp_probe *p)
 		 X509_verify_cert_error_string(r->verify_code));
 	r->name_valid = X509_check_host(cert, p->host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
 					NULL) == 1;
-	r->self_signed = X509_check_issued(cert, cert) == X509_V_OK;
+	/* Issuer = subject and signed by its own key (a self-signed leaf often
+	 * lacks keyCertSign, so X509_check_issued() would say no). */
+	r->self_signed = r->verify_code == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+			 (X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)) == 0 &&
+			  X509_verify(cert, X509_get0_pubkey(cert)) == 1);
 	r->not_before = asn1_to_time(X509_get0_notBefore(cert));
 	r->not_after = asn1_to_time(X509_get0_notAfter(cert));
 	copy_x509_name(X509_get_subject_name(cert), r->subject, sizeof(r->subject));

@@ -36,6 +36,11 @@ static inline int rig_env_load(struct rig_env *env)
 		*eq = '\0';
 		char *v = eq + 1;
 		v[strcspn(v, "\r\n")] = '\0';
+		size_t vl = strlen(v);
+		if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') { /* one pair of quotes */
+			v[vl - 1] = '\0';
+			v++;
+		}
 		if (strlen(line) >= sizeof(env->keys[0]) || strlen(v) >= sizeof(env->values[0]))
 			continue;
 		memcpy(env->keys[env->count], line, strlen(line) + 1);
