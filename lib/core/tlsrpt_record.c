@@ -91,7 +91,7 @@ static char *dupn(const char *s, size_t n)
 }
 
 /* Validate one URI; on success fill rua (owning copies). offset locates the
- * URI in the record for findings. Returns 0, -1 (finding added) or MTS_ENOMEM. */
+ * URI in the record for findings. Returns 0, 1 (a finding was added) or MTS_ENOMEM. */
 static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *rua,
 		     struct mts_findings *fs)
 {
@@ -104,7 +104,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column + (unsigned)i,
 					 "URI \"%s\" holds a character not allowed in a URI "
 					 "(percent-encode it)", shown);
-			return -1;
+			return 1;
 		}
 	}
 	size_t colon = 0;
@@ -113,7 +113,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 	if (colon == len || colon == 0) {
 		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
 				 "\"%s\" is not a URI (no scheme)", shown);
-		return -1;
+		return 1;
 	}
 	char scheme[16];
 	size_t sl = colon < sizeof(scheme) ? colon : sizeof(scheme) - 1;
@@ -134,7 +134,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
 					 column + (unsigned)(colon + 1 + bad),
 					 "URI \"%s\" has a malformed percent-escape", shown);
-			return -1;
+			return 1;
 		}
 		char *at = strrchr(decoded, '@');
 		char dom[MTS_DNAME_MAX + 1];
@@ -142,7 +142,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 		    mts_dname_normalize(at + 1, strlen(at + 1), false, dom, NULL) != MTS_DNAME_OK) {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
 					 "\"%s\" is not a mailto: URI with one valid address", shown);
-			return -1;
+			return 1;
 		}
 		rua->scheme = MTS_RUA_MAILTO;
 		rua->target = dupn(decoded, (size_t)dl);
@@ -150,7 +150,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 		if (len < colon + 3 || memcmp(u + colon, "://", 3) != 0) {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
 					 "\"%s\" is not an https:// URI", shown);
-			return -1;
+			return 1;
 		}
 		const char *host = u + colon + 3;
 		size_t hl = 0, rest = len - colon - 3;
@@ -163,7 +163,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 		if (!host_ok || memchr(host, '@', rest)) {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
 					 "\"%s\" has no valid host name", shown);
-			return -1;
+			return 1;
 		}
 		if (hl < rest && host[hl] == ':') {
 			size_t p = hl + 1, digits = 0;
@@ -174,7 +174,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 			    (p < rest && host[p] != '/' && host[p] != '?')) {
 				mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
 						 "\"%s\" has an invalid port", shown);
-				return -1;
+				return 1;
 			}
 		}
 		for (size_t i = 0; i < len; i++) {
@@ -183,7 +183,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 				mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
 						 column + (unsigned)i,
 						 "URI \"%s\" has a malformed percent-escape", shown);
-				return -1;
+				return 1;
 			}
 		}
 		rua->scheme = MTS_RUA_HTTPS;
@@ -192,7 +192,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_SCHEME, 0, column,
 				 "URI scheme \"%s\" is not mailto or https%s", scheme,
 				 strcmp(scheme, "http") == 0 ? " (plain http is not allowed)" : "");
-		return -1;
+		return 1;
 	}
 	rua->uri = dupn(u, len);
 	if (!rua->uri || !rua->target) {
@@ -203,6 +203,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 	return 0;
 }
 
+/* Returns 0, 1 (a finding was added) or MTS_ENOMEM. */
 static int parse_rua(const struct record_field *f, struct mts_tlsrpt_record *out,
 		     struct mts_findings *fs)
 {
@@ -223,19 +224,19 @@ static int parse_rua(const struct record_field *f, struct mts_tlsrpt_record *out
 		if (t == s) {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
 					 (unsigned)(base + s + 1), "empty URI in the rua list");
-			failed = -1;
+			failed = 1;
 		} else if (out->rua_count >= MTS_TLSRPT_MAX_RUA) {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
 					 (unsigned)(base + s + 1), "more than %d rua URIs",
 					 MTS_TLSRPT_MAX_RUA);
-			return -1;
+			return 1;
 		} else {
 			struct mts_rua rua = {0};
 			int rc = parse_uri(v + s, t - s, base + s, &rua, fs);
-			if (rc == MTS_ENOMEM)
+			if (rc < 0)
 				return rc;
-			if (rc < 0) {
-				failed = -1;
+			if (rc > 0) {
+				failed = 1;
 			} else {
 				bool dup = false;
 				for (size_t k = 0; k < out->rua_count; k++)
@@ -306,11 +307,11 @@ int mts_tlsrpt_record_parse(const char *txt, size_t len, struct mts_tlsrpt_recor
 			}
 			have_rua = true;
 			int prc = parse_rua(&f, out, fs);
-			if (prc == MTS_ENOMEM) {
+			if (prc < 0) {
 				mts_tlsrpt_record_clear(out);
 				return mts_error_set(err, MTS_ENOMEM, "out of memory");
 			}
-			if (prc < 0)
+			if (prc > 0)
 				failed = true;
 		} else if (f.name_len == 1 && f.name[0] == 'v') {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_REPEATED, 0,
