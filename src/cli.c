@@ -8,6 +8,8 @@
 #include "cli.h"
 
 static void vreport(const char *cmd, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void vreport(const char *cmd, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "mtasts%s%s: ", cmd && *cmd ? " " : "", cmd ? cmd : "");
 	vfprintf(stderr, fmt, ap);

@@ -68,7 +68,8 @@ void mts_findings_free(struct mts_findings *f);
 int mts_findings_add(struct mts_findings *f, enum mts_finding_code id, unsigned line,
 		     unsigned column, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int mts_findings_vadd(struct mts_findings *f, enum mts_finding_code id, unsigned line,
-		      unsigned column, const char *fmt, va_list ap);
+		      unsigned column, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
 /* Move every finding of src to the end of dst (src is left empty). */
 int mts_findings_append(struct mts_findings *dst, struct mts_findings *src);
 
