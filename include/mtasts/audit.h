@@ -1,0 +1,110 @@
+/*
+ * audit.h - the verdict of `mtasts check`: from measured facts about a
+ * domain (DNS answers, the policy fetch, each MX host's TLS) to findings and
+ * a verdict, following RFC 8461 and the staged rollout (inventory MX, valid
+ * TLS everywhere, testing, clean reports, enforce).
+ *
+ * Pure: the engine gathers the facts (plain values, borrowed for the call);
+ * mts_audit_evaluate() parses the records itself with the core parsers and
+ * decides. Time is facts->now. No I/O, no allocation beyond findings.
+ */
+#ifndef MTASTS_AUDIT_H
+#define MTASTS_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mtasts/findings.h"
+#include "mtasts/policy.h"
+
+#define MTS_AUDIT_CERT_WARN_DAYS 21 /* warn when a certificate expires sooner */
+
+enum mts_dnssec { MTS_DNSSEC_UNKNOWN = 0, MTS_DNSSEC_INSECURE, MTS_DNSSEC_SECURE, MTS_DNSSEC_BOGUS };
+
+/* The outcome of a DNS question: answered (maybe empty), or failed. */
+enum mts_lookup { MTS_LOOKUP_OK = 0, MTS_LOOKUP_NXDOMAIN, MTS_LOOKUP_FAILED };
+
+/* RFC 8460 §4.3 result types of the policy fetch, plus "no record". */
+enum mts_fetch_result {
+	MTS_FETCH_OK = 0,
+	MTS_FETCH_NO_RECORD,       /* no usable _mta-sts record: no policy */
+	MTS_FETCH_ERROR,           /* sts-policy-fetch-error */
+	MTS_FETCH_INVALID,         /* sts-policy-invalid */
+	MTS_FETCH_WEBPKI,          /* sts-webpki-invalid */
+};
+
+struct mts_audit_tls {
+	bool attempted;            /* a connection was tried */
+	bool connected;            /* TCP (and for SMTP: banner and EHLO) worked */
+	bool starttls_offered;     /* SMTP only */
+	bool handshake_ok;         /* TLS established */
+	char tls_version[16];      /* "TLSv1.3" */
+	bool chain_valid;          /* chains to a trusted root, dates valid */
+	bool name_valid;           /* valid for the host name */
+	bool self_signed;
+	long long not_before, not_after; /* UTC seconds; 0 when unknown */
+	const char *error;         /* what failed, or NULL */
+};
+
+struct mts_audit_mx {
+	const char *host;          /* as in the MX record, trailing dot allowed */
+	unsigned preference;
+	enum mts_lookup addr_lookup;
+	size_t addresses;          /* A + AAAA */
+	struct mts_audit_tls tls;
+	enum mts_lookup tlsa_lookup;
+	size_t tlsa_count;
+	enum mts_dnssec tlsa_dnssec;
+};
+
+struct mts_audit_txt {
+	enum mts_lookup lookup;
+	enum mts_dnssec dnssec;
+	size_t count;
+	const char *const *txts;   /* records, strings joined */
+	const size_t *lens;
+};
+
+struct mts_audit_facts {
+	const char *domain;
+	long long now;
+	struct mts_audit_txt sts;      /* _mta-sts.<domain> */
+	struct mts_audit_txt tlsrpt;   /* _smtp._tls.<domain> */
+	struct mts_audit_txt spf;      /* <domain> TXT */
+	struct mts_audit_txt dmarc;    /* _dmarc.<domain> */
+	unsigned spf_lookups;          /* DNS-querying terms including includes, 0 = not counted */
+	enum mts_fetch_result fetch;   /* the policy fetch (only meaningful with a record) */
+	const char *fetch_reason;      /* precise reason when not OK */
+	const char *policy_body;       /* the bytes served, when a 200 came */
+	size_t policy_len;
+	struct mts_audit_tls policy_host; /* the HTTPS connection to mta-sts.<domain> */
+	enum mts_lookup mx_lookup;
+	size_t mx_count;
+	const struct mts_audit_mx *mx;
+};
+
+enum mts_verdict {
+	MTS_VERDICT_PROTECTED = 0,  /* enforce, and every MX passes */
+	MTS_VERDICT_TESTING,        /* a valid policy in testing mode */
+	MTS_VERDICT_NOT_DEPLOYED,   /* no policy (none, or mode none) */
+	MTS_VERDICT_BROKEN,         /* senders would fail or fall back */
+};
+
+struct mts_audit_result {
+	enum mts_verdict verdict;
+	bool ready_to_enforce;      /* every MX covered and passing TLS, policy valid */
+	enum mts_mode mode;         /* of the policy, when there is one */
+	bool have_policy;
+	bool dane;                  /* DNSSEC-valid TLSA on some MX: DANE takes precedence */
+	size_t mx_passing, mx_total;
+};
+
+/* Evaluate; findings get a subject per MX host where one applies. Returns 0
+ * or MTS_ENOMEM. */
+int mts_audit_evaluate(const struct mts_audit_facts *facts, struct mts_audit_result *out,
+		       struct mts_findings *findings);
+
+const char *mts_verdict_name(enum mts_verdict v);
+const char *mts_fetch_result_name(enum mts_fetch_result r); /* RFC 8460 names */
+
+#endif

@@ -1,0 +1,349 @@
+/* audit.c - facts to findings and a verdict for `mtasts check` (see include/mtasts/audit.h). */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "mtasts/audit.h"
+#include "mtasts/dmarc.h"
+#include "mtasts/dname.h"
+#include "mtasts/spf.h"
+#include "mtasts/sts_record.h"
+#include "mtasts/tlsrpt_record.h"
+
+#define DAY 86400LL
+
+const char *mts_verdict_name(enum mts_verdict v)
+{
+	switch (v) {
+	case MTS_VERDICT_PROTECTED: return "protected";
+	case MTS_VERDICT_TESTING: return "testing";
+	case MTS_VERDICT_NOT_DEPLOYED: return "not deployed";
+	default: return "broken";
+	}
+}
+
+const char *mts_fetch_result_name(enum mts_fetch_result r)
+{
+	switch (r) {
+	case MTS_FETCH_OK: return "ok";
+	case MTS_FETCH_NO_RECORD: return "no-policy";
+	case MTS_FETCH_ERROR: return "sts-policy-fetch-error";
+	case MTS_FETCH_INVALID: return "sts-policy-invalid";
+	default: return "sts-webpki-invalid";
+	}
+}
+
+static void day_string(long long t, char out[16])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || !strftime(out, 16, "%Y-%m-%d", &tm))
+		snprintf(out, 16, "?");
+}
+
+/* Days from now to t, rounded down (negative when past). */
+static long long days_until(long long t, long long now)
+{
+	long long d = t - now;
+	return d >= 0 ? d / DAY : -((-d + DAY - 1) / DAY);
+}
+
+/* Records at a name: a failed lookup is a finding; otherwise the core's
+ * select() judges them. Returns true when the lookup answered. */
+static bool txt_answered(const struct mts_audit_txt *t, const char *name, struct mts_findings *fs)
+{
+	if (t->lookup != MTS_LOOKUP_FAILED)
+		return true;
+	mts_findings_add(fs, MTS_F_CHECK_DNS_FAILED, 0, 0, "the TXT lookup of %s failed", name);
+	return false;
+}
+
+static bool is_null_mx(const struct mts_audit_facts *f)
+{
+	return f->mx_count == 1 && (f->mx[0].host[0] == '\0' || strcmp(f->mx[0].host, ".") == 0);
+}
+
+/* The TLS of one MX host. Returns true when it would satisfy an enforcing sender. */
+static bool audit_mx_tls(const struct mts_audit_mx *mx, long long now, struct mts_findings *fs)
+{
+	const struct mts_audit_tls *t = &mx->tls;
+	const char *why = t->error ? t->error : "no reason given";
+	if (!t->attempted)
+		return false;
+	if (!t->connected) {
+		mts_findings_add(fs, MTS_F_CHECK_MX_CONNECT, 0, 0, "%s: %s", mx->host, why);
+		return false;
+	}
+	if (!t->starttls_offered) {
+		mts_findings_add(fs, MTS_F_CHECK_MX_STARTTLS, 0, 0, "%s does not offer STARTTLS",
+				 mx->host);
+		return false;
+	}
+	if (!t->handshake_ok) {
+		mts_findings_add(fs, MTS_F_CHECK_MX_HANDSHAKE, 0, 0, "%s: %s", mx->host, why);
+		return false;
+	}
+	bool ok = true;
+	char day[16];
+	day_string(t->not_after, day);
+	long long left = days_until(t->not_after, now);
+	if (t->not_after && t->not_after < now) {
+		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_EXPIRED, 0, 0,
+				 "%s: the certificate expired on %s (%lld days ago)", mx->host, day,
+				 -left);
+		ok = false;
+	} else if (t->not_before && t->not_before > now) {
+		char from[16];
+		day_string(t->not_before, from);
+		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_NOT_YET_VALID, 0, 0,
+				 "%s: the certificate is valid only from %s", mx->host, from);
+		ok = false;
+	} else if (t->self_signed) {
+		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_SELF_SIGNED, 0, 0,
+				 "%s: the certificate is self-signed", mx->host);
+		ok = false;
+	} else if (!t->chain_valid) {
+		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_UNTRUSTED, 0, 0,
+				 "%s: the certificate does not chain to a trusted root%s%s", mx->host,
+				 t->error ? ": " : "", t->error ? t->error : "");
+		ok = false;
+	}
+	if (!t->name_valid) {
+		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_NAME, 0, 0,
+				 "%s: the certificate is not valid for this name", mx->host);
+		ok = false;
+	}
+	if (ok && t->not_after && left < MTS_AUDIT_CERT_WARN_DAYS)
+		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_EXPIRING, 0, 0,
+				 "%s: the certificate expires on %s, in %lld days", mx->host, day,
+				 left);
+	bool old = strcmp(t->tls_version, "TLSv1") == 0 || strcmp(t->tls_version, "TLSv1.1") == 0 ||
+		   strncmp(t->tls_version, "SSL", 3) == 0;
+	if (old)
+		mts_findings_add(fs, MTS_F_CHECK_MX_TLS_OLD, 0, 0, "%s negotiates %s", mx->host,
+				 t->tls_version);
+	if (ok)
+		mts_findings_add(fs, MTS_F_CHECK_MX_TLS_OK, 0, 0,
+				 "%s: %s, certificate valid until %s (%lld days)", mx->host,
+				 t->tls_version, day, left);
+	return ok;
+}
+
+static void audit_dane(const struct mts_audit_mx *mx, struct mts_audit_result *out,
+		       struct mts_findings *fs)
+{
+	if (mx->tlsa_lookup != MTS_LOOKUP_OK || mx->tlsa_count == 0)
+		return;
+	switch (mx->tlsa_dnssec) {
+	case MTS_DNSSEC_SECURE:
+		out->dane = true;
+		mts_findings_add(fs, MTS_F_CHECK_DANE_PRESENT, 0, 0,
+				 "%s has %zu DNSSEC-signed TLSA record%s", mx->host, mx->tlsa_count,
+				 mx->tlsa_count == 1 ? "" : "s");
+		break;
+	case MTS_DNSSEC_BOGUS:
+		mts_findings_add(fs, MTS_F_CHECK_DANE_BOGUS, 0, 0,
+				 "the TLSA records of %s fail DNSSEC validation", mx->host);
+		break;
+	default:
+		mts_findings_add(fs, MTS_F_CHECK_DANE_UNSIGNED, 0, 0,
+				 "%s has TLSA records without DNSSEC", mx->host);
+		break;
+	}
+}
+
+static void audit_policy_host(const struct mts_audit_facts *f, struct mts_findings *fs)
+{
+	const struct mts_audit_tls *t = &f->policy_host;
+	if (!t->handshake_ok || !t->not_after)
+		return;
+	char day[16];
+	day_string(t->not_after, day);
+	long long left = days_until(t->not_after, f->now);
+	if (t->not_after < f->now)
+		mts_findings_add(fs, MTS_F_CHECK_HOST_CERT_EXPIRED, 0, 0,
+				 "the certificate of mta-sts.%s expired on %s (%lld days ago)",
+				 f->domain, day, -left);
+	else if (left < MTS_AUDIT_CERT_WARN_DAYS)
+		mts_findings_add(fs, MTS_F_CHECK_HOST_CERT_EXPIRING, 0, 0,
+				 "the certificate of mta-sts.%s expires on %s, in %lld days",
+				 f->domain, day, left);
+	else
+		mts_findings_add(fs, MTS_F_CHECK_HOST_CERT_DAYS, 0, 0,
+				 "the certificate of mta-sts.%s is valid until %s (%lld days)",
+				 f->domain, day, left);
+}
+
+/* The policy: parsed from the served bytes when there are any. */
+static struct mts_policy *audit_policy(const struct mts_audit_facts *f, bool record_ok,
+				       struct mts_findings *fs)
+{
+	struct mts_policy *p = NULL;
+	if (f->policy_body && (f->fetch == MTS_FETCH_OK || f->fetch == MTS_FETCH_INVALID ||
+			       (!record_ok && f->fetch == MTS_FETCH_NO_RECORD)))
+		p = mts_policy_parse(f->policy_body, f->policy_len, fs, NULL);
+	if (record_ok && f->fetch != MTS_FETCH_OK && f->fetch != MTS_FETCH_NO_RECORD &&
+	    !(f->fetch == MTS_FETCH_INVALID && f->policy_body))
+		mts_findings_add(fs, MTS_F_CHECK_FETCH_FAILED, 0, 0, "%s: %s",
+				 mts_fetch_result_name(f->fetch),
+				 f->fetch_reason ? f->fetch_reason : "the policy could not be fetched");
+	if (!record_ok && p)
+		mts_findings_add(fs, MTS_F_CHECK_POLICY_WITHOUT_RECORD, 0, 0,
+				 "a policy is served at mta-sts.%s but no valid _mta-sts record "
+				 "points senders to it", f->domain);
+	return p;
+}
+
+int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result *out,
+		       struct mts_findings *fs)
+{
+	char name[MTS_DNAME_MAX + 32];
+	memset(out, 0, sizeof(*out));
+	const char *saved_subject = fs->subject;
+
+	/* _mta-sts record */
+	snprintf(name, sizeof(name), "_mta-sts.%s", f->domain);
+	fs->subject = name;
+	bool record_ok = false, record_absent = false, record_failed = false;
+	if (txt_answered(&f->sts, name, fs)) {
+		struct mts_sts_record rec;
+		int rc = mts_sts_record_select(f->sts.txts, f->sts.lens, f->sts.count, &rec, fs,
+					       NULL);
+		record_ok = rc == 0;
+		record_absent = rc == MTS_ENOTFOUND;
+		if (record_ok && f->sts.dnssec == MTS_DNSSEC_SECURE)
+			mts_findings_add(fs, MTS_F_CHECK_STS_DNSSEC, 0, 0,
+					 "the record is DNSSEC-signed");
+	} else {
+		record_failed = true;
+	}
+
+	/* Policy and its host */
+	snprintf(name, sizeof(name), "mta-sts.%s", f->domain);
+	fs->subject = name;
+	struct mts_policy *policy = audit_policy(f, record_ok, fs);
+	audit_policy_host(f, fs);
+	out->have_policy = record_ok && policy != NULL;
+	out->mode = policy ? policy->mode : MTS_MODE_NONE;
+
+	/* MX hosts */
+	fs->subject = f->domain;
+	bool null_mx = false, mx_known = false;
+	if (f->mx_lookup == MTS_LOOKUP_FAILED) {
+		mts_findings_add(fs, MTS_F_CHECK_DNS_FAILED, 0, 0, "the MX lookup of %s failed",
+				 f->domain);
+	} else if (f->mx_count == 0) {
+		mts_findings_add(fs, MTS_F_CHECK_MX_NONE, 0, 0, "%s has no MX records", f->domain);
+	} else if (is_null_mx(f)) {
+		null_mx = true;
+		mts_findings_add(fs, MTS_F_CHECK_MX_NULL, 0, 0, "%s publishes a null MX",
+				 f->domain);
+	} else {
+		mx_known = true;
+	}
+	bool enforce_like = policy && policy->mode != MTS_MODE_NONE;
+	bool all_covered = true;
+	for (size_t i = 0; mx_known && i < f->mx_count; i++) {
+		const struct mts_audit_mx *mx = &f->mx[i];
+		fs->subject = mx->host;
+		out->mx_total++;
+		for (size_t k = 0; k < i; k++) {
+			if (strcasecmp(f->mx[k].host, mx->host) == 0) {
+				mts_findings_add(fs, MTS_F_CHECK_MX_DUPLICATE, 0, 0,
+						 "%s is listed more than once", mx->host);
+				break;
+			}
+		}
+		if (mx->addr_lookup == MTS_LOOKUP_FAILED)
+			mts_findings_add(fs, MTS_F_CHECK_DNS_FAILED, 0, 0,
+					 "the address lookup of %s failed", mx->host);
+		else if (mx->addresses == 0)
+			mts_findings_add(fs, MTS_F_CHECK_MX_NO_ADDRESS, 0, 0,
+					 "%s has no A or AAAA record", mx->host);
+		bool covered = true;
+		if (enforce_like && !mts_policy_matches(policy, mx->host, strlen(mx->host))) {
+			covered = all_covered = false;
+			mts_findings_add(fs, policy->mode == MTS_MODE_ENFORCE
+						     ? MTS_F_CHECK_MX_NOT_COVERED
+						     : MTS_F_CHECK_MX_NOT_COVERED_TESTING,
+					 0, 0, "%s matches no mx pattern of the policy", mx->host);
+		}
+		bool tls_ok = audit_mx_tls(mx, f->now, fs);
+		if (tls_ok && covered && mx->addresses > 0)
+			out->mx_passing++;
+		audit_dane(mx, out, fs);
+	}
+	fs->subject = name; /* mta-sts.<domain> */
+	for (size_t p = 0; enforce_like && mx_known && p < policy->mx_count; p++) {
+		bool used = false;
+		for (size_t i = 0; !used && i < f->mx_count; i++)
+			used = mts_mx_match(policy->mx[p], strlen(policy->mx[p]), f->mx[i].host,
+					    strlen(f->mx[i].host));
+		if (!used)
+			mts_findings_add(fs, MTS_F_CHECK_POLICY_MX_STALE, 0, 0,
+					 "mx pattern %s matches no current MX host", policy->mx[p]);
+	}
+
+	/* TLS-RPT, SPF, DMARC */
+	snprintf(name, sizeof(name), "_smtp._tls.%s", f->domain);
+	fs->subject = name;
+	if (txt_answered(&f->tlsrpt, name, fs)) {
+		struct mts_tlsrpt_record r;
+		if (mts_tlsrpt_record_select(f->tlsrpt.txts, f->tlsrpt.lens, f->tlsrpt.count, &r,
+					     fs, NULL) == 0)
+			mts_tlsrpt_record_clear(&r);
+	}
+	fs->subject = f->domain;
+	if (txt_answered(&f->spf, f->domain, fs)) {
+		struct mts_spf_record r;
+		if (mts_spf_select(f->spf.txts, f->spf.lens, f->spf.count, &r, fs, NULL) == 0) {
+			if (f->spf_lookups > MTS_SPF_MAX_LOOKUPS && r.lookups <= MTS_SPF_MAX_LOOKUPS)
+				mts_findings_add(fs, MTS_F_SPF_TOO_MANY_LOOKUPS, 0, 0,
+						 "%u DNS-querying terms with includes followed",
+						 f->spf_lookups);
+			mts_spf_clear(&r);
+		}
+	}
+	snprintf(name, sizeof(name), "_dmarc.%s", f->domain);
+	fs->subject = name;
+	if (txt_answered(&f->dmarc, name, fs)) {
+		struct mts_dmarc_record r;
+		if (mts_dmarc_select(f->dmarc.txts, f->dmarc.lens, f->dmarc.count, &r, fs, NULL) == 0)
+			mts_dmarc_clear(&r);
+	}
+
+	/* Verdict */
+	bool all_pass = mx_known && out->mx_passing == out->mx_total;
+	if (null_mx || record_absent)
+		out->verdict = MTS_VERDICT_NOT_DEPLOYED;
+	else if (record_failed || !record_ok || !policy)
+		out->verdict = MTS_VERDICT_BROKEN;
+	else if (policy->mode == MTS_MODE_NONE)
+		out->verdict = MTS_VERDICT_NOT_DEPLOYED;
+	else if (policy->mode == MTS_MODE_TESTING)
+		out->verdict = MTS_VERDICT_TESTING;
+	else
+		out->verdict = all_pass ? MTS_VERDICT_PROTECTED : MTS_VERDICT_BROKEN;
+
+	out->ready_to_enforce = all_pass && all_covered && !record_failed &&
+				(record_absent || (record_ok && policy));
+	fs->subject = f->domain;
+	if (!null_mx && out->verdict != MTS_VERDICT_PROTECTED) {
+		if (out->ready_to_enforce)
+			mts_findings_add(fs, MTS_F_CHECK_READY, 0, 0,
+					 "all %zu MX host%s covered and passing TLS", out->mx_total,
+					 out->mx_total == 1 ? " is" : "s are");
+		else
+			mts_findings_add(fs, MTS_F_CHECK_NOT_READY, 0, 0,
+					 "%zu of %zu MX hosts pass; %s", out->mx_passing,
+					 out->mx_total,
+					 record_failed || (!record_absent && !out->have_policy)
+						 ? "the record or policy is broken"
+						 : !all_covered ? "the policy does not cover every MX"
+								: "TLS fails on some MX hosts");
+	}
+	fs->subject = saved_subject;
+	mts_policy_free(policy);
+	return fs->enomem ? MTS_ENOMEM : 0;
+}

@@ -1,0 +1,252 @@
+/* test_audit.c - from measured facts to findings and the verdict of a check. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mtasts/audit.h"
+
+#define NOW 1795000000LL /* 2026-11-18 */
+#define DAY 86400LL
+
+static const char *sts_ok[] = {"v=STSv1; id=20261101"};
+static const size_t sts_ok_len[] = {20};
+static const char *rpt_ok[] = {"v=TLSRPTv1; rua=mailto:tls@example.test"};
+static const size_t rpt_ok_len[] = {39};
+static const char *spf_ok[] = {"v=spf1 mx -all"};
+static const size_t spf_ok_len[] = {14};
+static const char *dmarc_ok[] = {"v=DMARC1; p=reject; rua=mailto:d@example.test"};
+static const size_t dmarc_ok_len[] = {46};
+
+static const char enforce_policy[] =
+	"version: STSv1\r\nmode: enforce\r\nmx: mx1.example.test\r\nmx: *.mx.example.net\r\n"
+	"max_age: 1209600\r\n";
+static const char testing_policy[] =
+	"version: STSv1\r\nmode: testing\r\nmx: mx1.example.test\r\nmax_age: 86400\r\n";
+
+static struct mts_audit_tls good_tls(void)
+{
+	return (struct mts_audit_tls){.attempted = true, .connected = true,
+				      .starttls_offered = true, .handshake_ok = true,
+				      .tls_version = "TLSv1.3", .chain_valid = true,
+				      .name_valid = true, .not_before = NOW - 30 * DAY,
+				      .not_after = NOW + 60 * DAY};
+}
+
+static struct mts_audit_facts base_facts(const char *policy, const struct mts_audit_mx *mx,
+					 size_t mx_count)
+{
+	struct mts_audit_facts f = {
+		.domain = "example.test", .now = NOW,
+		.sts = {.count = 1, .txts = sts_ok, .lens = sts_ok_len},
+		.tlsrpt = {.count = 1, .txts = rpt_ok, .lens = rpt_ok_len},
+		.spf = {.count = 1, .txts = spf_ok, .lens = spf_ok_len},
+		.dmarc = {.count = 1, .txts = dmarc_ok, .lens = dmarc_ok_len},
+		.fetch = MTS_FETCH_OK, .policy_body = policy, .policy_len = strlen(policy),
+		.policy_host = good_tls(), .mx_count = mx_count, .mx = mx,
+	};
+	return f;
+}
+
+static struct mts_audit_mx mx_host(const char *host)
+{
+	return (struct mts_audit_mx){.host = host, .preference = 10, .addresses = 1,
+				     .tls = good_tls()};
+}
+
+static void run(const struct mts_audit_facts *f, struct mts_audit_result *r,
+		struct mts_findings *fs)
+{
+	mts_findings_init(fs);
+	assert_int_equal(mts_audit_evaluate(f, r, fs), 0);
+}
+
+static void test_protected(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test."), mx_host("a.mx.example.net")};
+	struct mts_audit_facts f = base_facts(enforce_policy, mx, 2);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_PROTECTED);
+	assert_true(r.ready_to_enforce);
+	assert_int_equal(r.mx_passing, 2);
+	assert_int_equal(mts_findings_count(&fs, MTS_SEV_WARNING), 0);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_HOST_CERT_DAYS));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_TLS_OK));
+	mts_findings_free(&fs);
+}
+
+static void test_enforce_uncovered_is_broken(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test"), mx_host("b.a.mx.example.net")};
+	struct mts_audit_facts f = base_facts(enforce_policy, mx, 2);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_BROKEN);
+	assert_false(r.ready_to_enforce);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_NOT_COVERED));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_POLICY_MX_STALE)); /* *.mx.example.net unused */
+	/* the finding names the host it is about */
+	for (size_t i = 0; i < fs.count; i++)
+		if (fs.items[i].id == MTS_F_CHECK_MX_NOT_COVERED)
+			assert_string_equal(fs.items[i].subject, "b.a.mx.example.net");
+	mts_findings_free(&fs);
+}
+
+static void test_testing_not_ready(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test"), mx_host("mx2.example.test")};
+	mx[1].tls.starttls_offered = false;
+	mx[1].tls.handshake_ok = false;
+	struct mts_audit_facts f = base_facts(testing_policy, mx, 2);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_TESTING);
+	assert_false(r.ready_to_enforce);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_NOT_COVERED_TESTING));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_STARTTLS));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_NOT_READY));
+	assert_true(mts_findings_has(&fs, MTS_F_POLICY_MODE_TESTING));
+	mts_findings_free(&fs);
+}
+
+static void test_testing_ready(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
+	struct mts_audit_facts f = base_facts(testing_policy, mx, 1);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_TESTING);
+	assert_true(r.ready_to_enforce);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_READY));
+	mts_findings_free(&fs);
+}
+
+static void test_certificates(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test"), mx_host("a.mx.example.net"),
+				    mx_host("b.mx.example.net"), mx_host("c.mx.example.net")};
+	mx[0].tls.not_after = NOW - 2 * DAY;
+	mx[0].tls.chain_valid = false;
+	mx[1].tls.not_after = NOW + 5 * DAY;
+	mx[2].tls.self_signed = true;
+	mx[2].tls.chain_valid = false;
+	mx[3].tls.name_valid = false;
+	struct mts_audit_facts f = base_facts(enforce_policy, mx, 4);
+	f.policy_host.not_after = NOW + 10 * DAY;
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_BROKEN);
+	assert_int_equal(r.mx_passing, 1); /* only the expiring one still passes */
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_CERT_EXPIRED));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_CERT_EXPIRING));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_CERT_SELF_SIGNED));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_CERT_NAME));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_HOST_CERT_EXPIRING));
+	mts_findings_free(&fs);
+}
+
+static void test_not_deployed_and_null_mx(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
+	struct mts_audit_facts f = base_facts(enforce_policy, mx, 1);
+	f.sts.count = 0;
+	f.fetch = MTS_FETCH_NO_RECORD;
+	f.policy_body = NULL;
+	f.tlsrpt.count = 0;
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_NOT_DEPLOYED);
+	assert_true(mts_findings_has(&fs, MTS_F_STS_RECORD_MISSING));
+	assert_true(mts_findings_has(&fs, MTS_F_TLSRPT_RECORD_MISSING));
+	assert_true(r.ready_to_enforce); /* MX inventory is clean: a policy can follow */
+	mts_findings_free(&fs);
+
+	struct mts_audit_mx null_mx[] = {mx_host(".")};
+	f = base_facts(enforce_policy, null_mx, 1);
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_NOT_DEPLOYED);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_NULL));
+	mts_findings_free(&fs);
+}
+
+static void test_broken_fetch_and_dns(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
+	struct mts_audit_facts f = base_facts(enforce_policy, mx, 1);
+	f.fetch = MTS_FETCH_WEBPKI;
+	f.fetch_reason = "certificate has expired";
+	f.policy_body = NULL;
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_BROKEN);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_FETCH_FAILED));
+	assert_false(r.ready_to_enforce);
+	mts_findings_free(&fs);
+
+	f = base_facts(enforce_policy, mx, 1);
+	f.sts.lookup = MTS_LOOKUP_FAILED;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_BROKEN);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_DNS_FAILED));
+	mts_findings_free(&fs);
+
+	f = base_facts(enforce_policy, mx, 1);
+	f.fetch = MTS_FETCH_INVALID;
+	f.policy_body = "version: STSv1\r\nmode: enforce\r\n";
+	f.policy_len = strlen(f.policy_body);
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_BROKEN);
+	assert_true(mts_findings_has(&fs, MTS_F_POLICY_MX_MISSING));
+	mts_findings_free(&fs);
+}
+
+static void test_dane(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test"), mx_host("a.mx.example.net")};
+	mx[0].tlsa_count = 2;
+	mx[0].tlsa_dnssec = MTS_DNSSEC_SECURE;
+	mx[1].tlsa_count = 1;
+	mx[1].tlsa_dnssec = MTS_DNSSEC_INSECURE;
+	struct mts_audit_facts f = base_facts(enforce_policy, mx, 2);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_true(r.dane);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_DANE_PRESENT));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_DANE_UNSIGNED));
+	mts_findings_free(&fs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_protected),
+		cmocka_unit_test(test_enforce_uncovered_is_broken),
+		cmocka_unit_test(test_testing_not_ready),
+		cmocka_unit_test(test_testing_ready),
+		cmocka_unit_test(test_certificates),
+		cmocka_unit_test(test_not_deployed_and_null_mx),
+		cmocka_unit_test(test_broken_fetch_and_dns),
+		cmocka_unit_test(test_dane),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
