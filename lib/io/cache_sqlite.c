@@ -1,0 +1,227 @@
+/* cache_sqlite.c - the sqlite:///path cache backend (see cache.h).
+ *
+ * One table keyed by domain; every put is one INSERT ... ON CONFLICT DO
+ * UPDATE statement, hence atomic. Journal mode WAL lets readers in other
+ * processes (a fleet of resolver workers on one host) run beside the writer.
+ *
+ * synchronous=NORMAL, not FULL: in WAL mode NORMAL still never corrupts the
+ * database and never loses a committed transaction when the process dies
+ * (kill -9, crash); only a power loss or kernel crash may roll back the
+ * last transactions. For a cache that is an acceptable loss (the policy is
+ * fetched again), and NORMAL saves an fsync per put, which matters when a
+ * resolver refreshes thousands of policies. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "mtasts/cache.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 2000
+
+struct sqlite_cache {
+	struct mts_cache base;
+	sqlite3 *db;
+	sqlite3_stmt *get, *put, *del;
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS sts_policy ("
+	" domain TEXT PRIMARY KEY NOT NULL,"
+	" id TEXT NOT NULL DEFAULT '',"
+	" policy BLOB,"
+	" fetched_at INTEGER NOT NULL DEFAULT 0,"
+	" expires_at INTEGER NOT NULL DEFAULT 0,"
+	" last_attempt INTEGER NOT NULL DEFAULT 0,"
+	" last_failure INTEGER NOT NULL DEFAULT 0,"
+	" failures INTEGER NOT NULL DEFAULT 0,"
+	" last_result INTEGER NOT NULL DEFAULT 0,"
+	" last_reason TEXT NOT NULL DEFAULT ''"
+	") WITHOUT ROWID;";
+
+static const char get_sql[] =
+	"SELECT id, policy, fetched_at, expires_at, last_attempt, last_failure, failures,"
+	" last_result, last_reason FROM sts_policy WHERE domain = ?1;";
+static const char put_sql[] =
+	"INSERT INTO sts_policy (domain, id, policy, fetched_at, expires_at, last_attempt,"
+	" last_failure, failures, last_result, last_reason)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+	" ON CONFLICT(domain) DO UPDATE SET id = excluded.id, policy = excluded.policy,"
+	" fetched_at = excluded.fetched_at, expires_at = excluded.expires_at,"
+	" last_attempt = excluded.last_attempt, last_failure = excluded.last_failure,"
+	" failures = excluded.failures, last_result = excluded.last_result,"
+	" last_reason = excluded.last_reason;";
+static const char del_sql[] = "DELETE FROM sts_policy WHERE domain = ?1;";
+
+static int db_error(struct sqlite_cache *s, struct mts_error *err, const char *what)
+{
+	return mts_error_set(err, MTS_ESTORE, "sqlite cache: %s: %s", what,
+			     s->db ? sqlite3_errmsg(s->db) : "no database");
+}
+
+static void copy_text(char *dst, size_t cap, const unsigned char *src)
+{
+	snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+static int sqlite_get(struct mts_cache *c, const char *domain, struct mts_cache_entry *out,
+		      struct mts_error *err)
+{
+	struct sqlite_cache *s = (struct sqlite_cache *)c;
+	sqlite3_stmt *st = s->get;
+	int rc = MTS_ENOTFOUND;
+	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		rc = 0;
+		snprintf(out->domain, sizeof(out->domain), "%s", domain);
+		copy_text(out->id, sizeof(out->id), sqlite3_column_text(st, 0));
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+			const void *blob = sqlite3_column_blob(st, 1);
+			int n = sqlite3_column_bytes(st, 1);
+			out->policy = malloc((size_t)n + 1);
+			if (!out->policy) {
+				rc = mts_error_set(err, MTS_ENOMEM, "sqlite cache: out of memory");
+			} else {
+				if (n > 0)
+					memcpy(out->policy, blob, (size_t)n);
+				out->policy[n] = '\0';
+				out->policy_len = (size_t)n;
+			}
+		}
+		out->fetched_at = sqlite3_column_int64(st, 2);
+		out->expires_at = sqlite3_column_int64(st, 3);
+		out->last_attempt = sqlite3_column_int64(st, 4);
+		out->last_failure = sqlite3_column_int64(st, 5);
+		out->failures = (unsigned)sqlite3_column_int64(st, 6);
+		out->last_result = sqlite3_column_int(st, 7);
+		copy_text(out->last_reason, sizeof(out->last_reason), sqlite3_column_text(st, 8));
+	} else if (step != SQLITE_DONE) {
+		rc = db_error(s, err, "get");
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc < 0 && rc != MTS_ENOTFOUND)
+		mts_cache_entry_clear(out);
+	return rc;
+}
+
+static int sqlite_put(struct mts_cache *c, const struct mts_cache_entry *e, struct mts_error *err)
+{
+	struct sqlite_cache *s = (struct sqlite_cache *)c;
+	sqlite3_stmt *st = s->put;
+	sqlite3_bind_text(st, 1, e->domain, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, e->id, -1, SQLITE_STATIC);
+	if (e->policy)
+		sqlite3_bind_blob(st, 3, e->policy, (int)e->policy_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_int64(st, 4, e->fetched_at);
+	sqlite3_bind_int64(st, 5, e->expires_at);
+	sqlite3_bind_int64(st, 6, e->last_attempt);
+	sqlite3_bind_int64(st, 7, e->last_failure);
+	sqlite3_bind_int64(st, 8, e->failures);
+	sqlite3_bind_int(st, 9, e->last_result);
+	sqlite3_bind_text(st, 10, e->last_reason, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "put");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+static int sqlite_del(struct mts_cache *c, const char *domain, struct mts_error *err)
+{
+	struct sqlite_cache *s = (struct sqlite_cache *)c;
+	sqlite3_bind_text(s->del, 1, domain, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s->del) == SQLITE_DONE ? 0 : db_error(s, err, "delete");
+	sqlite3_reset(s->del);
+	sqlite3_clear_bindings(s->del);
+	return rc;
+}
+
+static void sqlite_close(struct mts_cache *c)
+{
+	struct sqlite_cache *s = (struct sqlite_cache *)c;
+	sqlite3_finalize(s->get);
+	sqlite3_finalize(s->put);
+	sqlite3_finalize(s->del);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+static const struct mts_cache_ops sqlite_ops = {
+	.scheme = "sqlite",
+	.get = sqlite_get,
+	.put = sqlite_put,
+	.del = sqlite_del,
+	.close = sqlite_close,
+};
+
+/* Create or check the schema; user_version says which one the file holds. */
+static int migrate(struct sqlite_cache *s, struct mts_error *err)
+{
+	sqlite3_stmt *st;
+	int version = -1;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version;", -1, &st, NULL) != SQLITE_OK)
+		return db_error(s, err, "read schema version");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > SCHEMA_VERSION)
+		return mts_error_set(err, MTS_ESTORE,
+				     "sqlite cache: schema version %d is newer than this program's %d",
+				     version, SCHEMA_VERSION);
+	if (version == SCHEMA_VERSION)
+		return 0;
+	char *msg = NULL;
+	char sql[sizeof(schema_sql) + 64];
+	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
+		 schema_sql, SCHEMA_VERSION);
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int rc = mts_error_set(err, MTS_ESTORE, "sqlite cache: create schema: %s",
+				       msg ? msg : "failed");
+		sqlite3_free(msg);
+		sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+		return rc;
+	}
+	return 0;
+}
+
+struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err)
+{
+	struct sqlite_cache *s = calloc(1, sizeof(*s));
+	if (!s) {
+		mts_error_set(err, MTS_ENOMEM, "sqlite cache: out of memory");
+		return NULL;
+	}
+	s->base.ops = &sqlite_ops;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+		mts_error_set(err, MTS_ESTORE, "sqlite cache: open %.200s: %s", path,
+			      s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	char *msg = NULL;
+	if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", NULL,
+			 NULL, &msg) != SQLITE_OK) {
+		mts_error_set(err, MTS_ESTORE, "sqlite cache: %.200s: %s", path,
+			      msg ? msg : "cannot set WAL mode");
+		sqlite3_free(msg);
+		goto fail;
+	}
+	if (migrate(s, err) < 0)
+		goto fail;
+	if (sqlite3_prepare_v2(s->db, get_sql, -1, &s->get, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, put_sql, -1, &s->put, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, del_sql, -1, &s->del, NULL) != SQLITE_OK) {
+		db_error(s, err, "prepare");
+		goto fail;
+	}
+	return &s->base;
+fail:
+	sqlite_close(&s->base);
+	return NULL;
+}

@@ -1,0 +1,271 @@
+/* test_cache.c - the policy cache backends: round trips, LRU bounds, URLs,
+ * SQLite persistence and crash safety (a writer killed with SIGKILL). */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "mtasts/cache.h"
+
+static char tmpdir[] = "/tmp/mts-test-cache-XXXXXX";
+
+static void make_entry(struct mts_cache_entry *e, const char *domain, const char *id,
+		       const char *body, long long fetched)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->domain, sizeof(e->domain), "%s", domain);
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->policy = (char *)body;
+	e->policy_len = body ? strlen(body) : 0;
+	e->fetched_at = fetched;
+	e->expires_at = fetched + 86400;
+	e->last_attempt = fetched;
+}
+
+static void round_trip(struct mts_cache *c)
+{
+	struct mts_cache_entry e, got;
+	struct mts_error err = {0};
+	assert_int_equal(mts_cache_get(c, "example.com", &got, &err), MTS_ENOTFOUND);
+	make_entry(&e, "example.com", "abc1", "version: STSv1\r\nmode: none\r\nmax_age: 1\r\n", 1000);
+	e.failures = 2;
+	e.last_failure = 999;
+	e.last_result = 3;
+	snprintf(e.last_reason, sizeof(e.last_reason), "HTTP status 404");
+	assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	assert_int_equal(mts_cache_get(c, "example.com", &got, &err), 0);
+	assert_string_equal(got.domain, "example.com");
+	assert_string_equal(got.id, "abc1");
+	assert_int_equal(got.policy_len, e.policy_len);
+	assert_memory_equal(got.policy, e.policy, e.policy_len);
+	assert_int_equal(got.fetched_at, 1000);
+	assert_int_equal(got.expires_at, 1000 + 86400);
+	assert_int_equal(got.last_failure, 999);
+	assert_int_equal(got.failures, 2);
+	assert_int_equal(got.last_result, 3);
+	assert_string_equal(got.last_reason, "HTTP status 404");
+	mts_cache_entry_clear(&got);
+
+	/* Replace, then a negative entry without a policy. */
+	make_entry(&e, "example.com", "abc2", "x", 2000);
+	assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	assert_int_equal(mts_cache_get(c, "example.com", &got, &err), 0);
+	assert_string_equal(got.id, "abc2");
+	assert_string_equal(got.policy, "x");
+	mts_cache_entry_clear(&got);
+	make_entry(&e, "neg.example", "", NULL, 0);
+	e.last_failure = 50;
+	assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	assert_int_equal(mts_cache_get(c, "neg.example", &got, &err), 0);
+	assert_null(got.policy);
+	assert_int_equal(got.last_failure, 50);
+	mts_cache_entry_clear(&got);
+
+	assert_int_equal(mts_cache_delete(c, "example.com", &err), 0);
+	assert_int_equal(mts_cache_get(c, "example.com", &got, &err), MTS_ENOTFOUND);
+	assert_int_equal(mts_cache_delete(c, "example.com", &err), 0);
+}
+
+static void test_memory_round_trip(void **state)
+{
+	struct mts_error err = {0};
+	struct mts_cache *c = mts_cache_open("memory:", &err);
+	assert_non_null(c);
+	round_trip(c);
+	mts_cache_close(c);
+}
+
+static void test_memory_lru(void **state)
+{
+	struct mts_error err = {0};
+	struct mts_cache *c = mts_cache_open("memory:?max=3", &err);
+	assert_non_null(c);
+	struct mts_cache_entry e, got;
+	char name[64];
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "d%d.example", i);
+		make_entry(&e, name, "id", "p", i);
+		assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	}
+	/* Touch d0 so that d1 is the least recently used, then add d3. */
+	assert_int_equal(mts_cache_get(c, "d0.example", &got, &err), 0);
+	mts_cache_entry_clear(&got);
+	make_entry(&e, "d3.example", "id", "p", 3);
+	assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	assert_int_equal(mts_cache_get(c, "d1.example", &got, &err), MTS_ENOTFOUND);
+	const char *kept[] = {"d0.example", "d2.example", "d3.example"};
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(mts_cache_get(c, kept[i], &got, &err), 0);
+		mts_cache_entry_clear(&got);
+	}
+	/* Many more than the bound: the count stays bounded, no leak. */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "x%d.example", i);
+		make_entry(&e, name, "id", "p", i);
+		assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	}
+	assert_int_equal(mts_cache_get(c, "x999.example", &got, &err), 0);
+	mts_cache_entry_clear(&got);
+	assert_int_equal(mts_cache_get(c, "x996.example", &got, &err), MTS_ENOTFOUND);
+	mts_cache_close(c);
+}
+
+static void test_urls(void **state)
+{
+	static const struct {
+		const char *url;
+		int code;
+	} bad[] = {
+		{.url = "redis://localhost", .code = MTS_EUSAGE},
+		{.url = "memory:?max=0", .code = MTS_EUSAGE},
+		{.url = "memory:?max=-1", .code = MTS_EUSAGE},
+		{.url = "memory:?size=3", .code = MTS_EUSAGE},
+		{.url = "sqlite://relative/path", .code = MTS_EUSAGE},
+		{.url = "sqlite:///", .code = MTS_EUSAGE},
+		{.url = "sqlite:///nonexistent-dir/x/y.db", .code = MTS_ESTORE},
+		{.url = "", .code = MTS_EUSAGE},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct mts_error err = {0};
+		assert_null(mts_cache_open(bad[i].url, &err));
+		assert_int_equal(err.code, bad[i].code);
+	}
+}
+
+static void db_path(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s/%s", tmpdir, name);
+}
+
+static void test_sqlite_round_trip_and_reopen(void **state)
+{
+	char path[256], url[300];
+	db_path(path, sizeof(path), "rt.db");
+	snprintf(url, sizeof(url), "sqlite://%s", path);
+	struct mts_error err = {0};
+	struct mts_cache *c = mts_cache_open(url, &err);
+	assert_non_null(c);
+	round_trip(c);
+	struct mts_cache_entry e, got;
+	make_entry(&e, "kept.example", "k1", "body", 42);
+	assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	mts_cache_close(c);
+	c = mts_cache_open(url, &err);
+	assert_non_null(c);
+	assert_int_equal(mts_cache_get(c, "kept.example", &got, &err), 0);
+	assert_string_equal(got.policy, "body");
+	assert_int_equal(got.fetched_at, 42);
+	mts_cache_entry_clear(&got);
+	mts_cache_close(c);
+}
+
+static void test_sqlite_newer_schema_refused(void **state)
+{
+	char path[256], url[300];
+	db_path(path, sizeof(path), "future.db");
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99;", NULL, NULL, NULL), 0);
+	sqlite3_close(db);
+	snprintf(url, sizeof(url), "sqlite://%s", path);
+	struct mts_error err = {0};
+	assert_null(mts_cache_open(url, &err));
+	assert_int_equal(err.code, MTS_ESTORE);
+	assert_non_null(strstr(err.message, "newer"));
+}
+
+/* A child writes in a loop; SIGKILL it mid-stream; the file must open, pass
+ * integrity_check and hold every entry the child reported as committed. */
+static void test_sqlite_survives_kill9(void **state)
+{
+	char path[256], url[300];
+	db_path(path, sizeof(path), "kill.db");
+	snprintf(url, sizeof(url), "sqlite://%s", path);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		struct mts_error err = {0};
+		struct mts_cache *c = mts_cache_open(url, &err);
+		if (!c)
+			_exit(1);
+		char body[2048];
+		memset(body, 'p', sizeof(body) - 1);
+		body[sizeof(body) - 1] = '\0';
+		for (unsigned i = 0;; i++) {
+			struct mts_cache_entry e;
+			char name[64];
+			snprintf(name, sizeof(name), "d%u.example", i % 500);
+			make_entry(&e, name, "id", body, i);
+			if (mts_cache_put(c, &e, &err) < 0)
+				_exit(2);
+			if (write(fds[1], &i, sizeof(i)) != sizeof(i))
+				_exit(3);
+		}
+	}
+	close(fds[1]);
+	unsigned last = 0, got_count = 0;
+	while (got_count < 3000 && read(fds[0], &last, sizeof(last)) == sizeof(last))
+		got_count++;
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	close(fds[0]);
+	assert_true(WIFSIGNALED(status));
+	assert_true(got_count >= 3000);
+
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check;", -1, &st, NULL), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	struct mts_error err = {0};
+	struct mts_cache *c = mts_cache_open(url, &err);
+	assert_non_null(c);
+	struct mts_cache_entry got;
+	char name[64];
+	snprintf(name, sizeof(name), "d%u.example", last % 500);
+	assert_int_equal(mts_cache_get(c, name, &got, &err), 0);
+	assert_true(got.fetched_at >= last); /* committed before it was reported */
+	mts_cache_entry_clear(&got);
+	mts_cache_close(c);
+}
+
+static int setup(void **state)
+{
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_memory_round_trip),
+		cmocka_unit_test(test_memory_lru),
+		cmocka_unit_test(test_urls),
+		cmocka_unit_test(test_sqlite_round_trip_and_reopen),
+		cmocka_unit_test(test_sqlite_newer_schema_refused),
+		cmocka_unit_test(test_sqlite_survives_kill9),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
