@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mtasts/audit.h"
 #include "mtasts/error.h"
 
 struct event_base;
@@ -48,11 +49,8 @@ enum mts_dns_status {
 	MTS_DNS_FAILED,       /* any other failure (rcode, resolver error) */
 };
 
-enum mts_dnssec {
-	MTS_DNSSEC_INSECURE = 0,
-	MTS_DNSSEC_SECURE,
-	MTS_DNSSEC_BOGUS,
-};
+/* enum mts_dnssec (insecure, secure, bogus) is the audit's, so that answers
+ * flow into the audit's facts unchanged. */
 
 struct mts_dns_txt {
 	const char *text;     /* the strings joined, NUL-terminated (no NUL inside is assumed: use len) */

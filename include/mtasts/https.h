@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mtasts/audit.h"
 #include "mtasts/error.h"
 #include "mtasts/findings.h"
 
@@ -31,15 +32,9 @@ struct mts_https_fetch;
 #define MTS_HTTPS_CONNECT_TIMEOUT_MS 10000
 #define MTS_HTTPS_TIMEOUT_MS 30000 /* whole transfer; RFC 8461 §3.3 suggests a short limit */
 
-enum mts_fetch_failure {
-	MTS_FETCH_OK = 0,
-	MTS_FETCH_FAILED,         /* sts-policy-fetch-error */
-	MTS_FETCH_WEBPKI,         /* sts-webpki-invalid */
-};
-
 struct mts_https_result {
 	const char *domain;
-	enum mts_fetch_failure failure;
+	enum mts_fetch_result failure; /* OK, ERROR or WEBPKI (RFC 8460 types, audit.h) */
 	enum mts_finding_code code; /* the finding for a failure */
 	char message[256];          /* what went wrong, in words */
 	long http_status;           /* 0 when no response */

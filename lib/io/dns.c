@@ -49,9 +49,10 @@ const char *mts_dnssec_name(enum mts_dnssec s)
 	switch (s) {
 	case MTS_DNSSEC_SECURE: return "secure";
 	case MTS_DNSSEC_BOGUS: return "bogus";
-	case MTS_DNSSEC_INSECURE: break;
+	case MTS_DNSSEC_INSECURE: return "insecure";
+	case MTS_DNSSEC_UNKNOWN: break;
 	}
-	return "insecure";
+	return "unknown";
 }
 
 int mts_dns_txt_join(const unsigned char *rdata, size_t len, char *out, size_t cap,

@@ -185,7 +185,7 @@ static void set_failure(struct mts_https_result *r, enum mts_finding_code code, 
 			...)
 {
 	va_list ap;
-	r->failure = MTS_FETCH_FAILED;
+	r->failure = MTS_FETCH_ERROR;
 	r->code = code;
 	va_start(ap, fmt);
 	vsnprintf(r->message, sizeof(r->message), fmt, ap);
