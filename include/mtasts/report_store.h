@@ -1,0 +1,95 @@
+/*
+ * report_store.h - where received TLS reports are kept: one interface,
+ * backends chosen by URL (sqlite:///var/lib/mtasts/reports.db; PostgreSQL
+ * later, behind the same operations).
+ *
+ * A store keeps each report normalised (report, policies, failure details,
+ * findings) beside its raw body, recognises a report sent twice by
+ * (organization-name, report-id) and keeps the first copy, and puts inputs
+ * that are not reports in a quarantine with the reason. Each ingestion is
+ * one transaction: a crash leaves a report wholly stored or not at all.
+ * Schemas are versioned and migrated on open.
+ *
+ * Everything returned is owned by the caller (free functions below). This
+ * module does I/O.
+ */
+#ifndef MTASTS_REPORT_STORE_H
+#define MTASTS_REPORT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mtasts/error.h"
+#include "mtasts/report.h"
+
+#define MTS_REPORT_STORE_ENV "MTASTS_STORE"
+#define MTS_REPORT_STORE_DEFAULT "sqlite://./mtasts-reports.db"
+#define MTS_REPORT_STORE_BUSY_MS 10000 /* wait this long for another writer */
+
+enum mts_ingest_result {
+	MTS_INGEST_STORED = 0,
+	MTS_INGEST_DUPLICATE = 1,
+};
+
+/* One line of a listing. */
+struct mts_report_row {
+	int64_t id;
+	char *organization_name, *report_id;
+	int64_t start, end; /* 0 when the report's dates were invalid */
+	char *domains;	    /* the policy domains, comma-separated, sorted */
+	uint64_t successful, failed;
+	size_t finding_count;
+	int64_t received_at;
+};
+
+struct mts_report_store;
+
+/* The operations a backend provides; see the wrappers below. */
+struct mts_report_store_ops {
+	const char *scheme; /* "sqlite" */
+	int (*open)(const char *location, struct mts_report_store **out, struct mts_error *err);
+	int (*ingest)(struct mts_report_store *s, const struct mts_report *r, const char *raw,
+		      size_t raw_len, const char *source, int64_t now, int64_t *id,
+		      struct mts_error *err);
+	int (*quarantine)(struct mts_report_store *s, const char *source, const char *reason,
+			  const char *raw, size_t raw_len, int64_t now, struct mts_error *err);
+	int (*list)(struct mts_report_store *s, const char *domain, struct mts_report_row **rows,
+		    size_t *count, struct mts_error *err);
+	int (*get)(struct mts_report_store *s, int64_t id, struct mts_report **out,
+		   struct mts_error *err);
+	void (*close)(struct mts_report_store *s);
+};
+
+/* Every backend's handle starts with this. */
+struct mts_report_store {
+	const struct mts_report_store_ops *ops;
+};
+
+/* Open (creating and migrating as needed) the store at url. Returns 0, or
+ * MTS_EUSAGE for an unknown scheme, MTS_ESTORE, MTS_ENOMEM. */
+int mts_report_store_open(const char *url, struct mts_report_store **out, struct mts_error *err);
+void mts_report_store_close(struct mts_report_store *s);
+
+/* Store a parsed report, its raw body and where it came from (a file name,
+ * "<stdin>", a message id). Returns MTS_INGEST_STORED or MTS_INGEST_DUPLICATE
+ * with *id (may be NULL) the stored report's id, or MTS_ESTORE/MTS_ENOMEM. */
+int mts_report_store_ingest(struct mts_report_store *s, const struct mts_report *r,
+			    const char *raw, size_t raw_len, const char *source, int64_t now,
+			    int64_t *id, struct mts_error *err);
+/* Keep an input that is not a report, with the reason. raw may be NULL. */
+int mts_report_store_quarantine(struct mts_report_store *s, const char *source,
+				const char *reason, const char *raw, size_t raw_len, int64_t now,
+				struct mts_error *err);
+/* Reports, newest first; domain (may be NULL) keeps those with a policy for it. */
+int mts_report_store_list(struct mts_report_store *s, const char *domain,
+			  struct mts_report_row **rows, size_t *count, struct mts_error *err);
+void mts_report_rows_free(struct mts_report_row *rows, size_t count);
+/* One report rebuilt from the store, findings included; MTS_ENOTFOUND. */
+int mts_report_store_get(struct mts_report_store *s, int64_t id, struct mts_report **out,
+			 struct mts_error *err);
+
+/* The SQLite backend, for tests that need its schema version. */
+extern const struct mts_report_store_ops mts_report_store_sqlite_ops;
+#define MTS_REPORT_STORE_SQLITE_SCHEMA 1
+
+#endif
