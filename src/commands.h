@@ -4,5 +4,7 @@
 
 int cmd_policy(int argc, char **argv);
 extern const char cmd_policy_help[];
+int cmd_fetch(int argc, char **argv);
+extern const char cmd_fetch_help[];
 
 #endif
