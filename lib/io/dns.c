@@ -327,6 +327,10 @@ struct mts_dns *mts_dns_new(struct event_base *base, const struct mts_dns_opts *
 		snprintf(fwd, sizeof(fwd), "%s@%u", addr, port);
 		/* A forwarder on loopback (a local cache, the test rig) is normal. */
 		rc = ub_ctx_set_option(dns->ctx, "do-not-query-localhost:", "no");
+		/* unbound answers the special-use name test. (RFC 6761) itself with
+		 * NXDOMAIN; a chosen resolver is asked for it like any other name. */
+		if (!rc)
+			rc = ub_ctx_set_option(dns->ctx, "local-zone:", "test. transparent");
 		if (!rc)
 			rc = ub_ctx_set_fwd(dns->ctx, fwd);
 	} else if (!rc) {
