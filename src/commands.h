@@ -6,5 +6,7 @@ int cmd_policy(int argc, char **argv);
 extern const char cmd_policy_help[];
 int cmd_fetch(int argc, char **argv);
 extern const char cmd_fetch_help[];
+int cmd_report(int argc, char **argv);
+extern const char cmd_report_help[];
 
 #endif

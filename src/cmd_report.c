@@ -1,0 +1,544 @@
+/* cmd_report.c - `mtasts report`: collect, store and read TLS-RPT reports. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "mtasts/gzip.h"
+#include "mtasts/report.h"
+#include "mtasts/report_store.h"
+#include "mtasts/text.h"
+
+const char cmd_report_help[] =
+	"Usage: mtasts report ingest [--store URL] PATH...|-\n"
+	"       mtasts report list [--store URL] [--domain DOMAIN] [--json]\n"
+	"       mtasts report show ID [--store URL] [--json]\n"
+	"\n"
+	"Collect, store and read SMTP TLS reports (RFC 8460).\n"
+	"\n"
+	"  ingest  store the reports in each PATH: a .json or .json.gz file (gzip is\n"
+	"          recognised by its content, not its name), a directory (its .json and\n"
+	"          .json.gz files, recursively), or - for standard input; a report\n"
+	"          already stored (same organization and report-id) is a duplicate, and\n"
+	"          an input that is not a report is quarantined with the reason\n"
+	"  list    the stored reports, newest first, with their policy domains and\n"
+	"          session counts\n"
+	"  show    one stored report: its policies, failure details and findings\n"
+	"\n"
+	"Options:\n"
+	"      --store URL      where reports are kept (default: $MTASTS_STORE, else\n"
+	"                       sqlite://./mtasts-reports.db); sqlite://PATH\n"
+	"      --domain DOMAIN  list: only reports with a policy for DOMAIN\n"
+	"      --json           machine-readable output\n"
+	"  -h, --help           show this help\n"
+	"\n"
+	"Exit codes: 0 all ingested or duplicates (list, show: done), 1 an input was\n"
+	"quarantined (show: no such report), 2 usage error, 3 the store failed.\n";
+
+enum { OPT_STORE = 256, OPT_DOMAIN, OPT_JSON };
+
+static const struct option report_options[] = {
+	{"store", required_argument, NULL, OPT_STORE},
+	{"domain", required_argument, NULL, OPT_DOMAIN},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+#define INGEST_MAX_DEPTH 32 /* directory levels followed, against symlink loops */
+
+struct report_args {
+	const char *cmd;
+	const char *store_url, *domain;
+	bool json;
+};
+
+struct ingest_run {
+	const char *cmd;
+	struct mts_report_store *store;
+	size_t ingested, duplicate, quarantined;
+	bool store_failed;
+};
+
+/* Foreign text on a terminal: control bytes escaped, UTF-8 kept. */
+static void put_text(FILE *fp, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f)
+			fprintf(fp, "\\x%02x", c);
+		else
+			fputc(c, fp);
+	}
+}
+
+static void format_time(int64_t t, char *out, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || !strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, cap, "?");
+}
+
+static void quarantine(struct ingest_run *run, const char *name, const char *reason,
+		       const char *raw, size_t raw_len)
+{
+	struct mts_error err = {0};
+	if (mts_report_store_quarantine(run->store, name, reason, raw, raw_len,
+					(int64_t)time(NULL), &err) < 0) {
+		cli_error(run->cmd, "%s", err.message);
+		run->store_failed = true;
+		return;
+	}
+	run->quarantined++;
+	put_text(stdout, name);
+	printf(": quarantined: ");
+	put_text(stdout, reason);
+	putchar('\n');
+}
+
+/* Ingest one input's bytes. */
+static void ingest_bytes(struct ingest_run *run, const char *name, char *raw, size_t raw_len)
+{
+	struct mts_error err = {0};
+	char *body = raw;
+	size_t body_len = raw_len;
+	char *inflated = NULL;
+	if (mts_gzip_is(raw, raw_len)) {
+		if (mts_gunzip(raw, raw_len, NULL, &inflated, &body_len, &err) < 0) {
+			if (err.code == MTS_ENOMEM) {
+				cli_error(run->cmd, "out of memory");
+				run->store_failed = true;
+				return;
+			}
+			quarantine(run, name, err.message, raw, raw_len);
+			return;
+		}
+		body = inflated;
+	}
+	struct mts_report *r = mts_report_parse(body, body_len, &err);
+	if (!r) {
+		if (err.code == MTS_ENOMEM) {
+			cli_error(run->cmd, "out of memory");
+			run->store_failed = true;
+		} else {
+			quarantine(run, name, err.message, raw, raw_len);
+		}
+		free(inflated);
+		return;
+	}
+	int64_t id = 0;
+	int rc = mts_report_store_ingest(run->store, r, body, body_len, name, (int64_t)time(NULL),
+					 &id, &err);
+	if (rc < 0) {
+		cli_error(run->cmd, "%s", err.message);
+		run->store_failed = true;
+	} else if (rc == MTS_INGEST_DUPLICATE) {
+		run->duplicate++;
+		put_text(stdout, name);
+		printf(": duplicate of report %lld\n", (long long)id);
+	} else {
+		run->ingested++;
+		put_text(stdout, name);
+		printf(": ingested as report %lld (", (long long)id);
+		put_text(stdout, r->organization_name);
+		printf(", %zu polic%s, %zu finding%s)\n", r->policy_count,
+		       r->policy_count == 1 ? "y" : "ies", r->findings.count,
+		       r->findings.count == 1 ? "" : "s");
+	}
+	mts_report_free(r);
+	free(inflated);
+}
+
+static void ingest_file(struct ingest_run *run, const char *path)
+{
+	const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	char *raw;
+	size_t raw_len;
+	struct mts_error err = {0};
+	int rc = cli_read_input(path, MTS_GZIP_MAX_IN, &raw, &raw_len, &err);
+	if (rc == MTS_ENOMEM) {
+		cli_error(run->cmd, "out of memory");
+		run->store_failed = true;
+		return;
+	}
+	if (rc < 0) {
+		quarantine(run, name, err.message, NULL, 0);
+		return;
+	}
+	ingest_bytes(run, name, raw, raw_len);
+	free(raw);
+}
+
+static bool wanted_name(const char *name)
+{
+	size_t n = strlen(name);
+	return (n > 5 && strcasecmp(name + n - 5, ".json") == 0) ||
+	       (n > 8 && strcasecmp(name + n - 8, ".json.gz") == 0);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static void ingest_path(struct ingest_run *run, const char *path, int depth, bool named)
+{
+	if (run->store_failed)
+		return;
+	struct stat st;
+	if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		/* A file named on the command line is read whatever its name. */
+		if (named || wanted_name(strrchr(path, '/') ? strrchr(path, '/') + 1 : path))
+			ingest_file(run, path);
+		return;
+	}
+	if (depth >= INGEST_MAX_DEPTH) {
+		cli_error(run->cmd, "%s: more than %d directory levels, not followed", path,
+			  INGEST_MAX_DEPTH);
+		return;
+	}
+	struct dirent **entries;
+	int n = scandir(path, &entries, NULL, by_name);
+	if (n < 0) {
+		quarantine(run, path, strerror(errno), NULL, 0);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *e = entries[i]->d_name;
+		if (e[0] != '.' && !run->store_failed) {
+			size_t len = strlen(path) + strlen(e) + 2;
+			char *sub = malloc(len);
+			if (sub) {
+				snprintf(sub, len, "%s/%s", path, e);
+				ingest_path(run, sub, depth + 1, false);
+				free(sub);
+			}
+		}
+		free(entries[i]);
+	}
+	free(entries);
+}
+
+static const char *store_url(const struct report_args *a)
+{
+	if (a->store_url)
+		return a->store_url;
+	const char *env = getenv(MTS_REPORT_STORE_ENV);
+	return env && *env ? env : MTS_REPORT_STORE_DEFAULT;
+}
+
+static int open_store(const struct report_args *a, struct mts_report_store **s)
+{
+	struct mts_error err = {0};
+	int rc = mts_report_store_open(store_url(a), s, &err);
+	if (rc == MTS_EUSAGE)
+		return cli_usage(a->cmd, "%s", err.message);
+	if (rc < 0) {
+		cli_error(a->cmd, "%s", err.message);
+		return CLI_EXIT_INCOMPLETE;
+	}
+	return 0;
+}
+
+static int report_ingest(struct report_args *a, int argc, char **argv)
+{
+	if (argc < 1)
+		return cli_usage(a->cmd, "ingest needs a PATH (or - for standard input)");
+	if (a->domain)
+		return cli_usage(a->cmd, "--domain is for list");
+	struct ingest_run run = {.cmd = a->cmd};
+	int rc = open_store(a, &run.store);
+	if (rc)
+		return rc;
+	for (int i = 0; i < argc && !run.store_failed; i++)
+		ingest_path(&run, argv[i], 0, true);
+	mts_report_store_close(run.store);
+	printf("%zu ingested, %zu duplicate%s, %zu quarantined\n", run.ingested, run.duplicate,
+	       run.duplicate == 1 ? "" : "s", run.quarantined);
+	if (run.store_failed)
+		return CLI_EXIT_INCOMPLETE;
+	return run.quarantined ? CLI_EXIT_PROBLEM : CLI_EXIT_OK;
+}
+
+static int report_list(struct report_args *a, int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 0)
+		return cli_usage(a->cmd, "list takes no operands");
+	char domain[256] = "";
+	if (a->domain) {
+		size_t n = strlen(a->domain);
+		if (n == 0 || n >= sizeof(domain))
+			return cli_usage(a->cmd, "--domain needs a domain name");
+		for (size_t i = 0; i < n; i++)
+			domain[i] = (char)(a->domain[i] >= 'A' && a->domain[i] <= 'Z'
+						   ? a->domain[i] + 32
+						   : a->domain[i]);
+		if (n > 1 && domain[n - 1] == '.')
+			domain[n - 1] = '\0';
+	}
+	struct mts_report_store *s;
+	int rc = open_store(a, &s);
+	if (rc)
+		return rc;
+	struct mts_report_row *rows;
+	size_t count;
+	struct mts_error err = {0};
+	if (mts_report_store_list(s, a->domain ? domain : NULL, &rows, &count, &err) < 0) {
+		cli_error(a->cmd, "%s", err.message);
+		mts_report_store_close(s);
+		return CLI_EXIT_INCOMPLETE;
+	}
+	mts_report_store_close(s);
+	char start[32], end[32];
+	if (a->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < count; i++) {
+			const struct mts_report_row *r = &rows[i];
+			json_t *o = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I}", "id",
+					      (json_int_t)r->id, "organization-name",
+					      r->organization_name, "report-id", r->report_id,
+					      "total-successful-session-count",
+					      (json_int_t)r->successful,
+					      "total-failure-session-count", (json_int_t)r->failed,
+					      "findings", (json_int_t)r->finding_count);
+			if (!o)
+				continue;
+			if (r->start || r->end) {
+				format_time(r->start, start, sizeof(start));
+				format_time(r->end, end, sizeof(end));
+				json_object_set_new(o, "start", json_string(start));
+				json_object_set_new(o, "end", json_string(end));
+			}
+			json_t *doms = json_array();
+			char *copy = strdup(r->domains);
+			for (char *save = NULL, *d = copy ? strtok_r(copy, ",", &save) : NULL; d;
+			     d = strtok_r(NULL, ",", &save))
+				json_array_append_new(doms, json_string(d));
+			free(copy);
+			json_object_set_new(o, "domains", doms);
+			json_array_append_new(arr, o);
+		}
+		cli_print_json(arr);
+	} else {
+		printf("%-6s %-10s %-28s %-28s %9s %9s %8s\n", "ID", "DATE", "ORGANIZATION",
+		       "DOMAINS", "SUCCESS", "FAILURE", "FINDINGS");
+		for (size_t i = 0; i < count; i++) {
+			const struct mts_report_row *r = &rows[i];
+			if (r->start || r->end)
+				format_time(r->start, start, sizeof(start));
+			else
+				snprintf(start, sizeof(start), "-");
+			start[10] = '\0';
+			printf("%-6lld %-10s ", (long long)r->id, start);
+			char org[MTS_PRINTABLE_BUF], doms[MTS_PRINTABLE_BUF];
+			mts_printable(r->organization_name, strlen(r->organization_name), org,
+				      sizeof(org));
+			mts_printable(r->domains, strlen(r->domains), doms, sizeof(doms));
+			printf("%-28s %-28s %9llu %9llu %8zu\n", org, *doms ? doms : "-",
+			       (unsigned long long)r->successful, (unsigned long long)r->failed,
+			       r->finding_count);
+		}
+		printf("%zu report%s\n", count, count == 1 ? "" : "s");
+	}
+	mts_report_rows_free(rows, count);
+	return CLI_EXIT_OK;
+}
+
+static json_t *opt_str(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *list_json(char **items, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(items[i]));
+	return a;
+}
+
+/* The report in RFC 8460's shape, with our id and findings beside it. */
+static json_t *report_json(int64_t id, const struct mts_report *r)
+{
+	json_t *o = json_pack("{s:I, s:s, s:o, s:o, s:s}", "id", (json_int_t)id,
+			      "organization-name", r->organization_name, "date-range",
+			      json_pack("{s:o, s:o}", "start-datetime", opt_str(r->start_text),
+					"end-datetime", opt_str(r->end_text)),
+			      "contact-info", opt_str(r->contact_info), "report-id", r->report_id);
+	if (!o)
+		return NULL;
+	json_t *pols = json_array();
+	for (size_t i = 0; i < r->policy_count; i++) {
+		const struct mts_report_policy *p = &r->policies[i];
+		json_t *fails = json_array();
+		for (size_t j = 0; j < p->failure_count; j++) {
+			const struct mts_report_failure *f = &p->failures[j];
+			json_t *fo = json_pack("{s:s, s:I}", "result-type", f->result_type,
+					       "failed-session-count",
+					       (json_int_t)f->failed_session_count);
+			const char *keys[] = {"sending-mta-ip",	 "receiving-mx-hostname",
+					      "receiving-mx-helo", "receiving-ip",
+					      "additional-information", "failure-reason-code"};
+			const char *vals[] = {f->sending_mta_ip, f->receiving_mx_hostname,
+					      f->receiving_mx_helo, f->receiving_ip,
+					      f->additional_information, f->failure_reason_code};
+			for (size_t k = 0; fo && k < 6; k++)
+				if (vals[k])
+					json_object_set_new(fo, keys[k], json_string(vals[k]));
+			json_array_append_new(fails, fo);
+		}
+		json_t *po = json_pack("{s:{s:s, s:o, s:o, s:o}, s:{s:I, s:I}, s:o}", "policy",
+				       "policy-type", p->policy_type, "policy-string",
+				       list_json(p->policy_string, p->policy_string_count),
+				       "policy-domain", opt_str(p->policy_domain), "mx-host",
+				       list_json(p->mx_host, p->mx_host_count), "summary",
+				       "total-successful-session-count",
+				       (json_int_t)p->total_successful,
+				       "total-failure-session-count", (json_int_t)p->total_failure,
+				       "failure-details", fails);
+		json_array_append_new(pols, po);
+	}
+	json_object_set_new(o, "policies", pols);
+	json_object_set_new(o, "findings", cli_findings_json(&r->findings));
+	return o;
+}
+
+static void print_field(const char *indent, const char *label, const char *value)
+{
+	if (!value)
+		return;
+	printf("%s%s: ", indent, label);
+	put_text(stdout, value);
+	putchar('\n');
+}
+
+static void print_report(int64_t id, const struct mts_report *r)
+{
+	printf("Report %lld: ", (long long)id);
+	put_text(stdout, r->organization_name);
+	printf("\n");
+	print_field("  ", "report-id", r->report_id);
+	print_field("  ", "contact-info", r->contact_info ? r->contact_info : "(none)");
+	if (r->dates_valid) {
+		char start[32], end[32];
+		format_time(r->start, start, sizeof(start));
+		format_time(r->end, end, sizeof(end));
+		printf("  date-range: %s to %s\n", start, end);
+	} else {
+		printf("  date-range: (invalid)\n");
+	}
+	printf("  sessions: %llu successful, %llu failed\n",
+	       (unsigned long long)mts_report_total_successful(r),
+	       (unsigned long long)mts_report_total_failure(r));
+	for (size_t i = 0; i < r->policy_count; i++) {
+		const struct mts_report_policy *p = &r->policies[i];
+		printf("  policy %zu: ", i + 1);
+		put_text(stdout, p->policy_type);
+		printf(" for ");
+		put_text(stdout, p->policy_domain ? p->policy_domain : "(no domain)");
+		printf(": %llu successful, %llu failed\n", (unsigned long long)p->total_successful,
+		       (unsigned long long)p->total_failure);
+		for (size_t k = 0; k < p->policy_string_count; k++)
+			print_field("    ", "policy-string", p->policy_string[k]);
+		for (size_t k = 0; k < p->mx_host_count; k++)
+			print_field("    ", "mx-host", p->mx_host[k]);
+		for (size_t j = 0; j < p->failure_count; j++) {
+			const struct mts_report_failure *f = &p->failures[j];
+			printf("    failure: ");
+			put_text(stdout, *f->result_type ? f->result_type : "(no result-type)");
+			printf(", %llu session%s\n", (unsigned long long)f->failed_session_count,
+			       f->failed_session_count == 1 ? "" : "s");
+			print_field("      ", "sending-mta-ip", f->sending_mta_ip);
+			print_field("      ", "receiving-mx-hostname", f->receiving_mx_hostname);
+			print_field("      ", "receiving-mx-helo", f->receiving_mx_helo);
+			print_field("      ", "receiving-ip", f->receiving_ip);
+			print_field("      ", "failure-reason-code", f->failure_reason_code);
+			print_field("      ", "additional-information", f->additional_information);
+		}
+	}
+	if (r->findings.count) {
+		printf("  findings:\n");
+		cli_print_findings(stdout, &r->findings, "    ", cli_use_color(stdout));
+	}
+}
+
+static int report_show(struct report_args *a, int argc, char **argv)
+{
+	if (argc != 1)
+		return cli_usage(a->cmd, "show takes one report ID");
+	if (a->domain)
+		return cli_usage(a->cmd, "--domain is for list");
+	char *end;
+	errno = 0;
+	long long id = strtoll(argv[0], &end, 10);
+	if (errno || end == argv[0] || *end || id <= 0)
+		return cli_usage(a->cmd, "'%s' is not a report ID (see 'mtasts report list')",
+				 argv[0]);
+	struct mts_report_store *s;
+	int rc = open_store(a, &s);
+	if (rc)
+		return rc;
+	struct mts_report *r;
+	struct mts_error err = {0};
+	rc = mts_report_store_get(s, id, &r, &err);
+	mts_report_store_close(s);
+	if (rc == MTS_ENOTFOUND) {
+		cli_error(a->cmd, "%s", err.message);
+		return CLI_EXIT_PROBLEM;
+	}
+	if (rc < 0) {
+		cli_error(a->cmd, "%s", err.message);
+		return CLI_EXIT_INCOMPLETE;
+	}
+	if (a->json)
+		cli_print_json(report_json(id, r));
+	else
+		print_report(id, r);
+	mts_report_free(r);
+	return CLI_EXIT_OK;
+}
+
+int cmd_report(int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage("report", "needs a subcommand: ingest, list, show");
+	const char *sub = argv[1];
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)
+		return cli_print_help("report");
+	static const char *const subs[] = {"ingest", "list", "show"};
+	static const char *const names[] = {"report ingest", "report list", "report show"};
+	int which = -1;
+	for (int i = 0; i < 3; i++)
+		if (strcmp(sub, subs[i]) == 0)
+			which = i;
+	if (which < 0)
+		return cli_usage("report", "unknown subcommand '%s'", sub);
+	struct report_args a = {.cmd = names[which]};
+	int c;
+	optind = 1;
+	while ((c = cli_getopt(a.cmd, argc - 1, argv + 1, ":h", report_options)) != -1) {
+		switch (c) {
+		case 'h': return cli_print_help("report");
+		case OPT_STORE: a.store_url = optarg; break;
+		case OPT_DOMAIN: a.domain = optarg; break;
+		case OPT_JSON: a.json = true; break;
+		default: return CLI_EXIT_USAGE;
+		}
+	}
+	int nargs = argc - 1 - optind;
+	char **args = argv + 1 + optind;
+	if (which == 0 && a.json)
+		return cli_usage(a.cmd, "--json is for list and show");
+	switch (which) {
+	case 0: return report_ingest(&a, nargs, args);
+	case 1: return report_list(&a, nargs, args);
+	default: return report_show(&a, nargs, args);
+	}
+}

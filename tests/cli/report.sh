@@ -1,0 +1,117 @@
+#!/bin/bash
+# mtasts report: ingest, list, show end to end, with hostile inputs and a kill -9.
+set -u
+. "$MTASTS_SOURCE_DIR/tests/lib.sh"
+M=$MTASTS
+data=$MTASTS_SOURCE_DIR/tests/data/tlsrpt
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+S=sqlite://$tmp/r.db
+q() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$1" "$2"; }
+
+# The real reports: the two copies of the RFC's example are one report.
+out=$($M report ingest --store "$S" "$data"); rc=$?
+t_eq "real reports ingest, exit 0" 0 "$rc"
+t_contains "totals" "8 ingested, 1 duplicate, 0 quarantined" "$out"
+t_contains "the .eml is not a .json" "8 ingested" "$out"
+t_eq "8 reports" 8 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM reports')"
+t_eq "9 policies" 9 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM policies')"
+t_eq "8 failure details" 8 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM failure_details')"
+t_eq "successful sessions" 5333 "$(q "$tmp/r.db" 'SELECT SUM(successful) FROM policies')"
+t_eq "failed sessions" 310 "$(q "$tmp/r.db" 'SELECT SUM(failed) FROM policies')"
+t_eq "findings" 13 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM findings')"
+t_eq "mismatch finding on mail.ru" 1 "$(q "$tmp/r.db" "SELECT COUNT(*) FROM findings WHERE code='report.totals.mismatch'")"
+t_eq "schema version" 1 "$(q "$tmp/r.db" 'SELECT MAX(version) FROM schema_version')"
+t_eq "WAL" wal "$(q "$tmp/r.db" 'PRAGMA journal_mode')"
+out=$($M report ingest --store "$S" "$data"); rc=$?
+t_eq "second ingest exit 0" 0 "$rc"
+t_contains "second time all duplicates" "0 ingested, 9 duplicates, 0 quarantined" "$out"
+
+# list and show
+out=$($M report list --store "$S")
+t_contains "list shows Mail.ru" "Mail.ru" "$out"
+t_contains "list count" "8 reports" "$out"
+out=$($M report list --store "$S" --domain FOO-BAR.IO. --json)
+t_eq "list --domain" 2 "$(printf '%s' "$out" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+id=$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+out=$($M report show "$id" --store "$S")
+t_contains "show text" "Google Inc." "$out"
+mid=$($M report list --store "$S" --domain random.net --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+out=$($M report show --json "$mid" --store "$S")
+t_contains "show json unpacked tlsa" '"3 1 1 6007EEE553E85D8DF007A845D19EC343283D4E416E9A33F9EF3040C8B7C285BC"' "$out"
+t_contains "show json findings" 'report.policy_string.packed' "$out"
+t_exit "show unknown id exits 1" 1 $M report show 999 --store "$S"
+t_exit "show bad id exits 2" 2 $M report show abc --store "$S"
+t_exit "unknown scheme exits 2" 2 $M report list --store redis://x
+t_exit "unwritable store exits 3" 3 $M report list --store sqlite:///nonexistent-dir/x/r.db
+t_exit "no path exits 2" 2 $M report ingest --store "$S"
+t_exit "--json is not for ingest" 2 $M report ingest --json --store "$S" "$data"
+(cd "$tmp" && MTASTS_STORE="sqlite://$tmp/env.db" $M report ingest "$data/reportviewer-google.json" >/dev/null)
+[ -f "$tmp/env.db" ] && t_ok "MTASTS_STORE is the default" || t_fail "MTASTS_STORE is the default"
+(cd "$tmp" && $M report ingest "$data/reportviewer-google.json" >/dev/null)
+[ -f "$tmp/mtasts-reports.db" ] && t_ok "./mtasts-reports.db is the fallback" || t_fail "./mtasts-reports.db is the fallback"
+
+# gzip by content, from a file and from standard input
+S2=sqlite://$tmp/g.db
+gzip -c "$data/reportviewer-google.json" >"$tmp/google.bin"
+out=$($M report ingest --store "$S2" "$tmp/google.bin"); rc=$?
+t_eq "gzip sniffed, not named" 0 "$rc"
+t_contains "gzip ingested" "1 ingested" "$out"
+out=$(gzip -c "$data/parsedmarc-mail.ru.json" | $M report ingest --store "$S2" -); rc=$?
+t_eq "gzip on stdin" 0 "$rc"
+t_contains "stdin named" "<stdin>: ingested" "$out"
+
+# A batch of bad inputs among good ones: each quarantined, the good ones stored.
+mkdir -p "$tmp/batch/sub"
+cp "$data/parsedmarc-smtp_tls.json" "$tmp/batch/a-good.json"
+gzip -c "$data/reportviewer-no-contact.json" >"$tmp/batch/sub/b-good.json.gz"
+gzip -c "$data/parsedmarc-rfc8460.json" | head -c 200 >"$tmp/batch/c-truncated.json.gz"
+head -c 50000000 /dev/zero | gzip -9 >"$tmp/batch/d-bomb.json.gz"
+printf '{"policies":[],"organization-name":"\xff\xfe"}' >"$tmp/batch/e-utf8.json"
+python3 -c 'print("{\"policies\":" + "["*40 + "]"*40 + "}")' >"$tmp/batch/f-deep.json"
+printf '{"hello":"world"}' >"$tmp/batch/g-notreport.json"
+printf 'not json at all' >"$tmp/batch/h-text.json"
+printf 'ignored' >"$tmp/batch/i-ignored.txt"
+S3=sqlite://$tmp/b.db
+out=$($M report ingest --store "$S3" "$tmp/batch"); rc=$?
+t_eq "batch with bad inputs exits 1" 1 "$rc"
+t_contains "batch totals" "2 ingested, 0 duplicates, 6 quarantined" "$out"
+t_contains "truncated gzip" "c-truncated.json.gz: quarantined: gzip: truncated" "$out"
+t_contains "gzip bomb" "d-bomb.json.gz: quarantined: gzip: expands more than" "$out"
+t_contains "invalid UTF-8" "e-utf8.json: quarantined: not UTF-8" "$out"
+t_contains "deep nesting" "f-deep.json: quarantined: JSON nested deeper" "$out"
+t_contains "not a report" "g-notreport.json: quarantined: not a report" "$out"
+t_contains "not JSON" "h-text.json: quarantined: not JSON" "$out"
+t_lacks "other names skipped in directories" "i-ignored" "$out"
+t_eq "quarantine rows" 6 "$(q "$tmp/b.db" 'SELECT COUNT(*) FROM quarantine')"
+t_eq "good ones stored" 2 "$(q "$tmp/b.db" 'SELECT COUNT(*) FROM reports')"
+t_exit "a named file is read whatever its name" 1 $M report ingest --store "$S3" "$tmp/batch/i-ignored.txt"
+
+# kill -9 in the middle of a long ingest: the store stays whole, and a second
+# run stores exactly what the first did not.
+mkdir -p "$tmp/many"
+python3 - "$data/parsedmarc-rfc8460.json" "$tmp/many" <<'PY'
+import json, sys
+base = json.load(open(sys.argv[1]))
+for i in range(1500):
+    base["report-id"] = "kill-test-%05d" % i
+    json.dump(base, open("%s/r%05d.json" % (sys.argv[2], i), "w"))
+PY
+S4=sqlite://$tmp/k.db
+$M report ingest --store "$S4" "$tmp/many" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do
+	n=$(q "$tmp/k.db" 'SELECT COUNT(*) FROM reports' 2>/dev/null || echo 0)
+	[ "${n:-0}" -ge 100 ] && break
+	sleep 0.05
+done
+kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+before=$(q "$tmp/k.db" 'SELECT COUNT(*) FROM reports')
+t_eq "integrity after kill -9" ok "$(q "$tmp/k.db" 'PRAGMA integrity_check')"
+[ "$before" -gt 0 ] && [ "$before" -lt 1500 ] && t_ok "killed midway ($before of 1500)" || t_fail "killed midway ($before of 1500)"
+t_eq "no half-stored report" 0 "$(q "$tmp/k.db" 'SELECT COUNT(*) FROM reports r WHERE NOT EXISTS (SELECT 1 FROM policies p WHERE p.report = r.id)')"
+out=$($M report ingest --store "$S4" "$tmp/many"); rc=$?
+t_eq "re-ingest exits 0" 0 "$rc"
+t_contains "re-ingest stores exactly the missing ones" "$((1500 - before)) ingested, $before duplicates, 0 quarantined" "$out"
+t_eq "all stored once" 1500 "$(q "$tmp/k.db" 'SELECT COUNT(*) FROM reports')"
+t_eq "failure details of all" 4500 "$(q "$tmp/k.db" 'SELECT COUNT(*) FROM failure_details')"
+t_done
