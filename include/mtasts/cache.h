@@ -37,7 +37,7 @@ struct mts_cache_entry {
 	long long last_attempt;         /* last discovery that went to the network */
 	long long last_failure;         /* last discovery that failed, 0 = none since success */
 	unsigned failures;              /* consecutive failures since the last success */
-	int last_result;                /* enum mts_fetch_result of the last attempt */
+	int last_result;                /* the engine's outcome of the last attempt */
 	char last_reason[MTS_CACHE_REASON_MAX]; /* printable reason of the last failure */
 };
 

@@ -129,13 +129,19 @@ struct mts_discovery *mts_discovery_new(struct event_base *base, struct mts_cach
 					const struct mts_discovery_transport *transport,
 					void *tctx, const struct mts_discovery_opts *opts,
 					struct mts_error *err);
-/* Cancel every discovery in flight (no callback runs) and free. */
+/* Cancel every discovery in flight (no callback runs) and free. Not from
+ * inside a discovery callback. */
 void mts_discovery_free(struct mts_discovery *d);
 
 /* Discover the policy of domain (a normalised A-label name). cb runs once,
  * from the loop. Returns 0, or MTS_EINVAL / MTS_ENOMEM (cb is not called). */
 int mts_discovery_lookup(struct mts_discovery *d, const char *domain, mts_discovery_cb cb,
 			 void *arg, struct mts_error *err);
+/* Withdraw a waiter (same domain, cb and arg) whose client went away: its
+ * callback will not run. The discovery itself goes on and fills the cache.
+ * Returns 0, or MTS_ENOTFOUND when no such waiter is pending. */
+int mts_discovery_cancel(struct mts_discovery *d, const char *domain, mts_discovery_cb cb,
+			 void *arg);
 /* Discoveries in flight (domains, not waiters). */
 size_t mts_discovery_pending(const struct mts_discovery *d);
 

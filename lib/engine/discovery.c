@@ -338,7 +338,6 @@ static void on_txt(const struct mts_discovery_txt_answer *a, void *arg)
 	struct mts_error err = {0};
 	int rc = MTS_ENOTFOUND;
 	if (a->lookup == MTS_LOOKUP_OK && a->count > 0) {
-		o->findings.subject = NULL;
 		rc = mts_sts_record_select((const char *const *)o->txts, o->txt_lens, o->txt_count,
 					   &rec, &o->findings, &err);
 	}
@@ -452,6 +451,7 @@ int mts_discovery_lookup(struct mts_discovery *d, const char *domain, mts_discov
 	o->waiters_tail = &o->waiters;
 	snprintf(o->domain, sizeof(o->domain), "%s", name);
 	mts_findings_init(&o->findings);
+	o->findings.subject = o->domain;
 	o->now = now_of(d);
 	if (add_waiter(o, cb, arg) < 0) {
 		free(o);
@@ -474,6 +474,28 @@ int mts_discovery_lookup(struct mts_discovery *d, const char *domain, mts_discov
 		return mts_error_set(err, MTS_EIO, "the TXT lookup could not start");
 	}
 	return 0;
+}
+
+int mts_discovery_cancel(struct mts_discovery *d, const char *domain, mts_discovery_cb cb,
+			 void *arg)
+{
+	char name[MTS_DNAME_MAX + 1];
+	if (!domain || mts_dname_normalize(domain, strlen(domain), false, name, NULL) != MTS_DNAME_OK)
+		return MTS_ENOTFOUND;
+	struct op *o = *bucket_slot(d, name);
+	if (!o)
+		return MTS_ENOTFOUND;
+	for (struct waiter **p = &o->waiters; *p; p = &(*p)->next) {
+		struct waiter *w = *p;
+		if (w->cb != cb || w->arg != arg)
+			continue;
+		*p = w->next;
+		if (o->waiters_tail == &w->next)
+			o->waiters_tail = p;
+		free(w);
+		return 0;
+	}
+	return MTS_ENOTFOUND;
 }
 
 size_t mts_discovery_pending(const struct mts_discovery *d)

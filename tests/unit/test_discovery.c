@@ -341,6 +341,35 @@ static void test_coalescing(void **state)
 	assert_int_equal(w->fake.txt_calls, 2);
 }
 
+static void test_cancel_waiter(void **state)
+{
+	struct world *w = *state;
+	struct seen a = {0}, b = {0}, c = {0};
+	assert_int_equal(mts_discovery_lookup(w->d, "example.com", on_result, &a, NULL), 0);
+	assert_int_equal(mts_discovery_lookup(w->d, "example.com", on_result, &b, NULL), 0);
+	assert_int_equal(mts_discovery_cancel(w->d, "example.com", on_result, &b), 0);
+	assert_int_equal(mts_discovery_cancel(w->d, "example.com", on_result, &b), MTS_ENOTFOUND);
+	assert_int_equal(mts_discovery_cancel(w->d, "example.org", on_result, &a), MTS_ENOTFOUND);
+	/* A waiter added after a cancel still queues at the end. */
+	assert_int_equal(mts_discovery_lookup(w->d, "example.com", on_result, &c, NULL), 0);
+	event_base_loop(w->fake.base, 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 0);
+	assert_int_equal(c.calls, 1);
+	/* With every waiter gone the discovery still completes and caches. */
+	struct seen d = {0};
+	w->fake.txt = "v=STSv1; id=B2";
+	w->fake.body = POLICY_B;
+	assert_int_equal(mts_discovery_lookup(w->d, "example.com", on_result, &d, NULL), 0);
+	assert_int_equal(mts_discovery_cancel(w->d, "example.com", on_result, &d), 0);
+	event_base_loop(w->fake.base, 0);
+	assert_int_equal(d.calls, 0);
+	struct mts_cache_entry e;
+	assert_int_equal(mts_cache_get(w->cache, "example.com", &e, NULL), 0);
+	assert_string_equal(e.id, "B2");
+	mts_cache_entry_clear(&e);
+}
+
 static void test_negative_cache_and_backoff(void **state)
 {
 	struct world *w = *state;
@@ -410,6 +439,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_proactive_refresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_waiter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative_cache_and_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_domain_and_free_in_flight, setup,
