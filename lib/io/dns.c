@@ -146,6 +146,10 @@ static void query_unlink(struct mts_dns_query *q)
 static void query_free(struct mts_dns_query *q)
 {
 	query_unlink(q);
+	/* Watch the fd only while queries are out, so that an idle resolver
+	 * does not keep the caller's loop running. */
+	if (!q->dns->queries && q->dns->fd_event)
+		event_del(q->dns->fd_event);
 	if (q->timer)
 		event_free(q->timer);
 	free(q->name);
@@ -315,6 +319,10 @@ struct mts_dns *mts_dns_new(struct event_base *base, const struct mts_dns_opts *
 		return NULL;
 	}
 	int rc = ub_ctx_async(dns->ctx, 1);
+	/* libunbound answers NXDOMAIN itself for test. (RFC 6761); a configured
+	 * resolver may serve it (test networks, the rig), so ask it. */
+	if (!rc)
+		rc = ub_ctx_set_option(dns->ctx, "local-zone:", "test. nodefault");
 	if (!rc && opts && opts->resolver) {
 		char addr[64], fwd[80];
 		unsigned port;
@@ -346,7 +354,7 @@ struct mts_dns *mts_dns_new(struct event_base *base, const struct mts_dns_opts *
 		return NULL;
 	}
 	dns->fd_event = event_new(base, ub_fd(dns->ctx), EV_READ | EV_PERSIST, on_ub_fd, dns);
-	if (!dns->fd_event || event_add(dns->fd_event, NULL) < 0) {
+	if (!dns->fd_event) {
 		mts_dns_free(dns);
 		mts_error_set(err, MTS_EIO, "cannot watch the libunbound fd");
 		return NULL;
@@ -385,6 +393,12 @@ struct mts_dns_query *mts_dns_lookup(struct mts_dns *dns, const char *name, enum
 	q->next = dns->queries;
 	if (q->next)
 		q->next->prev = q;
+	else if (event_add(dns->fd_event, NULL) < 0) {
+		free(q->name);
+		free(q);
+		mts_error_set(err, MTS_EIO, "cannot watch the libunbound fd");
+		return NULL;
+	}
 	dns->queries = q;
 	q->timer = evtimer_new(dns->base, on_query_timeout, q);
 	struct timeval tv = {dns->timeout_ms / 1000, (dns->timeout_ms % 1000) * 1000};

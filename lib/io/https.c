@@ -166,12 +166,17 @@ static void map_tls_failure(struct mts_https_fetch *f, struct mts_https_result *
 		snprintf(r->message, sizeof(r->message), "the certificate is not yet valid");
 		break;
 	case X509_V_ERR_HOSTNAME_MISMATCH:
-	case X509_V_OK: /* curl checks the name itself, after a valid chain */
+	name_mismatch:
 		r->code = MTS_F_FETCH_TLS_NAME;
 		snprintf(r->message, sizeof(r->message),
 			 "the certificate is not valid for mta-sts.%s", f->domain);
 		break;
 	default:
+		/* curl checks the name itself after a valid chain and leaves the
+		 * verify result at OK or "unspecified"; its message says "name". */
+		if ((verify == X509_V_OK || verify == X509_V_ERR_UNSPECIFIED) &&
+		    strstr(f->errbuf, "name"))
+			goto name_mismatch;
 		r->code = MTS_F_FETCH_TLS_UNTRUSTED;
 		snprintf(r->message, sizeof(r->message), "the certificate is not trusted: %s",
 			 X509_verify_cert_error_string(verify));
