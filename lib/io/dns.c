@@ -319,10 +319,6 @@ struct mts_dns *mts_dns_new(struct event_base *base, const struct mts_dns_opts *
 		return NULL;
 	}
 	int rc = ub_ctx_async(dns->ctx, 1);
-	/* libunbound answers NXDOMAIN itself for test. (RFC 6761); a configured
-	 * resolver may serve it (test networks, the rig), so ask it. */
-	if (!rc)
-		rc = ub_ctx_set_option(dns->ctx, "local-zone:", "test. nodefault");
 	if (!rc && opts && opts->resolver) {
 		char addr[64], fwd[80];
 		unsigned port;

@@ -360,6 +360,10 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 		const char *ctype = NULL;
 		curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(f->easy, CURLINFO_CONTENT_TYPE, &ctype);
+		/* A redirect's small body is read (under the cap) so that curl
+		 * keeps its Location for the message. */
+		if (status >= 300 && status < 400)
+			return n <= MTS_POLICY_MAX_BYTES ? n : 0;
 		if (status != 200) {
 			f->aborted = ABORT_STATUS;
 			return 0;
