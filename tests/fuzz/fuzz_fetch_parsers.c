@@ -1,0 +1,59 @@
+/* fuzz_fetch_parsers.c - the byte parsers of discovery on arbitrary input:
+ * TXT RDATA joining, Content-Type checking, curl-style connect-to specs and
+ * resolver specs. The first byte chooses the parser. Checks: no crash, the
+ * joined text fits and holds exactly the string bytes, parsed specs are
+ * NUL-terminated and within their limits. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtasts/dns.h"
+#include "mtasts/https.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size == 0)
+		return 0;
+	uint8_t which = data[0] % 4;
+	const uint8_t *in = data + 1;
+	size_t len = size - 1;
+	switch (which) {
+	case 0: {
+		char out[MTS_DNS_TXT_MAX + 1];
+		unsigned strings = 0;
+		int n = mts_dns_txt_join(in, len, out, sizeof(out), &strings);
+		if (n >= 0) {
+			/* every string costs one length byte */
+			if ((size_t)n + strings != len || out[n] != '\0')
+				abort();
+		}
+		break;
+	}
+	case 1:
+		(void)mts_https_content_type_ok((const char *)in, len);
+		break;
+	case 2: {
+		struct mts_connect_to ct;
+		if (mts_connect_to_parse((const char *)in, len, &ct) == 0) {
+			if (strlen(ct.host) >= sizeof(ct.host) || strlen(ct.addr) >= sizeof(ct.addr) ||
+			    ct.port > 65535 || ct.addr_port > 65535)
+				abort();
+			(void)mts_connect_to_matches(&ct, "mta-sts.example.com", 443);
+		}
+		break;
+	}
+	default: {
+		char spec[256], addr[64];
+		unsigned port;
+		if (len >= sizeof(spec))
+			break;
+		memcpy(spec, in, len);
+		spec[len] = '\0';
+		if (mts_dns_resolver_parse(spec, addr, sizeof(addr), &port) == 0 &&
+		    (port == 0 || port > 65535 || strlen(addr) >= sizeof(addr)))
+			abort();
+		break;
+	}
+	}
+	return 0;
+}
