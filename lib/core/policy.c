@@ -249,19 +249,23 @@ static void field(struct parser *ps, const char *k, size_t kl, const char *v, si
 		field_mx(ps, v, vl, vcol);
 	} else {
 		mts_printable(k, kl, shown, sizeof(shown));
-		static const char *const known[] = {"version", "mode", "max_age", "mx"};
-		for (size_t i = 0; i < 4; i++) {
-			if (strlen(known[i]) == kl && strncasecmp(k, known[i], kl) == 0) {
-				FAIL(ps, MTS_F_POLICY_KEY_CASE, 1,
-				     "key \"%s\" is not lowercase, so senders ignore it", shown);
-				return;
-			}
-		}
 		size_t bad = 0;
 		if (!ext_value_ok(v, vl, &bad)) {
 			FAIL(ps, MTS_F_POLICY_LINE_CONTROL, vcol + (unsigned)bad,
 			     "value of \"%s\" holds a control character", shown);
 			return;
+		}
+		/* "Mode" is a well-formed extension name that senders ignore (the
+		 * keys are %s"..." in the ABNF): the file stays valid, and a
+		 * missing "mode" is reported on its own. */
+		static const char *const known[] = {"version", "mode", "max_age", "mx"};
+		for (size_t i = 0; i < 4; i++) {
+			if (strlen(known[i]) == kl && strncasecmp(k, known[i], kl) == 0) {
+				mts_findings_add(ps->fs, MTS_F_POLICY_KEY_CASE, ps->line, 1,
+						 "key \"%s\" is not lowercase, so senders ignore "
+						 "it", shown);
+				return;
+			}
 		}
 		mts_findings_add(ps->fs, MTS_F_POLICY_KEY_UNKNOWN, ps->line, 1,
 				 "unknown key \"%s\" is ignored", shown);
