@@ -71,7 +71,7 @@ int record_scan_next(struct record_scanner *s, struct record_field *f, bool allo
 		return -1;
 	}
 
-	size_t v = eq + 1, end = v;
+	size_t v = eq + 1, end = v, equals = 0;
 	while (end < s->len && b[end] != ';') {
 		unsigned char c = (unsigned char)b[end];
 		if (record_is_wsp((char)c)) {
@@ -93,7 +93,9 @@ int record_scan_next(struct record_scanner *s, struct record_field *f, bool allo
 			end = w;
 			continue;
 		}
-		if (c < 0x21 || c > 0x7e || c == '=') {
+		if (c == '=' && !equals)
+			equals = end;
+		if (c < 0x21 || c > 0x7e) {
 			*error = RECORD_SCAN_BAD_CHAR;
 			*error_offset = end;
 			s->pos = end;
@@ -113,6 +115,7 @@ int record_scan_next(struct record_scanner *s, struct record_field *f, bool allo
 	f->value = b + v;
 	f->value_len = end - v;
 	f->offset = start;
+	f->equals = equals;
 	s->pos = end;
 	return 1;
 }

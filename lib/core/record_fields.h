@@ -3,6 +3,9 @@
  * TXT records (RFC 8461 §3.1 and RFC 8460 §3 use the same shape):
  *   record = version 1*(delim field) [delim];  delim = *WSP ";" *WSP
  *   field  = name "=" value; name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
+ * Values are %x21-7E without ';'. An '=' is let through and located in
+ * record_field.equals: extension values and ids exclude it, but a TLS-RPT
+ * rua URI may hold one ("https://r.example/?k=v"), so the caller decides.
  * Internal to lib/core.
  */
 #ifndef MTASTS_RECORD_FIELDS_H
@@ -17,6 +20,7 @@ struct record_field {
 	const char *value;
 	size_t value_len;
 	size_t offset; /* of the field's first byte in the record */
+	size_t equals; /* offset of the first '=' inside the value, 0 if none */
 };
 
 enum record_scan_error {

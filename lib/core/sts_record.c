@@ -79,6 +79,12 @@ int mts_sts_record_parse(const char *txt, size_t len, struct mts_sts_record *out
 			failed = true;
 			continue;
 		}
+		if (f.equals) {
+			mts_findings_add(fs, MTS_F_STS_RECORD_SYNTAX, 0, col(f.equals), "%s",
+					 record_scan_error_text(RECORD_SCAN_BAD_CHAR));
+			failed = true;
+			continue;
+		}
 		mts_printable(f.name, f.name_len, shown, sizeof(shown));
 		if (f.name_len == 2 && memcmp(f.name, "id", 2) == 0) {
 			if (have_id) {
@@ -99,10 +105,11 @@ int mts_sts_record_parse(const char *txt, size_t len, struct mts_sts_record *out
 					 "v appears more than once");
 		} else if (f.name_len == 2 && (f.name[0] == 'i' || f.name[0] == 'I') &&
 			   (f.name[1] == 'd' || f.name[1] == 'D')) {
-			mts_findings_add(fs, MTS_F_STS_RECORD_SYNTAX, 0, col(f.offset),
-					 "field name \"%s\" must be written \"id\" (names are "
-					 "case-sensitive)", shown);
-			failed = true;
+			/* "ID" is a well-formed extension name (sts-id is %s"id="):
+			 * senders ignore it rather than reject the record. */
+			mts_findings_add(fs, MTS_F_STS_RECORD_FIELD_UNKNOWN, 0, col(f.offset),
+					 "field \"%s\" is ignored: names are case-sensitive, "
+					 "write \"id\"", shown);
 		} else {
 			mts_findings_add(fs, MTS_F_STS_RECORD_FIELD_UNKNOWN, 0, col(f.offset),
 					 "unknown field \"%s\" is ignored", shown);

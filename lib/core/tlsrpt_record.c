@@ -43,7 +43,10 @@ static bool uri_char(char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return true;
-	return strchr("-._~:/?#[]@!$&'()*+,;=%", c) != NULL && c != '\0';
+	/* '!' is a URI sub-delim, but RFC 8460 §3 says it MUST be
+	 * percent-encoded in a tlsrpt-uri (as ',' and ';', which cannot reach
+	 * here): DMARC's "!10m" size suffix has no meaning in TLS-RPT. */
+	return strchr("-._~:/?#[]@$&'()*+,;=%", c) != NULL && c != '\0';
 }
 
 /* Decode percent-escapes of s into out (cap bytes). Returns the length, or
@@ -297,8 +300,16 @@ int mts_tlsrpt_record_parse(const char *txt, size_t len, struct mts_tlsrpt_recor
 			failed = true;
 			continue;
 		}
+		bool is_rua = f.name_len == 3 && memcmp(f.name, "rua", 3) == 0;
+		if (f.equals && !is_rua) {
+			/* ext-value excludes '='; only a URI may carry one (§3 ABNF) */
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_SYNTAX, 0, (unsigned)f.equals + 1,
+					 "%s", record_scan_error_text(RECORD_SCAN_BAD_CHAR));
+			failed = true;
+			continue;
+		}
 		mts_printable(f.name, f.name_len, shown, sizeof(shown));
-		if (f.name_len == 3 && memcmp(f.name, "rua", 3) == 0) {
+		if (is_rua) {
 			if (have_rua) {
 				mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_REPEATED, 0,
 						 (unsigned)f.offset + 1,
@@ -317,10 +328,12 @@ int mts_tlsrpt_record_parse(const char *txt, size_t len, struct mts_tlsrpt_recor
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_REPEATED, 0,
 					 (unsigned)f.offset + 1, "v appears more than once");
 		} else if (f.name_len == 3 && strncasecmp(f.name, "rua", 3) == 0) {
-			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_SYNTAX, 0, (unsigned)f.offset + 1,
-					 "field name \"%s\" must be written \"rua\" (names are "
-					 "case-sensitive)", shown);
-			failed = true;
+			/* "RUA" is a well-formed extension name (tlsrpt-rua is
+			 * %s"rua="): senders ignore it, they do not reject the record. */
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_UNKNOWN, 0,
+					 (unsigned)f.offset + 1,
+					 "field \"%s\" is ignored: names are case-sensitive, "
+					 "write \"rua\"", shown);
 		} else {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_UNKNOWN, 0,
 					 (unsigned)f.offset + 1, "unknown field \"%s\" is ignored",
