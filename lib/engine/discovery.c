@@ -334,6 +334,11 @@ static void on_txt(const struct mts_discovery_txt_answer *a, void *arg)
 		failed(o, MTS_OUTCOME_DNS_ERROR);
 		return;
 	}
+	for (size_t i = 0; i < o->txt_count; i++)
+		if (o->txt_strings[i] > 1 && mts_sts_record_is_sts(o->txts[i], o->txt_lens[i]))
+			mts_findings_add(&o->findings, MTS_F_STS_RECORD_SPLIT, 0, 0,
+					 "the record has %u character-strings, joined without "
+					 "spaces", o->txt_strings[i]);
 	struct mts_sts_record rec;
 	struct mts_error err = {0};
 	int rc = MTS_ENOTFOUND;

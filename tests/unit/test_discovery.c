@@ -23,6 +23,7 @@ struct fake {
 	enum mts_lookup txt_lookup;
 	enum mts_finding_code txt_failure;
 	const char *txt;               /* the one TXT record, or NULL for none */
+	unsigned txt_strings;          /* its character-strings; 0 = 1 */
 	enum mts_fetch_result fetch_result;
 	const char *body;
 	unsigned txt_calls, fetch_calls;
@@ -46,7 +47,7 @@ static void fake_fire(evutil_socket_t fd, short what, void *arg)
 	if (r->is_txt) {
 		const char *txts[1] = {f->txt};
 		size_t lens[1] = {f->txt ? strlen(f->txt) : 0};
-		unsigned strings[1] = {1};
+		unsigned strings[1] = {f->txt_strings ? f->txt_strings : 1};
 		struct mts_discovery_txt_answer a = {.lookup = f->txt_lookup,
 						     .failure = f->txt_failure,
 						     .message = "fake failure",
@@ -130,7 +131,7 @@ struct seen {
 	enum mts_mode mode;
 	char policy_id[40];
 	long long fetched_at, expires_at;
-	bool cached_finding, expired_finding, id_changed_finding, dns_finding;
+	bool cached_finding, expired_finding, id_changed_finding, dns_finding, split_finding;
 };
 
 static void on_result(const struct mts_discovery_result *r, void *arg)
@@ -149,6 +150,7 @@ static void on_result(const struct mts_discovery_result *r, void *arg)
 	s->expired_finding = mts_findings_has(r->findings, MTS_F_FETCH_CACHE_EXPIRED);
 	s->id_changed_finding = mts_findings_has(r->findings, MTS_F_FETCH_ID_CHANGED);
 	s->dns_finding = mts_findings_has(r->findings, MTS_F_DNS_SERVFAIL);
+	s->split_finding = mts_findings_has(r->findings, MTS_F_STS_RECORD_SPLIT);
 }
 
 struct world {
@@ -206,6 +208,7 @@ static void test_fetch_then_cached(void **state)
 	assert_string_equal(s.policy_id, "A1");
 	assert_int_equal(s.fetched_at, 1000000);
 	assert_int_equal(s.expires_at, 1000000 + 800);
+	assert_false(s.split_finding);
 
 	/* Same id later: TXT is asked, the policy is not fetched again. */
 	w->fake.now += 100;
@@ -406,6 +409,16 @@ static void test_negative_cache_and_backoff(void **state)
 	assert_int_equal(s.outcome, MTS_OUTCOME_OK);
 }
 
+static void test_split_record_reported(void **state)
+{
+	struct world *w = *state;
+	struct seen s;
+	w->fake.txt_strings = 3;
+	lookup(w, "example.com", &s);
+	assert_int_equal(s.outcome, MTS_OUTCOME_OK);
+	assert_true(s.split_finding);
+}
+
 static void test_invalid_policy(void **state)
 {
 	struct world *w = *state;
@@ -441,6 +454,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_waiter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative_cache_and_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_record_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_domain_and_free_in_flight, setup,
 						teardown),
