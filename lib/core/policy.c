@@ -413,6 +413,9 @@ struct mts_policy *mts_policy_parse(const char *buf, size_t len, struct mts_find
 		mts_findings_add(fs, MTS_F_POLICY_LINE_MIXED, lf < crlf ? first_lf : first_crlf, 0,
 				 "%u lines end with CRLF and %u with LF alone", crlf, lf);
 
+	/* A missing key is nowhere in the file: no line (0), not the one past
+	 * the end that the scan stopped on. */
+	ps.line = 0;
 	if (!ps.seen_version)
 		FAIL(&ps, MTS_F_POLICY_VERSION_MISSING, 0, "%s", "no version line");
 	if (!ps.seen_mode)
