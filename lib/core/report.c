@@ -239,12 +239,16 @@ static int push(struct parse *p, char ***list, size_t *count, const char *s, siz
 	return 0;
 }
 
+static size_t json_depth(const char *buf, size_t len);
+
 /* A TLSA policy-string packed as one JSON-encoded array of strings. Returns
  * 1 when it was one and was unpacked. */
 static int unpack_policy_string(struct parse *p, struct mts_report_policy *pol, const char *s,
 				size_t len)
 {
-	if (len < 2 || s[0] != '[')
+	/* As untrusted as the outer body: an array of strings nests one deep, so
+	 * anything deeper is not a packed list and never reaches jansson. */
+	if (len < 2 || s[0] != '[' || json_depth(s, len) > 1)
 		return 0;
 	json_error_t jerr;
 	json_t *inner = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);

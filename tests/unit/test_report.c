@@ -205,6 +205,12 @@ static const struct quirk_case quirk_cases[] = {
 	{.json = "{\"policies\":[],\"x\":\"\xff\"}", .rc = MTS_EINVAL},
 	{.json = "{\"policies\":[],\"x\":\"a\\u0000b\"}", .rc = MTS_EINVAL},
 	{.json = "{\"policies\":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]}", .rc = MTS_ETOOBIG},
+	/* A packed policy-string nested deeper than a list stays one string. */
+	{.json = BASE_HEAD POLICY("{\"policy\":{\"policy-type\":\"tlsa\",\"policy-domain\":\"a\","
+				  "\"policy-string\":\"[[[[[[[[[[[[[[[[[[[[\\\"x\\\"]]]]]]]]]]]]]]]]]]]]\"},"
+				  "\"summary\":{\"total-successful-session-count\":1,"
+				  "\"total-failure-session-count\":0}}"),
+	 .code = "report.field.type"},
 	/* Brackets inside strings are not nesting. */
 	{.json = "{\"policies\":[],\"x\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}",
 	 .code = "report.report_id.missing"},
