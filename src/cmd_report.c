@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "mtasts/gzip.h"
 #include "mtasts/report.h"
+#include "mtasts/report_mail.h"
 #include "mtasts/report_store.h"
 #include "mtasts/text.h"
 
@@ -21,11 +22,13 @@ const char cmd_report_help[] =
 	"\n"
 	"Collect, store and read SMTP TLS reports (RFC 8460).\n"
 	"\n"
-	"  ingest  store the reports in each PATH: a .json or .json.gz file (gzip is\n"
-	"          recognised by its content, not its name), a directory (its .json and\n"
-	"          .json.gz files, recursively), or - for standard input; a report\n"
-	"          already stored (same organization and report-id) is a duplicate, and\n"
-	"          an input that is not a report is quarantined with the reason\n"
+	"  ingest  store the reports in each PATH: a .json or .json.gz file, a mail\n"
+	"          message (.eml: its application/tlsrpt+gzip or +json parts), a\n"
+	"          directory (its .json, .json.gz and .eml files, recursively), or -\n"
+	"          for standard input; gzip, JSON and mail are told apart by content,\n"
+	"          not by name; a report already stored (same organization and\n"
+	"          report-id) is a duplicate, and an input that is not a report is\n"
+	"          quarantined with the reason\n"
 	"  list    the stored reports, newest first, with their policy domains and\n"
 	"          session counts\n"
 	"  show    one stored report: its policies, failure details and findings\n"
@@ -102,11 +105,14 @@ static void quarantine(struct ingest_run *run, const char *name, const char *rea
 	putchar('\n');
 }
 
-/* Ingest one input's bytes. */
-static void ingest_bytes(struct ingest_run *run, const char *name, char *raw, size_t raw_len)
+/* One report body, gzip or JSON. raw is what is quarantined when it is not a
+ * report; about (may be NULL) are findings on the message it came in, moved
+ * into the report's. */
+static void ingest_report(struct ingest_run *run, const char *name, const char *raw,
+			  size_t raw_len, struct mts_findings *about)
 {
 	struct mts_error err = {0};
-	char *body = raw;
+	const char *body = raw;
 	size_t body_len = raw_len;
 	char *inflated = NULL;
 	if (mts_gzip_is(raw, raw_len)) {
@@ -122,6 +128,11 @@ static void ingest_bytes(struct ingest_run *run, const char *name, char *raw, si
 		body = inflated;
 	}
 	struct mts_report *r = mts_report_parse(body, body_len, &err);
+	if (r && about && mts_findings_append(&r->findings, about) < 0) {
+		mts_report_free(r);
+		r = NULL;
+		err.code = MTS_ENOMEM;
+	}
 	if (!r) {
 		if (err.code == MTS_ENOMEM) {
 			cli_error(run->cmd, "out of memory");
@@ -155,13 +166,62 @@ static void ingest_bytes(struct ingest_run *run, const char *name, char *raw, si
 	free(inflated);
 }
 
+/* A mail message (RFC 8460 §5.3): each report part is ingested on its own,
+ * named NAME#N when the message holds several. */
+static void ingest_mail(struct ingest_run *run, const char *name, const char *raw,
+			size_t raw_len)
+{
+	struct mts_report_mail *mail;
+	struct mts_error err = {0};
+	if (mts_report_mail_extract(raw, raw_len, &mail, &err) < 0) {
+		if (err.code == MTS_ENOMEM) {
+			cli_error(run->cmd, "out of memory");
+			run->store_failed = true;
+		} else {
+			quarantine(run, name, err.message, raw, raw_len);
+		}
+		return;
+	}
+	if (mail->part_count == 0)
+		quarantine(run, name,
+			   "mail: no report part (application/tlsrpt+gzip or application/tlsrpt+json)",
+			   raw, raw_len);
+	for (size_t i = 0; i < mail->part_count && !run->store_failed; i++) {
+		struct mts_report_mail_part *part = &mail->parts[i];
+		size_t cap = strlen(name) + 24;
+		char *part_name = malloc(cap);
+		if (!part_name) {
+			cli_error(run->cmd, "out of memory");
+			run->store_failed = true;
+			break;
+		}
+		if (mail->part_count > 1)
+			snprintf(part_name, cap, "%s#%zu", name, i + 1);
+		else
+			snprintf(part_name, cap, "%s", name);
+		ingest_report(run, part_name, part->data, part->len, &part->findings);
+		free(part_name);
+	}
+	mts_report_mail_free(mail);
+}
+
+/* Ingest one input's bytes: gzip, a mail message or JSON, by content. */
+static void ingest_bytes(struct ingest_run *run, const char *name, const char *raw,
+			 size_t raw_len)
+{
+	if (!mts_gzip_is(raw, raw_len) && mts_report_mail_is(raw, raw_len))
+		ingest_mail(run, name, raw, raw_len);
+	else
+		ingest_report(run, name, raw, raw_len, NULL);
+}
+
 static void ingest_file(struct ingest_run *run, const char *path)
 {
 	const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
 	char *raw;
 	size_t raw_len;
 	struct mts_error err = {0};
-	int rc = cli_read_input(path, MTS_GZIP_MAX_IN, &raw, &raw_len, &err);
+	int rc = cli_read_input(path, MTS_REPORT_MAIL_MAX_BYTES, &raw, &raw_len, &err);
 	if (rc == MTS_ENOMEM) {
 		cli_error(run->cmd, "out of memory");
 		run->store_failed = true;
@@ -179,7 +239,8 @@ static bool wanted_name(const char *name)
 {
 	size_t n = strlen(name);
 	return (n > 5 && strcasecmp(name + n - 5, ".json") == 0) ||
-	       (n > 8 && strcasecmp(name + n - 8, ".json.gz") == 0);
+	       (n > 8 && strcasecmp(name + n - 8, ".json.gz") == 0) ||
+	       (n > 4 && strcasecmp(name + n - 4, ".eml") == 0);
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b)

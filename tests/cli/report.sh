@@ -8,28 +8,29 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 S=sqlite://$tmp/r.db
 q() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$1" "$2"; }
 
-# The real reports: the two copies of the RFC's example are one report.
+# The real reports (and the real report mail): the two copies of the RFC's
+# example are one report.
 out=$($M report ingest --store "$S" "$data"); rc=$?
 t_eq "real reports ingest, exit 0" 0 "$rc"
-t_contains "totals" "8 ingested, 1 duplicate, 0 quarantined" "$out"
-t_contains "the .eml is not a .json" "8 ingested" "$out"
-t_eq "8 reports" 8 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM reports')"
-t_eq "9 policies" 9 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM policies')"
+t_contains "totals" "9 ingested, 1 duplicate, 0 quarantined" "$out"
+t_contains "the .eml is read as mail" "google.com_smtp_tls_report.eml: ingested" "$out"
+t_eq "9 reports" 9 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM reports')"
+t_eq "10 policies" 10 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM policies')"
 t_eq "8 failure details" 8 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM failure_details')"
-t_eq "successful sessions" 5333 "$(q "$tmp/r.db" 'SELECT SUM(successful) FROM policies')"
+t_eq "successful sessions" 5381 "$(q "$tmp/r.db" 'SELECT SUM(successful) FROM policies')"
 t_eq "failed sessions" 310 "$(q "$tmp/r.db" 'SELECT SUM(failed) FROM policies')"
-t_eq "findings" 13 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM findings')"
+t_eq "findings" 14 "$(q "$tmp/r.db" 'SELECT COUNT(*) FROM findings')"
 t_eq "mismatch finding on mail.ru" 1 "$(q "$tmp/r.db" "SELECT COUNT(*) FROM findings WHERE code='report.totals.mismatch'")"
 t_eq "schema version" 1 "$(q "$tmp/r.db" 'SELECT MAX(version) FROM schema_version')"
 t_eq "WAL" wal "$(q "$tmp/r.db" 'PRAGMA journal_mode')"
 out=$($M report ingest --store "$S" "$data"); rc=$?
 t_eq "second ingest exit 0" 0 "$rc"
-t_contains "second time all duplicates" "0 ingested, 9 duplicates, 0 quarantined" "$out"
+t_contains "second time all duplicates" "0 ingested, 10 duplicates, 0 quarantined" "$out"
 
 # list and show
 out=$($M report list --store "$S")
 t_contains "list shows Mail.ru" "Mail.ru" "$out"
-t_contains "list count" "8 reports" "$out"
+t_contains "list count" "9 reports" "$out"
 out=$($M report list --store "$S" --domain FOO-BAR.IO. --json)
 t_eq "list --domain" 2 "$(printf '%s' "$out" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
 id=$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
@@ -60,6 +61,32 @@ out=$(gzip -c "$data/parsedmarc-mail.ru.json" | $M report ingest --store "$S2" -
 t_eq "gzip on stdin" 0 "$rc"
 t_contains "stdin named" "<stdin>: ingested" "$out"
 
+# Mail messages: on standard input, several reports in one, none at all.
+S5=sqlite://$tmp/m.db
+out=$($M report ingest --store "$S5" - <"$data/parsedmarc-google.com_smtp_tls_report.eml"); rc=$?
+t_eq "mail on stdin exits 0" 0 "$rc"
+t_contains "mail on stdin" "<stdin>: ingested as report 1 (Google Inc." "$out"
+json64() { printf '{"organization-name":"O","report-id":"%s","policies":[]}' "$1" | base64 -w0; }
+{
+	printf 'From: r@example.net\r\nMIME-Version: 1.0\r\n'
+	printf 'Content-Type: multipart/report; report-type=tlsrpt; boundary="B"\r\n\r\n'
+	printf -- '--B\r\nContent-Type: text/plain\r\n\r\nTwo reports.\r\n'
+	printf -- '--B\r\nContent-Type: application/tlsrpt+json\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n' "$(json64 m1)"
+	printf -- '--B\r\nContent-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n' \
+		"$(printf '{"organization-name":"O","report-id":"m2","policies":[]}' | gzip -c | base64 -w0)"
+	printf -- '--B--\r\n'
+} >"$tmp/two.eml"
+out=$($M report ingest --store "$S5" "$tmp/two.eml"); rc=$?
+t_eq "two-report mail exits 0" 0 "$rc"
+t_contains "first part named" "two.eml#1: ingested" "$out"
+t_contains "second part named" "two.eml#2: ingested" "$out"
+t_eq "mislabelled part noted" 1 "$(q "$tmp/m.db" "SELECT COUNT(*) FROM findings WHERE code='report.mail.content_type'")"
+printf 'From: r@example.net\r\nContent-Type: text/plain\r\n\r\nNo report here.\r\n' >"$tmp/none.eml"
+out=$($M report ingest --store "$S5" "$tmp/none.eml" "$tmp/two.eml"); rc=$?
+t_eq "mail without a report exits 1" 1 "$rc"
+t_contains "mail without a report quarantined" "none.eml: quarantined: mail: no report part" "$out"
+t_contains "its neighbours still read" "0 ingested, 2 duplicates, 1 quarantined" "$out"
+
 # A batch of bad inputs among good ones: each quarantined, the good ones stored.
 mkdir -p "$tmp/batch/sub"
 cp "$data/parsedmarc-smtp_tls.json" "$tmp/batch/a-good.json"
@@ -71,10 +98,14 @@ python3 -c 'print("{\"policies\":" + "["*40 + "]"*40 + "}")' >"$tmp/batch/f-deep
 printf '{"hello":"world"}' >"$tmp/batch/g-notreport.json"
 printf 'not json at all' >"$tmp/batch/h-text.json"
 printf 'ignored' >"$tmp/batch/i-ignored.txt"
+python3 -c '
+print("From: a@b\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n", end="")
+for i in range(1, 41): print("--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (i - 1, i), end="")' >"$tmp/batch/j-deep.eml"
 S3=sqlite://$tmp/b.db
 out=$($M report ingest --store "$S3" "$tmp/batch"); rc=$?
 t_eq "batch with bad inputs exits 1" 1 "$rc"
-t_contains "batch totals" "2 ingested, 0 duplicates, 6 quarantined" "$out"
+t_contains "batch totals" "2 ingested, 0 duplicates, 7 quarantined" "$out"
+t_contains "deep mail" "j-deep.eml: quarantined: mail: more than" "$out"
 t_contains "truncated gzip" "c-truncated.json.gz: quarantined: gzip: truncated" "$out"
 t_contains "gzip bomb" "d-bomb.json.gz: quarantined: gzip: expands more than" "$out"
 t_contains "invalid UTF-8" "e-utf8.json: quarantined: not UTF-8" "$out"
@@ -82,7 +113,7 @@ t_contains "deep nesting" "f-deep.json: quarantined: JSON nested deeper" "$out"
 t_contains "not a report" "g-notreport.json: quarantined: not a report" "$out"
 t_contains "not JSON" "h-text.json: quarantined: not JSON" "$out"
 t_lacks "other names skipped in directories" "i-ignored" "$out"
-t_eq "quarantine rows" 6 "$(q "$tmp/b.db" 'SELECT COUNT(*) FROM quarantine')"
+t_eq "quarantine rows" 7 "$(q "$tmp/b.db" 'SELECT COUNT(*) FROM quarantine')"
 t_eq "good ones stored" 2 "$(q "$tmp/b.db" 'SELECT COUNT(*) FROM reports')"
 t_exit "a named file is read whatever its name" 1 $M report ingest --store "$S3" "$tmp/batch/i-ignored.txt"
 
@@ -114,4 +145,8 @@ t_eq "re-ingest exits 0" 0 "$rc"
 t_contains "re-ingest stores exactly the missing ones" "$((1500 - before)) ingested, $before duplicates, 0 quarantined" "$out"
 t_eq "all stored once" 1500 "$(q "$tmp/k.db" 'SELECT COUNT(*) FROM reports')"
 t_eq "failure details of all" 4500 "$(q "$tmp/k.db" 'SELECT COUNT(*) FROM failure_details')"
+# Every report finding code is documented.
+for code in $(grep -oE '"report\.[a-z_.]+"' "$MTASTS_SOURCE_DIR/include/mtasts/codes_report.def" | tr -d '"'); do
+	grep -qF "\`$code\`" "$MTASTS_SOURCE_DIR/docs/FINDINGS.md" && t_ok "$code in FINDINGS.md" || t_fail "$code in FINDINGS.md"
+done
 t_done
