@@ -580,8 +580,17 @@ struct mts_report *mts_report_parse(const char *buf, size_t len, struct mts_erro
 			      MTS_REPORT_MAX_DEPTH);
 		return NULL;
 	}
+	/* A repeated key is ambiguous (RFC 8259 §4): read it the way most readers
+	 * do, the last value winning, and say so. */
 	json_error_t jerr;
-	json_t *root = json_loadb(buf, len, 0, &jerr);
+	char duplicate[JSON_ERROR_TEXT_LENGTH] = "";
+	int duplicate_line = 0;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root && json_error_code(&jerr) == json_error_duplicate_key) {
+		snprintf(duplicate, sizeof(duplicate), "%s", jerr.text);
+		duplicate_line = jerr.line;
+		root = json_loadb(buf, len, 0, &jerr);
+	}
 	if (!root) {
 		char shown[MTS_PRINTABLE_BUF];
 		mts_error_set(err, MTS_EINVAL, "not JSON: %s at line %d, column %d",
@@ -612,6 +621,12 @@ struct mts_report *mts_report_parse(const char *buf, size_t len, struct mts_erro
 		return NULL;
 	}
 	struct parse p = {.r = r};
+	if (*duplicate) {
+		char shown[MTS_PRINTABLE_BUF];
+		add(&p, MTS_F_REPORT_JSON_DUPLICATE_KEY, "%s at line %d (the last value is used)",
+		    mts_printable(duplicate, strlen(duplicate), shown, sizeof(shown)),
+		    duplicate_line);
+	}
 	r->organization_name = req_string(&p, root, "organization-name");
 	json_t *contact = json_object_get(root, "contact-info");
 	r->contact_info = opt_string(&p, root, "contact-info");

@@ -197,6 +197,8 @@ static const struct quirk_case quirk_cases[] = {
 	 .code = "report.date.invalid"},
 	{.json = "{\"organization-name\":7,\"report-id\":\"x\",\"policies\":[]}",
 	 .code = "report.field.type"},
+	{.json = "{\"policies\":[],\"report-id\":\"a\",\"report-id\":\"b\"}",
+	 .code = "report.json.duplicate_key"},
 	{.json = "[1,2]", .rc = MTS_EINVAL},
 	{.json = "{\"policies\":{}}", .rc = MTS_EINVAL},
 	{.json = "{\"organization-name\":\"O\"}", .rc = MTS_EINVAL},
