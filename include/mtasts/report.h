@@ -79,7 +79,7 @@ void mts_report_free(struct mts_report *r);
 /* An empty report to fill (stores rebuild reports from their tables). */
 struct mts_report *mts_report_new(void);
 
-/* Sums over every policy. */
+/* Sums over every policy, saturating at UINT64_MAX (counts come from strangers). */
 uint64_t mts_report_total_successful(const struct mts_report *r);
 uint64_t mts_report_total_failure(const struct mts_report *r);
 size_t mts_report_failure_count(const struct mts_report *r);

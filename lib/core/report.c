@@ -703,11 +703,17 @@ void mts_report_free(struct mts_report *r)
 	free(r);
 }
 
+/* Counts come from strangers: a sum stops at the top instead of wrapping. */
+static uint64_t add_saturating(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
 uint64_t mts_report_total_successful(const struct mts_report *r)
 {
 	uint64_t n = 0;
 	for (size_t i = 0; i < r->policy_count; i++)
-		n += r->policies[i].total_successful;
+		n = add_saturating(n, r->policies[i].total_successful);
 	return n;
 }
 
@@ -715,7 +721,7 @@ uint64_t mts_report_total_failure(const struct mts_report *r)
 {
 	uint64_t n = 0;
 	for (size_t i = 0; i < r->policy_count; i++)
-		n += r->policies[i].total_failure;
+		n = add_saturating(n, r->policies[i].total_failure);
 	return n;
 }
 

@@ -382,8 +382,10 @@ static int sqlite_list(struct mts_report_store *base, const char *domain,
 		" COALESCE(r.end_time, 0), r.received_at,"
 		" (SELECT group_concat(d, ',') FROM (SELECT DISTINCT policy_domain AS d"
 		"   FROM policies WHERE report = r.id AND policy_domain IS NOT NULL ORDER BY d)),"
-		" (SELECT COALESCE(SUM(successful), 0) FROM policies WHERE report = r.id),"
-		" (SELECT COALESCE(SUM(failed), 0) FROM policies WHERE report = r.id),"
+		/* TOTAL() is a float and CAST saturates: a hostile report's huge
+		 * counts must not make SUM() overflow and fail every listing. */
+		" (SELECT CAST(TOTAL(successful) AS INTEGER) FROM policies WHERE report = r.id),"
+		" (SELECT CAST(TOTAL(failed) AS INTEGER) FROM policies WHERE report = r.id),"
 		" (SELECT COUNT(*) FROM findings WHERE report = r.id)"
 		" FROM reports r"
 		" WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM policies p WHERE p.report = r.id"

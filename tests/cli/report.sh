@@ -51,6 +51,13 @@ t_exit "--json is not for ingest" 2 $M report ingest --json --store "$S" "$data"
 (cd "$tmp" && $M report ingest "$data/reportviewer-google.json" >/dev/null)
 [ -f "$tmp/mtasts-reports.db" ] && t_ok "./mtasts-reports.db is the fallback" || t_fail "./mtasts-reports.db is the fallback"
 
+# A stranger's absurd counts saturate: they must not make every listing fail.
+P='{"policy":{"policy-type":"no-policy-found","policy-domain":"a.example"},"summary":{"total-successful-session-count":9000000000000000000,"total-failure-session-count":0}}'
+printf '{"organization-name":"x","report-id":"big","policies":[%s,%s,%s]}' "$P" "$P" "$P" | $M report ingest --store "sqlite://$tmp/big.db" - >/dev/null
+out=$($M report list --store "sqlite://$tmp/big.db"); rc=$?
+t_eq "huge counts do not break list" 0 "$rc"
+t_contains "huge counts saturate" "9223372036854775807" "$out"
+
 # gzip by content, from a file and from standard input
 S2=sqlite://$tmp/g.db
 gzip -c "$data/reportviewer-google.json" >"$tmp/google.bin"

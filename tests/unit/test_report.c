@@ -239,6 +239,21 @@ static void test_quirks(void **state)
 	}
 }
 
+static void test_totals_saturate(void **state)
+{
+	(void)state;
+	const char *pol = "{\"policy\":{\"policy-type\":\"no-policy-found\",\"policy-domain\":\"a\"},"
+			  "\"summary\":{\"total-successful-session-count\":9000000000000000000,"
+			  "\"total-failure-session-count\":9000000000000000000}}";
+	char json[1024];
+	snprintf(json, sizeof(json), "{\"report-id\":\"x\",\"policies\":[%s,%s,%s]}", pol, pol, pol);
+	struct mts_report *r = mts_report_parse(json, strlen(json), NULL);
+	assert_non_null(r);
+	assert_true(mts_report_total_successful(r) == UINT64_MAX);
+	assert_true(mts_report_total_failure(r) == UINT64_MAX);
+	mts_report_free(r);
+}
+
 static void test_long_string(void **state)
 {
 	(void)state;
@@ -489,7 +504,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_real_reports), cmocka_unit_test(test_real_details),
-		cmocka_unit_test(test_quirks),	     cmocka_unit_test(test_long_string),
+		cmocka_unit_test(test_quirks), cmocka_unit_test(test_totals_saturate),	     cmocka_unit_test(test_long_string),
 		cmocka_unit_test(test_datetime),     cmocka_unit_test(test_gzip),
 		cmocka_unit_test(test_store),
 	};
