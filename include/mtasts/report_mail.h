@@ -30,9 +30,9 @@
 #define MTS_REPORT_MAIL_MAX_REPORTS 16	      /* report parts taken from one message */
 
 struct mts_report_mail_part {
-	char *content_type;	     /* "application/tlsrpt+gzip", lowercase */
-	char *filename;		     /* as sent, NULL when none; not trusted */
-	char *data;		     /* decoded transfer encoding; NUL-terminated */
+	char *content_type; /* "application/tlsrpt+gzip", lowercase */
+	char *filename;	    /* as sent, NULL when none; not trusted */
+	char *data;	    /* decoded transfer encoding; NUL-terminated */
 	size_t len;
 	struct mts_findings findings; /* the message's and this part's deviations */
 };

@@ -201,9 +201,9 @@ static void walk(struct walk *w, GMimeObject *obj, int depth)
 	if (w->rc || !obj)
 		return;
 	if (++w->entities > MTS_REPORT_MAIL_MAX_PARTS || depth > MTS_REPORT_MAIL_MAX_NESTING) {
-		w->rc = mts_error_set(w->err, MTS_ETOOBIG,
-				      "mail: more than %d MIME parts or %d levels",
-				      MTS_REPORT_MAIL_MAX_PARTS, MTS_REPORT_MAIL_MAX_NESTING);
+		w->rc =
+		    mts_error_set(w->err, MTS_ETOOBIG, "mail: more than %d MIME parts or %d levels",
+				  MTS_REPORT_MAIL_MAX_PARTS, MTS_REPORT_MAIL_MAX_NESTING);
 		return;
 	}
 	if (GMIME_IS_MULTIPART(obj)) {

@@ -44,8 +44,8 @@ static void test_real_message(void **state)
 	assert_true(mts_gzip_is(m->parts[0].data, m->parts[0].len));
 	char *json;
 	size_t json_len;
-	assert_int_equal(mts_gunzip(m->parts[0].data, m->parts[0].len, NULL, &json, &json_len, &err),
-			 0);
+	assert_int_equal(
+	    mts_gunzip(m->parts[0].data, m->parts[0].len, NULL, &json, &json_len, &err), 0);
 	struct mts_report *r = mts_report_parse(json, json_len, &err);
 	assert_non_null(r);
 	assert_string_equal(r->organization_name, "Google Inc.");
@@ -61,15 +61,14 @@ static void test_real_message(void **state)
 
 #define REPORT_JSON "{\"organization-name\":\"O\",\"report-id\":\"r1\",\"policies\":[]}"
 /* base64 of REPORT_JSON */
-#define REPORT_B64                                                                         \
-	"eyJvcmdhbml6YXRpb24tbmFtZSI6Ik8iLCJyZXBvcnQtaWQiOiJyMSIsInBvbGljaWVzIjpbXX0="
+#define REPORT_B64 "eyJvcmdhbml6YXRpb24tbmFtZSI6Ik8iLCJyZXBvcnQtaWQiOiJyMSIsInBvbGljaWVzIjpbXX0="
 
-#define HEAD(ct)                                                                               \
-	"From: reporter@example.net\r\nTo: tlsrpt@example.com\r\nSubject: Report\r\n"       \
+#define HEAD(ct)                                                                                   \
+	"From: reporter@example.net\r\nTo: tlsrpt@example.com\r\nSubject: Report\r\n"              \
 	"Message-ID: <m1@example.net>\r\nMIME-Version: 1.0\r\nContent-Type: " ct "\r\n\r\n"
 #define TLSRPT "multipart/report; report-type=tlsrpt; boundary=\"B\""
 #define TEXT_PART "--B\r\nContent-Type: text/plain\r\n\r\nThis is a TLS report.\r\n"
-#define PART(ct, cte, body)                                                                    \
+#define PART(ct, cte, body)                                                                        \
 	"--B\r\nContent-Type: " ct "\r\nContent-Transfer-Encoding: " cte "\r\n\r\n" body "\r\n"
 #define END "--B--\r\n"
 
@@ -82,31 +81,31 @@ struct mail_case {
 };
 
 static const struct mail_case mail_cases[] = {
-	{"tlsrpt+json base64", HEAD(TLSRPT) TEXT_PART PART("application/tlsrpt+json", "base64",
-							    REPORT_B64) END,
-	 0, 1, NULL},
-	{"tlsrpt+json 7bit", HEAD(TLSRPT) PART("application/tlsrpt+json", "7bit", REPORT_JSON) END,
-	 0, 1, NULL},
-	{"type case", HEAD(TLSRPT) PART("Application/TLSRPT+JSON", "7bit", REPORT_JSON) END, 0, 1,
-	 NULL},
-	{"application/json", HEAD(TLSRPT) PART("application/json", "base64", REPORT_B64) END, 0, 1,
-	 "report.mail.content_type"},
-	{"gzip label on JSON", HEAD(TLSRPT) PART("application/tlsrpt+gzip", "base64", REPORT_B64)
-				       END,
-	 0, 1, "report.mail.label_mismatch"},
-	{"multipart/mixed", HEAD("multipart/mixed; boundary=\"B\"")
-				    PART("application/tlsrpt+json", "base64", REPORT_B64) END,
-	 0, 1, "report.mail.not_tlsrpt"},
-	{"single part", HEAD("application/tlsrpt+json") REPORT_JSON "\r\n", 0, 1,
-	 "report.mail.not_tlsrpt"},
-	{"two reports", HEAD(TLSRPT) PART("application/tlsrpt+json", "base64", REPORT_B64)
-				PART("application/tlsrpt+json", "7bit", REPORT_JSON) END,
-	 0, 2, NULL},
-	{"no report part", HEAD(TLSRPT) TEXT_PART PART("application/pdf", "base64", "JVBERi0=") END,
-	 0, 0, NULL},
-	{"plain text", HEAD("text/plain") "hello\r\n", 0, 0, NULL},
-	{"not a message", "{\"policies\":[]}", MTS_EINVAL, 0, NULL},
-	{"empty", "", MTS_EINVAL, 0, NULL},
+    {"tlsrpt+json base64",
+     HEAD(TLSRPT) TEXT_PART PART("application/tlsrpt+json", "base64", REPORT_B64) END, 0, 1, NULL},
+    {"tlsrpt+json 7bit", HEAD(TLSRPT) PART("application/tlsrpt+json", "7bit", REPORT_JSON) END, 0,
+     1, NULL},
+    {"type case", HEAD(TLSRPT) PART("Application/TLSRPT+JSON", "7bit", REPORT_JSON) END, 0, 1,
+     NULL},
+    {"application/json", HEAD(TLSRPT) PART("application/json", "base64", REPORT_B64) END, 0, 1,
+     "report.mail.content_type"},
+    {"gzip label on JSON", HEAD(TLSRPT) PART("application/tlsrpt+gzip", "base64", REPORT_B64) END,
+     0, 1, "report.mail.label_mismatch"},
+    {"multipart/mixed",
+     HEAD("multipart/mixed; boundary=\"B\"") PART("application/tlsrpt+json", "base64", REPORT_B64)
+	 END,
+     0, 1, "report.mail.not_tlsrpt"},
+    {"single part", HEAD("application/tlsrpt+json") REPORT_JSON "\r\n", 0, 1,
+     "report.mail.not_tlsrpt"},
+    {"two reports",
+     HEAD(TLSRPT) PART("application/tlsrpt+json", "base64", REPORT_B64)
+	 PART("application/tlsrpt+json", "7bit", REPORT_JSON) END,
+     0, 2, NULL},
+    {"no report part", HEAD(TLSRPT) TEXT_PART PART("application/pdf", "base64", "JVBERi0=") END, 0,
+     0, NULL},
+    {"plain text", HEAD("text/plain") "hello\r\n", 0, 0, NULL},
+    {"not a message", "{\"policies\":[]}", MTS_EINVAL, 0, NULL},
+    {"empty", "", MTS_EINVAL, 0, NULL},
 };
 
 static void test_cases(void **state)
@@ -133,8 +132,8 @@ static void test_cases(void **state)
 			if (c->code && !mts_findings_has(f, mts_finding_lookup(c->code)))
 				fail_msg("%s: no %s", c->name, c->code);
 			/* Every case's report decodes to the same JSON. */
-			struct mts_report *r = mts_report_parse(m->parts[0].data, m->parts[0].len,
-								&err);
+			struct mts_report *r =
+			    mts_report_parse(m->parts[0].data, m->parts[0].len, &err);
 			if (!r)
 				fail_msg("%s: part is not the report: %s", c->name, err.message);
 			assert_string_equal(r->report_id, "r1");
@@ -155,11 +154,12 @@ static void test_deep(void **state)
 			      "From: a@b\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
 			      "boundary=\"b0\"\r\n\r\n");
 	for (int i = 1; i <= 40; i++)
-		o += (size_t)snprintf(msg + o, cap - o,
-				      "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n",
-				      i - 1, i);
-	o += (size_t)snprintf(msg + o, cap - o, "--b40\r\nContent-Type: application/tlsrpt+json\r\n\r\n"
-						"%s\r\n",
+		o += (size_t)snprintf(
+		    msg + o, cap - o,
+		    "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i - 1, i);
+	o += (size_t)snprintf(msg + o, cap - o,
+			      "--b40\r\nContent-Type: application/tlsrpt+json\r\n\r\n"
+			      "%s\r\n",
 			      REPORT_JSON);
 	struct mts_report_mail *m = NULL;
 	struct mts_error err = {0};
@@ -182,10 +182,10 @@ static void test_is(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_real_message),
-		cmocka_unit_test(test_cases),
-		cmocka_unit_test(test_deep),
-		cmocka_unit_test(test_is),
+	    cmocka_unit_test(test_real_message),
+	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_deep),
+	    cmocka_unit_test(test_is),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
