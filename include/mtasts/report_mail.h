@@ -43,8 +43,8 @@ struct mts_report_mail {
 	size_t part_count;
 };
 
-/* Do the bytes look like a mail message (a header field first)? JSON and
- * gzip never do. */
+/* Do the bytes look like a mail message (a header field first, after an
+ * mbox "From " line if any)? JSON and gzip never do. */
 bool mts_report_mail_is(const char *buf, size_t len);
 
 /* Parse a message and take its report parts. Returns 0 with *out (which

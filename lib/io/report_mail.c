@@ -11,8 +11,21 @@
 #include "mtasts/gzip.h"
 #include "mtasts/report_mail.h"
 
+/* Messages saved from an mbox start with a "From " envelope line that is
+ * not a header; its length, or 0. */
+static size_t mbox_from_line(const char *buf, size_t len)
+{
+	if (len < 5 || memcmp(buf, "From ", 5) != 0)
+		return 0;
+	const char *nl = memchr(buf, '\n', len < 1024 ? len : 1024);
+	return nl ? (size_t)(nl - buf) + 1 : 0;
+}
+
 bool mts_report_mail_is(const char *buf, size_t len)
 {
+	size_t skip = mbox_from_line(buf, len);
+	buf += skip;
+	len -= skip;
 	/* Header names as senders write them; '{' (JSON) and 1f 8b (gzip) are not among them. */
 	size_t i = 0;
 	while (i < len && i < 128 && (isalnum((unsigned char)buf[i]) || buf[i] == '-'))
@@ -238,6 +251,9 @@ int mts_report_mail_extract(const char *buf, size_t len, struct mts_report_mail 
 				     MTS_REPORT_MAIL_MAX_BYTES);
 	if (!mts_report_mail_is(buf, len))
 		return mts_error_set(err, MTS_EINVAL, "not a mail message (no header first)");
+	size_t skip = mbox_from_line(buf, len);
+	buf += skip;
+	len -= skip;
 	if (nesting_types(buf, len) > MTS_REPORT_MAIL_MAX_NESTING)
 		return mts_error_set(err, MTS_ETOOBIG,
 				     "mail: more than %d multipart or message parts",

@@ -104,6 +104,10 @@ static const struct mail_case mail_cases[] = {
     {"no report part", HEAD(TLSRPT) TEXT_PART PART("application/pdf", "base64", "JVBERi0=") END, 0,
      0, NULL},
     {"plain text", HEAD("text/plain") "hello\r\n", 0, 0, NULL},
+    {"mbox From_ line",
+     "From reporter@example.net Mon Sep  2 00:00:00 2024\n" HEAD(TLSRPT)
+	 PART("application/tlsrpt+json", "base64", REPORT_B64) END,
+     0, 1, NULL},
     {"not a message", "{\"policies\":[]}", MTS_EINVAL, 0, NULL},
     {"empty", "", MTS_EINVAL, 0, NULL},
 };
@@ -177,6 +181,8 @@ static void test_is(void **state)
 	assert_false(mts_report_mail_is("\x1f\x8b\x08", 3));
 	assert_false(mts_report_mail_is("Subject", 7));
 	assert_false(mts_report_mail_is("", 0));
+	assert_true(mts_report_mail_is("From a@b Mon\nTo: c\n", 19));
+	assert_false(mts_report_mail_is("From a@b Mon\n{}", 15));
 }
 
 int main(void)
