@@ -12,11 +12,23 @@ static char lower(char c)
 	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-static bool is_ldh(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-';
-}
+/* LDH bytes mapped to their lowercase form; 0 for every other byte. A table
+ * keeps normalisation to one load per byte (it runs for every mx line). */
+static const char ldh_lower[256] = {
+	['-'] = '-',
+	['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',
+	['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
+	['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f',
+	['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j', ['k'] = 'k', ['l'] = 'l',
+	['m'] = 'm', ['n'] = 'n', ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r',
+	['s'] = 's', ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x',
+	['y'] = 'y', ['z'] = 'z',
+	['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
+	['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j', ['K'] = 'k', ['L'] = 'l',
+	['M'] = 'm', ['N'] = 'n', ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r',
+	['S'] = 's', ['T'] = 't', ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x',
+	['Y'] = 'y', ['Z'] = 'z',
+};
 
 enum mts_dname_status mts_dname_normalize(const char *name, size_t len, bool allow_wildcard,
 					  char out[MTS_DNAME_MAX + 1], bool *had_trailing_dot)
@@ -52,15 +64,15 @@ enum mts_dname_status mts_dname_normalize(const char *name, size_t len, bool all
 				out[i] = '.';
 			continue;
 		}
-		if ((unsigned char)c >= 0x80)
-			return MTS_DNAME_NON_ASCII;
-		if (c == '*')
-			return MTS_DNAME_BAD_WILDCARD;
-		if (!is_ldh(c))
-			return MTS_DNAME_BAD_CHAR;
+		char l = ldh_lower[(unsigned char)c];
+		if (!l) {
+			if ((unsigned char)c >= 0x80)
+				return MTS_DNAME_NON_ASCII;
+			return c == '*' ? MTS_DNAME_BAD_WILDCARD : MTS_DNAME_BAD_CHAR;
+		}
 		if (++label_len > MTS_LABEL_MAX)
 			return MTS_DNAME_LABEL_TOO_LONG;
-		out[i] = lower(c);
+		out[i] = l;
 	}
 	out[len] = '\0';
 	return MTS_DNAME_OK;

@@ -131,13 +131,23 @@ static bool repeated(struct parser *ps, bool *seen, const char *key, unsigned co
 	return false;
 }
 
+static bool p_has_dup(const struct mts_policy *p, const char *norm)
+{
+	for (size_t i = 0; i < p->mx_count; i++)
+		if (strcmp(p->mx[i], norm) == 0)
+			return true;
+	return false;
+}
+
 static void field_mx(struct parser *ps, const char *v, size_t vl, unsigned column)
 {
+	/* The printable copy is made only when a finding needs it: it cost more
+	 * than the rest of a typical parse (bench/bench_core). */
 	char shown[MTS_PRINTABLE_BUF], norm[MTS_DNAME_MAX + 1];
 	bool dot = false;
-	mts_printable(v, vl, shown, sizeof(shown));
 	enum mts_dname_status st = mts_dname_normalize(v, vl, true, norm, &dot);
 	if (st != MTS_DNAME_OK) {
+		mts_printable(v, vl, shown, sizeof(shown));
 		mts_findings_add(ps->fs,
 				 st == MTS_DNAME_NON_ASCII ? MTS_F_POLICY_MX_ULABEL
 							   : MTS_F_POLICY_MX_INVALID,
@@ -146,16 +156,17 @@ static void field_mx(struct parser *ps, const char *v, size_t vl, unsigned colum
 		ps->failed = true;
 		return;
 	}
+	bool dup = p_has_dup(ps->p, norm);
+	if (dot || dup)
+		mts_printable(v, vl, shown, sizeof(shown));
 	if (dot)
 		mts_findings_add(ps->fs, MTS_F_POLICY_MX_TRAILING_DOT, ps->line, column,
 				 "mx \"%s\" ends with a dot", shown);
 	struct mts_policy *p = ps->p;
-	for (size_t i = 0; i < p->mx_count; i++) {
-		if (strcmp(p->mx[i], norm) == 0) {
-			mts_findings_add(ps->fs, MTS_F_POLICY_MX_DUPLICATE, ps->line, column,
-					 "mx \"%s\" is listed before", shown);
-			return;
-		}
+	if (dup) {
+		mts_findings_add(ps->fs, MTS_F_POLICY_MX_DUPLICATE, ps->line, column,
+				 "mx \"%s\" is listed before", shown);
+		return;
 	}
 	if (p->mx_count >= MTS_POLICY_MAX_MX || p->mx_count >= ps->mx_cap) {
 		mts_findings_add(ps->fs, MTS_F_POLICY_MX_INVALID, ps->line, column,
@@ -280,7 +291,19 @@ static void line(struct parser *ps, const char *s, size_t n)
 		return;
 	}
 	ps->field_lines++;
-	for (size_t i = 0; i < n; i++) {
+	/* Word-at-a-time screen for bytes < 0x20 or 0x7f; only a word that may
+	 * hold one (a TAB does too) is looked at byte by byte. */
+	size_t i0 = 0;
+	while (n - i0 >= 8) {
+		uint64_t w;
+		memcpy(&w, s + i0, 8);
+		uint64_t del = w ^ 0x7f7f7f7f7f7f7f7full;
+		if (((w - 0x2020202020202020ull) | (del - 0x0101010101010101ull)) & ~w &
+		    0x8080808080808080ull)
+			break;
+		i0 += 8;
+	}
+	for (size_t i = i0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			mts_findings_add(ps->fs, MTS_F_POLICY_LINE_CONTROL, ps->line, (unsigned)i + 1,
@@ -382,9 +405,13 @@ struct mts_policy *mts_policy_parse(const char *buf, size_t len, struct mts_find
 	unsigned crlf = 0, lf = 0, first_lf = 0, first_crlf = 0;
 	while (pos < len) {
 		const char *s = buf + pos;
-		size_t rest = len - pos, n = 0;
-		while (n < rest && s[n] != '\n' && s[n] != '\r')
-			n++;
+		size_t rest = len - pos, n;
+		/* memchr finds the line end; a CR is looked for only within it */
+		const char *nl = memchr(s, '\n', rest);
+		n = nl ? (size_t)(nl - s) : rest;
+		const char *cr = memchr(s, '\r', n);
+		if (cr)
+			n = (size_t)(cr - s);
 		size_t adv = n;
 		if (n < rest) {
 			if (s[n] == '\r' && n + 1 < rest && s[n + 1] == '\n') {
