@@ -93,7 +93,8 @@ static void on_txt(const struct mts_dns_result *r, void *arg)
 static void read_expect(const char *dir, struct scen *s)
 {
 	char path[512], line[512];
-	snprintf(path, sizeof(path), "%s/%s/scenario", dir, s->name);
+	int n = snprintf(path, sizeof(path), "%s/%s/scenario", dir, s->name);
+	assert_true(n > 0 && (size_t)n < sizeof(path));
 	FILE *fp = fopen(path, "r");
 	assert_non_null(fp);
 	while (fgets(line, sizeof(line), fp))
