@@ -9,7 +9,7 @@
  *      "valid": true,                 a valid policy applies (fetched or cached)
  *      "source": "network" | "cache" | "negative-cache" | "none",
  *      "reason": "",                  why the outcome is not ok
- *      "record": {"id": "20240601T000000" | null, "dnssec": "insecure",
+ *      "record": {"id": "20240601T000000" | null, "dnssec": "unknown",
  *                 "txt": [{"text": "v=STSv1; id=...", "strings": 1}]},
  *      "fetch": {"done": true, "http_status": 200, "connected_to": "192.0.2.1:443"},
  *      "policy": null | {"id": "...", "mode": "enforce", "max_age": 604800,

@@ -17,6 +17,7 @@ struct mts_dns {
 	struct ub_ctx *ctx;
 	struct event *fd_event;
 	unsigned timeout_ms;
+	bool validating;              /* a trust anchor is loaded: DNSSEC states mean something */
 	struct mts_dns_query *queries; /* outstanding, doubly linked */
 };
 
@@ -233,7 +234,11 @@ static void on_ub_result(void *mydata, int ub_err, struct ub_result *u)
 	}
 	struct mts_dns_result r = {.name = q->name, .type = q->type, .rcode = u->rcode,
 				   .ttl = u->ttl > 0 ? (uint32_t)u->ttl : 0};
-	r.dnssec = u->bogus ? MTS_DNSSEC_BOGUS : u->secure ? MTS_DNSSEC_SECURE : MTS_DNSSEC_INSECURE;
+	/* Without a trust anchor nothing was validated: say unknown, not insecure. */
+	r.dnssec = !q->dns->validating ? MTS_DNSSEC_UNKNOWN
+		   : u->bogus		   ? MTS_DNSSEC_BOGUS
+		   : u->secure		   ? MTS_DNSSEC_SECURE
+					   : MTS_DNSSEC_INSECURE;
 	if (u->bogus && u->why_bogus)
 		snprintf(r.message, sizeof(r.message), "%s", u->why_bogus);
 	void *arrays = NULL;
@@ -342,8 +347,10 @@ struct mts_dns *mts_dns_new(struct event_base *base, const struct mts_dns_opts *
 		if (!rc)
 			rc = ub_ctx_hosts(dns->ctx, NULL);
 	}
-	if (!rc && opts && opts->trust_anchor_file)
+	if (!rc && opts && opts->trust_anchor_file) {
 		rc = ub_ctx_add_ta_file(dns->ctx, opts->trust_anchor_file);
+		dns->validating = rc == 0;
+	}
 	if (rc) {
 		mts_error_set(err, MTS_EIO, "libunbound: %s", ub_strerror(rc));
 		mts_dns_free(dns);
