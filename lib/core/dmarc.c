@@ -162,7 +162,7 @@ int mts_dmarc_parse(const char *txt, size_t len, struct mts_dmarc_record *out,
 			}
 		} else if (kl == 3 && (memcmp(k, "rua", 3) == 0 || memcmp(k, "ruf", 3) == 0)) {
 			char **dst = k[2] == 'a' ? &out->rua : &out->ruf;
-			if (vl == 0 || strncasecmp(v, "mailto:", 7) != 0) {
+			if (vl < 7 || strncasecmp(v, "mailto:", 7) != 0) {
 				mts_findings_add(fs, MTS_F_DMARC_VALUE_INVALID, 0, col,
 						 "%.3s=%s is not a list of mailto: URIs", k, shown);
 				failed = true;

@@ -130,6 +130,7 @@ static const struct record_case dmarc_cases[] = {
 	{.txt = "v=DMARC1; p=reject; rua=https://x.example", .valid = false,
 	 .codes = {"dmarc.value.invalid"}},
 	{.txt = "v=DMARC1; p=reject; junk", .valid = false, .codes = {"dmarc.syntax"}},
+	{.txt = "v=DMARC1; p=reject; rua=mai", .valid = false, .codes = {"dmarc.value.invalid"}},
 	{.txt = "v=dmarc1; p=reject", .valid = false, .codes = {"dmarc.syntax"}},
 };
 
