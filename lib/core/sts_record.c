@@ -178,9 +178,15 @@ void mts_sts_id_generate(long long now, const unsigned char digest[32],
 	static const char hex[] = "0123456789abcdef";
 	time_t t = (time_t)now;
 	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(out, MTS_STS_ID_MAX + 1, "%Y%m%dT%H%M%S", &tm);
-	for (int i = 0; i < 4 && n + 2 <= MTS_STS_ID_MAX; i++) {
+	size_t n = 0;
+	/* Only a four-digit year keeps the id 1*32(ALPHA / DIGIT): strftime
+	 * writes a '-' for years before 0 and gmtime_r fails past its range.
+	 * Outside it the id is the digest alone, still valid and still
+	 * changing with the policy. */
+	if (gmtime_r(&t, &tm) && tm.tm_year >= 1000 - 1900 && tm.tm_year <= 9999 - 1900)
+		n = strftime(out, MTS_STS_ID_MAX + 1, "%Y%m%dT%H%M%S", &tm);
+	size_t digest_bytes = n ? 4 : MTS_STS_ID_MAX / 2;
+	for (size_t i = 0; i < digest_bytes && n + 2 <= MTS_STS_ID_MAX; i++) {
 		out[n++] = hex[digest[i] >> 4];
 		out[n++] = hex[digest[i] & 15];
 	}

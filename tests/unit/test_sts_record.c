@@ -148,6 +148,22 @@ static void test_sts_id_generate(void **state)
 	mts_sts_id_generate(0, d1, a);
 	assert_string_equal(a, "19700101T000000deadbeef");
 
+	/* years without four digits would put a '-' or too many digits in the
+	 * id: the digest alone stands in, still 1-32 alphanumerics */
+	static const long long odd_times[] = {
+		-62167219201LL,          /* year -1 */
+		-100000000000LL,         /* year -1199 */
+		253402300800LL,          /* year 10000 */
+		67767976233316800LL,     /* past gmtime_r's range */
+		-9223372036854775807LL - 1,
+	};
+	for (size_t i = 0; i < sizeof(odd_times) / sizeof(odd_times[0]); i++) {
+		mts_sts_id_generate(odd_times[i], d1, a);
+		assert_true(rfc_id(a));
+		assert_int_equal(strlen(a), MTS_STS_ID_MAX);
+		assert_memory_equal(a, "deadbeef", 8);
+	}
+
 	/* a generated id makes a record that parses back to it */
 	char rec[64];
 	int n = mts_sts_record_format(b, rec, sizeof(rec));
