@@ -27,6 +27,11 @@ void mts_tlsrpt_record_clear(struct mts_tlsrpt_record *r)
 	memset(r, 0, sizeof(*r));
 }
 
+static bool is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -93,6 +98,52 @@ static char *dupn(const char *s, size_t n)
 	return d;
 }
 
+/* RFC 5322 §3.4.1 / RFC 5321 §4.1.2 local part: a dot-atom or a quoted
+ * string. A bare ',' or ';' decoded from %2C or %3B is neither: the
+ * address cannot receive mail (and a ',' would make a list of them). */
+static bool local_part_ok(const char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	if (s[0] == '"') {
+		if (n < 2 || s[n - 1] != '"')
+			return false;
+		for (size_t i = 1; i + 1 < n; i++) {
+			unsigned char c = (unsigned char)s[i];
+			if (c == '\\') {
+				if (++i + 1 >= n)
+					return false;
+			} else if (c == '"' || c < 0x20 || c > 0x7e) {
+				return false;
+			}
+		}
+		return true;
+	}
+	if (s[0] == '.' || s[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '.' ? (i + 1 < n && s[i + 1] == '.')
+			     : !(is_alnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c)))
+			return false;
+	}
+	return true;
+}
+
+/* An IP-literal's inside (RFC 3986 §3.2.2): hex digits, ':' and the dots of
+ * an embedded IPv4 address, with at least two ':'. */
+static bool ip_literal_ok(const char *s, size_t n)
+{
+	size_t colons = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == ':')
+			colons++;
+		else if (hexval(s[i]) < 0 && s[i] != '.')
+			return false;
+	}
+	return colons >= 2;
+}
+
 /* Validate one URI; on success fill rua (owning copies). offset locates the
  * URI in the record for findings. Returns 0, 1 (a finding was added) or MTS_ENOMEM. */
 static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *rua,
@@ -141,7 +192,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 		}
 		char *at = strrchr(decoded, '@');
 		char dom[MTS_DNAME_MAX + 1];
-		if (!at || at == decoded || strchr(decoded, ',') ||
+		if (!at || !local_part_ok(decoded, (size_t)(at - decoded)) ||
 		    mts_dname_normalize(at + 1, strlen(at + 1), false, dom, NULL) != MTS_DNAME_OK) {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
 					 "\"%s\" is not a mailto: URI with one valid address", shown);
@@ -155,26 +206,36 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 					 "\"%s\" is not an https:// URI", shown);
 			return 1;
 		}
+		/* authority = host [":" port], up to the path, query or fragment;
+		 * '@' there is userinfo (refused), '@' after it is data */
 		const char *host = u + colon + 3;
-		size_t hl = 0, rest = len - colon - 3;
-		while (hl < rest && host[hl] != '/' && host[hl] != ':' && host[hl] != '?' &&
-		       host[hl] != '#')
-			hl++;
-		char dom[MTS_DNAME_MAX + 1];
-		bool host_ok = hl > 0 && (host[0] == '[' ||
-			mts_dname_normalize(host, hl, false, dom, NULL) == MTS_DNAME_OK);
-		if (!host_ok || memchr(host, '@', rest)) {
+		size_t auth = 0, rest = len - colon - 3;
+		while (auth < rest && host[auth] != '/' && host[auth] != '?' && host[auth] != '#')
+			auth++;
+		size_t hl = 0;
+		bool host_ok;
+		if (auth > 0 && host[0] == '[') {
+			const char *close = memchr(host, ']', auth);
+			hl = close ? (size_t)(close - host) + 1 : auth;
+			host_ok = close && ip_literal_ok(host + 1, hl - 2);
+		} else {
+			while (hl < auth && host[hl] != ':')
+				hl++;
+			char dom[MTS_DNAME_MAX + 1];
+			host_ok = hl > 0 &&
+				  mts_dname_normalize(host, hl, false, dom, NULL) == MTS_DNAME_OK;
+		}
+		if (!host_ok || memchr(host, '@', auth)) {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
 					 "\"%s\" has no valid host name", shown);
 			return 1;
 		}
-		if (hl < rest && host[hl] == ':') {
+		if (hl < auth) {
 			size_t p = hl + 1, digits = 0;
 			unsigned long port = 0;
-			while (p < rest && host[p] >= '0' && host[p] <= '9' && digits < 6)
+			while (p < auth && host[p] >= '0' && host[p] <= '9' && digits < 6)
 				port = port * 10 + (unsigned long)(host[p++] - '0'), digits++;
-			if (digits == 0 || port == 0 || port > 65535 ||
-			    (p < rest && host[p] != '/' && host[p] != '?')) {
+			if (host[hl] != ':' || digits == 0 || port == 0 || port > 65535 || p < auth) {
 				mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
 						 "\"%s\" has an invalid port", shown);
 				return 1;
