@@ -17,6 +17,10 @@
 char *mts_printable(const char *in, size_t len, char *out, size_t cap);
 #define MTS_PRINTABLE_BUF (MTS_PRINTABLE_MAX * 4 + 8)
 
+/* A NUL-terminated malloc'd copy of len bytes of s (which need not end in
+ * NUL); NULL when out of memory. The caller frees it. */
+char *mts_strndup(const char *s, size_t len);
+
 /* Is buf valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? On false,
  * *bad (may be NULL) is the offset of the first bad byte. */
 bool mts_utf8_valid(const char *buf, size_t len, size_t *bad);

@@ -59,16 +59,6 @@ static int parse_policy(const char *v, size_t n, enum mts_dmarc_policy *out)
 	return 0;
 }
 
-static char *dupn(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-	if (d) {
-		memcpy(d, s, n);
-		d[n] = '\0';
-	}
-	return d;
-}
-
 static bool is_wsp(char c)
 {
 	return c == ' ' || c == '\t';
@@ -166,7 +156,7 @@ int mts_dmarc_parse(const char *txt, size_t len, struct mts_dmarc_record *out,
 				mts_findings_add(fs, MTS_F_DMARC_VALUE_INVALID, 0, col,
 						 "%.3s=%s is not a list of mailto: URIs", k, shown);
 				failed = true;
-			} else if (!*dst && !(*dst = dupn(v, vl))) {
+			} else if (!*dst && !(*dst = mts_strndup(v, vl))) {
 				mts_dmarc_clear(out);
 				return mts_error_set(err, MTS_ENOMEM, "out of memory");
 			}

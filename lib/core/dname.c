@@ -6,6 +6,7 @@
 
 #include "mtasts/dname.h"
 #include "mtasts/error.h"
+#include "mtasts/text.h"
 
 static char lower(char c)
 {
@@ -96,11 +97,9 @@ const char *mts_dname_status_text(enum mts_dname_status s)
 
 int mts_dname_to_alabel(const char *name, size_t len, char out[MTS_DNAME_MAX + 1])
 {
-	char *in = malloc(len + 1);
+	char *in = mts_strndup(name, len);
 	if (!in)
 		return MTS_ENOMEM;
-	memcpy(in, name, len);
-	in[len] = '\0';
 	char *ascii = NULL;
 	int rc = idn2_to_ascii_8z(in, &ascii, IDN2_NONTRANSITIONAL);
 	free(in);

@@ -150,13 +150,9 @@ static char *copy_string(struct parse *p, const char *field, const char *s, size
 		add(p, MTS_F_REPORT_STRING_TRUNCATED, "%s: %zu bytes, cut to %zu", field, len, cut);
 		len = cut;
 	}
-	char *c = malloc(len + 1);
-	if (!c) {
+	char *c = mts_strndup(s, len);
+	if (!c)
 		nomem(p);
-		return NULL;
-	}
-	memcpy(c, s, len);
-	c[len] = '\0';
 	return c;
 }
 

@@ -102,11 +102,9 @@ static int add_term(struct mts_spf_record *r, enum mts_spf_kind kind, char q, co
 	t->qualifier = q;
 	t->value = NULL;
 	if (v) {
-		t->value = malloc(n + 1);
+		t->value = mts_strndup(v, n);
 		if (!t->value)
 			return MTS_ENOMEM;
-		memcpy(t->value, v, n);
-		t->value[n] = '\0';
 	}
 	r->count++;
 	return 0;

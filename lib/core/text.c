@@ -1,6 +1,7 @@
-/* text.c - printable copies and UTF-8 validation (see include/mtasts/text.h). */
+/* text.c - printable copies, bounded string copies and UTF-8 validation (see include/mtasts/text.h). */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mtasts/text.h"
@@ -41,6 +42,17 @@ char *mts_printable(const char *in, size_t len, char *out, size_t cap)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+char *mts_strndup(const char *s, size_t len)
+{
+	char *d = malloc(len + 1);
+	if (d) {
+		if (len)
+			memcpy(d, s, len);
+		d[len] = '\0';
+	}
+	return d;
 }
 
 bool mts_utf8_valid(const char *buf, size_t len, size_t *bad)

@@ -88,16 +88,6 @@ static long pct_decode(const char *s, size_t len, char *out, size_t cap, size_t 
 	return (long)o;
 }
 
-static char *dupn(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-	if (d) {
-		memcpy(d, s, n);
-		d[n] = '\0';
-	}
-	return d;
-}
-
 /* RFC 5322 §3.4.1 / RFC 5321 §4.1.2 local part: a dot-atom or a quoted
  * string. A bare ',' or ';' decoded from %2C or %3B is neither: the
  * address cannot receive mail (and a ',' would make a list of them). */
@@ -199,7 +189,7 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 			return 1;
 		}
 		rua->scheme = MTS_RUA_MAILTO;
-		rua->target = dupn(decoded, (size_t)dl);
+		rua->target = mts_strndup(decoded, (size_t)dl);
 	} else if (strcmp(scheme, "https") == 0) {
 		if (len < colon + 3 || memcmp(u + colon, "://", 3) != 0) {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
@@ -251,14 +241,14 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 			}
 		}
 		rua->scheme = MTS_RUA_HTTPS;
-		rua->target = dupn(u, len);
+		rua->target = mts_strndup(u, len);
 	} else {
 		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_SCHEME, 0, column,
 				 "URI scheme \"%s\" is not mailto or https%s", scheme,
 				 strcmp(scheme, "http") == 0 ? " (plain http is not allowed)" : "");
 		return 1;
 	}
-	rua->uri = dupn(u, len);
+	rua->uri = mts_strndup(u, len);
 	if (!rua->uri || !rua->target) {
 		free(rua->uri);
 		free(rua->target);
