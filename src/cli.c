@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mtasts/dname.h"
+#include "mtasts/dns.h"
+#include "mtasts/https.h"
 
 static void vreport(const char *cmd, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
@@ -141,26 +144,92 @@ const char *cli_color_reset(bool color)
 	return color ? "\033[0m" : "";
 }
 
+void cli_print_finding(FILE *fp, const struct mts_finding *it, const char *indent, bool color)
+{
+	const struct mts_finding_info *info = mts_finding_info(it->id);
+	fprintf(fp, "%s%s%-7s%s %s: %s", indent, cli_color_for(it->severity, color),
+		mts_severity_name(it->severity), cli_color_reset(color), info->code, it->message);
+	if (it->line && it->column)
+		fprintf(fp, " (line %u, column %u)", it->line, it->column);
+	else if (it->line)
+		fprintf(fp, " (line %u)", it->line);
+	else if (it->column)
+		fprintf(fp, " (column %u)", it->column);
+	if (*info->rfc)
+		fprintf(fp, " [%s]", info->rfc);
+	fputc('\n', fp);
+	if (it->severity >= MTS_SEV_WARNING && *info->hint)
+		fprintf(fp, "%s        fix: %s\n", indent, info->hint);
+}
+
 void cli_print_findings(FILE *fp, const struct mts_findings *f, const char *indent, bool color)
 {
-	for (size_t i = 0; i < f->count; i++) {
-		const struct mts_finding *it = &f->items[i];
-		const struct mts_finding_info *info = mts_finding_info(it->id);
-		fprintf(fp, "%s%s%-7s%s %s: %s", indent, cli_color_for(it->severity, color),
-			mts_severity_name(it->severity), cli_color_reset(color), info->code,
-			it->message);
-		if (it->line && it->column)
-			fprintf(fp, " (line %u, column %u)", it->line, it->column);
-		else if (it->line)
-			fprintf(fp, " (line %u)", it->line);
-		else if (it->column)
-			fprintf(fp, " (column %u)", it->column);
-		if (*info->rfc)
-			fprintf(fp, " [%s]", info->rfc);
-		fputc('\n', fp);
-		if (it->severity >= MTS_SEV_WARNING && *info->hint)
-			fprintf(fp, "%s        fix: %s\n", indent, info->hint);
+	for (size_t i = 0; i < f->count; i++)
+		cli_print_finding(fp, &f->items[i], indent, color);
+}
+
+int cli_net_init(struct cli_net *n, int argc, unsigned default_timeout)
+{
+	memset(n, 0, sizeof(*n));
+	n->timeout = default_timeout;
+	n->connect_to = calloc(argc > 0 ? (size_t)argc : 1, sizeof(*n->connect_to));
+	return n->connect_to ? 0 : MTS_ENOMEM;
+}
+
+void cli_net_free(struct cli_net *n)
+{
+	free(n->connect_to);
+	n->connect_to = NULL;
+}
+
+int cli_net_option(const char *cmd, int opt, const char *arg, struct cli_net *n)
+{
+	char addr[64];
+	unsigned port;
+	struct mts_connect_to ct;
+	switch (opt) {
+	case CLI_OPT_RESOLVER:
+		if (mts_dns_resolver_parse(arg, addr, sizeof(addr), &port) < 0)
+			return cli_usage(cmd, "--resolver '%s' is not ADDR or ADDR@PORT", arg);
+		n->resolver = arg;
+		return 1;
+	case CLI_OPT_TRUST_ANCHOR: n->trust_anchor = arg; return 1;
+	case CLI_OPT_CA_FILE: n->ca_file = arg; return 1;
+	case CLI_OPT_CONNECT_TO:
+		if (mts_connect_to_parse(arg, strlen(arg), &ct) < 0)
+			return cli_usage(cmd, "--connect-to '%s' is not HOST:PORT:ADDR:PORT", arg);
+		n->connect_to[n->connect_to_count++] = arg;
+		return 1;
+	case CLI_OPT_TIMEOUT:
+		if (cli_parse_seconds(arg, CLI_TIMEOUT_MAX, &n->timeout) < 0)
+			return cli_usage(cmd, "--timeout must be 1 to %d seconds, not '%s'",
+					 CLI_TIMEOUT_MAX, arg);
+		return 1;
+	default: return 0;
 	}
+}
+
+int cli_parse_domain(const char *arg, char *out)
+{
+	size_t len = strlen(arg);
+	enum mts_dname_status st = mts_dname_normalize(arg, len, false, out, NULL);
+	if (st == MTS_DNAME_NON_ASCII) {
+		if (mts_dname_to_alabel(arg, len, out) < 0)
+			return MTS_EINVAL;
+		st = mts_dname_normalize(out, strlen(out), false, out, NULL);
+	}
+	return st == MTS_DNAME_OK ? 0 : MTS_EINVAL;
+}
+
+int cli_parse_seconds(const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v == 0 || v > max)
+		return MTS_EINVAL;
+	*out = (unsigned)v;
+	return 0;
 }
 
 json_t *cli_findings_json(const struct mts_findings *f)

@@ -63,6 +63,44 @@ json_t *cli_findings_json(const struct mts_findings *f);
 /* Print a JSON value to stdout, indented, with a final newline; steals ref. */
 void cli_print_json(json_t *v);
 
+/* One finding in the format of cli_print_findings(). */
+void cli_print_finding(FILE *fp, const struct mts_finding *it, const char *indent, bool color);
+
+/* The network options that fetch and check share (--resolver,
+ * --trust-anchor, --ca-file, --connect-to, --timeout). */
+enum {
+	CLI_OPT_RESOLVER = 1000,
+	CLI_OPT_TRUST_ANCHOR,
+	CLI_OPT_CA_FILE,
+	CLI_OPT_CONNECT_TO,
+	CLI_OPT_TIMEOUT,
+};
+#define CLI_NET_LONG_OPTIONS                                                         \
+	{"resolver", required_argument, NULL, CLI_OPT_RESOLVER},                     \
+	{"trust-anchor", required_argument, NULL, CLI_OPT_TRUST_ANCHOR},             \
+	{"ca-file", required_argument, NULL, CLI_OPT_CA_FILE},                       \
+	{"connect-to", required_argument, NULL, CLI_OPT_CONNECT_TO},                 \
+	{"timeout", required_argument, NULL, CLI_OPT_TIMEOUT}
+#define CLI_TIMEOUT_MAX 300 /* seconds */
+
+struct cli_net {
+	const char *resolver, *trust_anchor, *ca_file;
+	const char **connect_to;   /* owned array of borrowed argv strings */
+	size_t connect_to_count;
+	unsigned timeout;          /* seconds */
+};
+/* Prepare for at most argc --connect-to values. Returns 0 or MTS_ENOMEM. */
+int cli_net_init(struct cli_net *n, int argc, unsigned default_timeout);
+void cli_net_free(struct cli_net *n);
+/* Handle one of the network options. Returns 1 when opt was one (and valid),
+ * 0 when it is not a network option, CLI_EXIT_USAGE (after a message) when
+ * its value is wrong. */
+int cli_net_option(const char *cmd, int opt, const char *arg, struct cli_net *n);
+/* A domain argument to an A-label without trailing dot. 0 or MTS_EINVAL. */
+int cli_parse_domain(const char *arg, char *out /* MTS_DNAME_MAX + 1 */);
+/* Whole seconds 1..max. 0 or MTS_EINVAL. */
+int cli_parse_seconds(const char *s, unsigned max, unsigned *out);
+
 const char *cli_color_for(enum mts_severity s, bool color);
 const char *cli_color_reset(bool color);
 

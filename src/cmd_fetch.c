@@ -36,7 +36,6 @@
 #include "mtasts/policy.h"
 
 #define FETCH_TIMEOUT_DEFAULT 10   /* seconds, per DNS query and per HTTPS transfer */
-#define FETCH_TIMEOUT_MAX 300
 #define FETCH_MAX_INFLIGHT 256     /* domains discovered at once */
 
 const char cmd_fetch_help[] =
@@ -69,17 +68,12 @@ const char cmd_fetch_help[] =
 	"Exit codes: 0 every domain has a valid policy, 1 some domain has none or an\n"
 	"invalid one, 2 usage error, 3 could not complete.\n";
 
-enum { OPT_JSON = 256, OPT_CACHE, OPT_RESOLVER, OPT_TRUST_ANCHOR, OPT_CA_FILE, OPT_CONNECT_TO,
-       OPT_TIMEOUT };
+enum { OPT_JSON = 256, OPT_CACHE };
 
 static const struct option fetch_options[] = {
 	{"json", no_argument, NULL, OPT_JSON},
 	{"cache", required_argument, NULL, OPT_CACHE},
-	{"resolver", required_argument, NULL, OPT_RESOLVER},
-	{"trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
-	{"ca-file", required_argument, NULL, OPT_CA_FILE},
-	{"connect-to", required_argument, NULL, OPT_CONNECT_TO},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	CLI_NET_LONG_OPTIONS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -250,35 +244,10 @@ static void start_next(struct fetch_run *run)
 	}
 }
 
-static int parse_domain(const char *arg, char out[MTS_DNAME_MAX + 1])
-{
-	size_t len = strlen(arg);
-	enum mts_dname_status st = mts_dname_normalize(arg, len, false, out, NULL);
-	if (st == MTS_DNAME_NON_ASCII) {
-		if (mts_dname_to_alabel(arg, len, out) < 0)
-			return MTS_EINVAL;
-		st = mts_dname_normalize(out, strlen(out), false, out, NULL);
-	}
-	return st == MTS_DNAME_OK ? 0 : MTS_EINVAL;
-}
-
-static int parse_timeout(const char *s, unsigned *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v == 0 || v > FETCH_TIMEOUT_MAX)
-		return MTS_EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 struct fetch_args {
 	bool json;
-	const char *cache_url, *resolver, *trust_anchor, *ca_file;
-	const char **connect_to;
-	size_t connect_to_count;
-	unsigned timeout;
+	const char *cache_url;
+	struct cli_net net;
 };
 
 static int run_fetch(struct fetch_args *a, int nargs, char **args)
@@ -292,7 +261,7 @@ static int run_fetch(struct fetch_args *a, int nargs, char **args)
 	run.count = (size_t)nargs;
 	for (int i = 0; i < nargs; i++) {
 		run.jobs[i].run = &run;
-		if (parse_domain(args[i], run.jobs[i].name) < 0) {
+		if (cli_parse_domain(args[i], run.jobs[i].name) < 0) {
 			free(run.jobs);
 			return cli_usage("fetch", "'%s' is not a valid domain name", args[i]);
 		}
@@ -316,12 +285,12 @@ static int run_fetch(struct fetch_args *a, int nargs, char **args)
 		goto out;
 	}
 	struct mts_discovery_net_opts nopts = {
-		.resolver = a->resolver,
-		.trust_anchor_file = a->trust_anchor,
-		.ca_file = a->ca_file,
-		.connect_to = a->connect_to,
-		.connect_to_count = a->connect_to_count,
-		.timeout_ms = a->timeout * 1000u,
+		.resolver = a->net.resolver,
+		.trust_anchor_file = a->net.trust_anchor,
+		.ca_file = a->net.ca_file,
+		.connect_to = a->net.connect_to,
+		.connect_to_count = a->net.connect_to_count,
+		.timeout_ms = a->net.timeout * 1000u,
 	};
 	net = mts_discovery_net_new(run.base, &nopts, &err);
 	if (!net) {
@@ -385,56 +354,34 @@ out:
 
 int cmd_fetch(int argc, char **argv)
 {
-	struct fetch_args a = {.timeout = FETCH_TIMEOUT_DEFAULT};
-	a.connect_to = calloc((size_t)argc, sizeof(*a.connect_to));
-	if (!a.connect_to) {
+	struct fetch_args a = {0};
+	if (cli_net_init(&a.net, argc, FETCH_TIMEOUT_DEFAULT) < 0) {
 		cli_error("fetch", "out of memory");
 		return CLI_EXIT_INCOMPLETE;
 	}
 	int c, rc = CLI_EXIT_OK;
-	struct mts_connect_to ct;
-	char addr[64];
-	unsigned port;
 	optind = 1;
 	while ((c = cli_getopt("fetch", argc, argv, ":h", fetch_options)) != -1) {
+		int net = cli_net_option("fetch", c, optarg, &a.net);
+		if (net == 1)
+			continue;
+		if (net == CLI_EXIT_USAGE) {
+			cli_net_free(&a.net);
+			return CLI_EXIT_USAGE;
+		}
 		switch (c) {
-		case 'h': free(a.connect_to); return cli_print_help("fetch");
+		case 'h': cli_net_free(&a.net); return cli_print_help("fetch");
 		case OPT_JSON: a.json = true; break;
 		case OPT_CACHE: a.cache_url = optarg; break;
-		case OPT_RESOLVER:
-			if (mts_dns_resolver_parse(optarg, addr, sizeof(addr), &port) < 0) {
-				free(a.connect_to);
-				return cli_usage("fetch", "--resolver '%s' is not ADDR or ADDR@PORT",
-						 optarg);
-			}
-			a.resolver = optarg;
-			break;
-		case OPT_TRUST_ANCHOR: a.trust_anchor = optarg; break;
-		case OPT_CA_FILE: a.ca_file = optarg; break;
-		case OPT_CONNECT_TO:
-			if (mts_connect_to_parse(optarg, strlen(optarg), &ct) < 0) {
-				free(a.connect_to);
-				return cli_usage("fetch", "--connect-to '%s' is not HOST:PORT:ADDR:PORT",
-						 optarg);
-			}
-			a.connect_to[a.connect_to_count++] = optarg;
-			break;
-		case OPT_TIMEOUT:
-			if (parse_timeout(optarg, &a.timeout) < 0) {
-				free(a.connect_to);
-				return cli_usage("fetch", "--timeout must be 1 to %d seconds, not '%s'",
-						 FETCH_TIMEOUT_MAX, optarg);
-			}
-			break;
-		default: free(a.connect_to); return CLI_EXIT_USAGE;
+		default: cli_net_free(&a.net); return CLI_EXIT_USAGE;
 		}
 	}
 	int nargs = argc - optind;
 	if (nargs < 1) {
-		free(a.connect_to);
+		cli_net_free(&a.net);
 		return cli_usage("fetch", "needs at least one DOMAIN");
 	}
 	rc = run_fetch(&a, nargs, argv + optind);
-	free(a.connect_to);
+	cli_net_free(&a.net);
 	return rc;
 }

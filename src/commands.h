@@ -6,6 +6,8 @@ int cmd_policy(int argc, char **argv);
 extern const char cmd_policy_help[];
 int cmd_fetch(int argc, char **argv);
 extern const char cmd_fetch_help[];
+int cmd_check(int argc, char **argv);
+extern const char cmd_check_help[];
 int cmd_report(int argc, char **argv);
 extern const char cmd_report_help[];
 

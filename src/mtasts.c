@@ -10,6 +10,8 @@
 #endif
 
 const struct cli_command cli_commands[] = {
+	{"check", cmd_check, "audit domains live: records, policy, MX TLS, DANE, verdict",
+	 cmd_check_help},
 	{"policy", cmd_policy, "lint and generate MTA-STS policies and records", cmd_policy_help},
 	{"fetch", cmd_fetch, "discover domains' MTA-STS policies as a sender does", cmd_fetch_help},
 	{"report", cmd_report, "collect, store and read TLS-RPT reports", cmd_report_help},

@@ -75,6 +75,8 @@ struct mts_audit_facts {
 	unsigned spf_lookups;          /* DNS-querying terms including includes, 0 = not counted */
 	enum mts_fetch_result fetch;   /* the policy fetch (only meaningful with a record) */
 	const char *fetch_reason;      /* precise reason when not OK */
+	bool fetch_code_set;           /* fetch_code names the failure (sts.fetch.*) */
+	enum mts_finding_code fetch_code; /* reported instead of check.policy.fetch_failed */
 	const char *policy_body;       /* the bytes served, when a 200 came */
 	size_t policy_len;
 	struct mts_audit_tls policy_host; /* the HTTPS connection to mta-sts.<domain> */
@@ -105,6 +107,8 @@ int mts_audit_evaluate(const struct mts_audit_facts *facts, struct mts_audit_res
 		       struct mts_findings *findings);
 
 const char *mts_verdict_name(enum mts_verdict v);
+/* Whole days from now until t, truncated toward zero (-1 = a day ago). */
+long long mts_audit_days_left(long long t, long long now);
 const char *mts_fetch_result_name(enum mts_fetch_result r); /* RFC 8460 names */
 
 #endif

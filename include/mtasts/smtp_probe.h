@@ -42,6 +42,8 @@ struct mts_smtp_probe_opts {
 	const char *ca_file;          /* trust store; NULL = the system's */
 	const char *helo_name;        /* EHLO argument; NULL = "mtasts.invalid" */
 	unsigned timeout_ms;          /* for the whole probe; 0 = 10000 */
+	bool direct_tls;              /* TLS right after connecting, no SMTP (an HTTPS
+					 host such as mta-sts.<domain>:443) */
 };
 
 struct mts_smtp_probe_result {

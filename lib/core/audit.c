@@ -42,11 +42,10 @@ static void day_string(long long t, char out[16])
 		snprintf(out, 16, "?");
 }
 
-/* Days from now to t, rounded down (negative when past). */
-static long long days_until(long long t, long long now)
+long long mts_audit_days_left(long long t, long long now)
 {
 	long long d = t - now;
-	return d >= 0 ? d / DAY : -((-d + DAY - 1) / DAY);
+	return d >= 0 ? d / DAY : -(-d / DAY);
 }
 
 /* Records at a name: a failed lookup is a finding; otherwise the core's
@@ -87,7 +86,7 @@ static bool audit_mx_tls(const struct mts_audit_mx *mx, long long now, struct mt
 	bool ok = true;
 	char day[16];
 	day_string(t->not_after, day);
-	long long left = days_until(t->not_after, now);
+	long long left = mts_audit_days_left(t->not_after, now);
 	if (t->not_after && t->not_after < now) {
 		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_EXPIRED, 0, 0,
 				 "%s: the certificate expired on %s (%lld days ago)", mx->host, day,
@@ -160,7 +159,7 @@ static void audit_policy_host(const struct mts_audit_facts *f, struct mts_findin
 		return;
 	char day[16];
 	day_string(t->not_after, day);
-	long long left = days_until(t->not_after, f->now);
+	long long left = mts_audit_days_left(t->not_after, f->now);
 	if (t->not_after < f->now)
 		mts_findings_add(fs, MTS_F_CHECK_HOST_CERT_EXPIRED, 0, 0,
 				 "the certificate of mta-sts.%s expired on %s (%lld days ago)",
@@ -185,8 +184,8 @@ static struct mts_policy *audit_policy(const struct mts_audit_facts *f, bool rec
 		p = mts_policy_parse(f->policy_body, f->policy_len, fs, NULL);
 	if (record_ok && f->fetch != MTS_FETCH_OK && f->fetch != MTS_FETCH_NO_RECORD &&
 	    !(f->fetch == MTS_FETCH_INVALID && f->policy_body))
-		mts_findings_add(fs, MTS_F_CHECK_FETCH_FAILED, 0, 0, "%s: %s",
-				 mts_fetch_result_name(f->fetch),
+		mts_findings_add(fs, f->fetch_code_set ? f->fetch_code : MTS_F_CHECK_FETCH_FAILED,
+				 0, 0, "%s: %s", mts_fetch_result_name(f->fetch),
 				 f->fetch_reason ? f->fetch_reason : "the policy could not be fetched");
 	if (!record_ok && p)
 		mts_findings_add(fs, MTS_F_CHECK_POLICY_WITHOUT_RECORD, 0, 0,

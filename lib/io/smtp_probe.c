@@ -33,6 +33,7 @@ struct mts_smtp_probe {
 	char helo[256];
 	struct timespec started;
 	unsigned reply_lines;     /* lines of the reply being read */
+	bool direct_tls;          /* no SMTP dialogue: handshake at once */
 	struct mts_smtp_probe_result res;
 };
 
@@ -300,6 +301,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		p->res.reached = MTS_SMTP_STAGE_BANNER;
+		if (p->direct_tls)
+			start_tls(p);
 		return;
 	}
 	int e = EVUTIL_SOCKET_ERROR();
@@ -334,6 +337,7 @@ struct mts_smtp_probe *mts_smtp_probe_start(struct event_base *base,
 	p->base = base;
 	p->done = done;
 	p->arg = arg;
+	p->direct_tls = opts->direct_tls;
 	snprintf(p->host, sizeof(p->host), "%s", opts->host);
 	size_t hl = strlen(p->host);
 	if (hl && p->host[hl - 1] == '.')
