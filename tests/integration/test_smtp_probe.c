@@ -176,6 +176,32 @@ static void test_silent_timeout(void **state)
 	assert_true(r.elapsed_ms >= 600 && r.elapsed_ms < 3000);
 }
 
+/* Direct TLS (no SMTP): how check looks at the policy host on 443. */
+static void test_direct_tls(void **state)
+{
+	(void)state;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	assert_int_equal(rig_addr(rig_env_get(&env, "RIG_HTTPS"), &ss, &len), 0);
+	struct event_base *base = event_base_new();
+	struct outcome o = {0};
+	struct mts_smtp_probe_opts opts = {.host = "mta-sts.good-enforce.test", .addr = ss,
+					   .addr_len = len, .direct_tls = true,
+					   .ca_file = rig_env_get(&env, "RIG_CA_FILE"),
+					   .timeout_ms = 5000};
+	struct mts_error err = {0};
+	assert_non_null(mts_smtp_probe_start(base, &opts, on_done, &o, &err));
+	event_base_dispatch(base);
+	event_base_free(base);
+	assert_true(o.called);
+	assert_int_equal(o.res.reached, MTS_SMTP_STAGE_DONE);
+	assert_true(o.res.chain_valid);
+	assert_true(o.res.name_valid);
+	assert_false(o.res.starttls_offered);
+	assert_string_equal(o.res.banner, "");
+	assert_true(o.res.not_after > time(NULL));
+}
+
 int main(void)
 {
 	if (rig_env_load(&env) < 0) {
@@ -187,7 +213,7 @@ int main(void)
 		cmocka_unit_test(test_notyet),     cmocka_unit_test(test_wrongname),
 		cmocka_unit_test(test_selfsigned), cmocka_unit_test(test_nochain),
 		cmocka_unit_test(test_nostarttls), cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_silent_timeout),
+		cmocka_unit_test(test_silent_timeout), cmocka_unit_test(test_direct_tls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
