@@ -348,7 +348,8 @@ static void text_cert(FILE *fp, const struct mts_check_tls *t, long long now)
 	long long left = mts_audit_days_left(p->not_after, now);
 	fprintf(fp, "%s, ", p->tls_version);
 	if (p->not_after && p->not_after < now)
-		fprintf(fp, "certificate EXPIRED on %s (%lld days ago)", until, -left);
+		fprintf(fp, "certificate EXPIRED on %s (%lld day%s ago)", until, -left,
+			left == -1 ? "" : "s");
 	else if (p->not_before && p->not_before > now)
 		fprintf(fp, "certificate NOT YET VALID");
 	else if (p->self_signed)
@@ -358,7 +359,8 @@ static void text_cert(FILE *fp, const struct mts_check_tls *t, long long now)
 	else if (!p->name_valid)
 		fprintf(fp, "certificate for the WRONG NAME");
 	else
-		fprintf(fp, "certificate valid until %s (%lld days)", until, left);
+		fprintf(fp, "certificate valid until %s (%lld day%s)", until, left,
+			left == 1 ? "" : "s");
 }
 
 static void result_text(FILE *fp, const struct mts_check_result *r, const struct mts_policy *p,

@@ -42,6 +42,11 @@ static void day_string(long long t, char out[16])
 		snprintf(out, 16, "?");
 }
 
+static const char *plural(long long n)
+{
+	return n == 1 || n == -1 ? "" : "s";
+}
+
 long long mts_audit_days_left(long long t, long long now)
 {
 	long long d = t - now;
@@ -89,8 +94,8 @@ static bool audit_mx_tls(const struct mts_audit_mx *mx, long long now, struct mt
 	long long left = mts_audit_days_left(t->not_after, now);
 	if (t->not_after && t->not_after < now) {
 		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_EXPIRED, 0, 0,
-				 "%s: the certificate expired on %s (%lld days ago)", mx->host, day,
-				 -left);
+				 "%s: the certificate expired on %s (%lld day%s ago)", mx->host, day,
+				 -left, plural(left));
 		ok = false;
 	} else if (t->not_before && t->not_before > now) {
 		char from[16];
@@ -115,8 +120,8 @@ static bool audit_mx_tls(const struct mts_audit_mx *mx, long long now, struct mt
 	}
 	if (ok && t->not_after && left < MTS_AUDIT_CERT_WARN_DAYS)
 		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_EXPIRING, 0, 0,
-				 "%s: the certificate expires on %s, in %lld days", mx->host, day,
-				 left);
+				 "%s: the certificate expires on %s, in %lld day%s", mx->host, day,
+				 left, plural(left));
 	bool old = strcmp(t->tls_version, "TLSv1") == 0 || strcmp(t->tls_version, "TLSv1.1") == 0 ||
 		   strncmp(t->tls_version, "SSL", 3) == 0;
 	if (old)
@@ -124,8 +129,8 @@ static bool audit_mx_tls(const struct mts_audit_mx *mx, long long now, struct mt
 				 t->tls_version);
 	if (ok)
 		mts_findings_add(fs, MTS_F_CHECK_MX_TLS_OK, 0, 0,
-				 "%s: %s, certificate valid until %s (%lld days)", mx->host,
-				 t->tls_version, day, left);
+				 "%s: %s, certificate valid until %s (%lld day%s)", mx->host,
+				 t->tls_version, day, left, plural(left));
 	return ok;
 }
 
@@ -162,16 +167,16 @@ static void audit_policy_host(const struct mts_audit_facts *f, struct mts_findin
 	long long left = mts_audit_days_left(t->not_after, f->now);
 	if (t->not_after < f->now)
 		mts_findings_add(fs, MTS_F_CHECK_HOST_CERT_EXPIRED, 0, 0,
-				 "the certificate of mta-sts.%s expired on %s (%lld days ago)",
-				 f->domain, day, -left);
+				 "the certificate of mta-sts.%s expired on %s (%lld day%s ago)",
+				 f->domain, day, -left, plural(left));
 	else if (left < MTS_AUDIT_CERT_WARN_DAYS)
 		mts_findings_add(fs, MTS_F_CHECK_HOST_CERT_EXPIRING, 0, 0,
-				 "the certificate of mta-sts.%s expires on %s, in %lld days",
-				 f->domain, day, left);
+				 "the certificate of mta-sts.%s expires on %s, in %lld day%s",
+				 f->domain, day, left, plural(left));
 	else
 		mts_findings_add(fs, MTS_F_CHECK_HOST_CERT_DAYS, 0, 0,
-				 "the certificate of mta-sts.%s is valid until %s (%lld days)",
-				 f->domain, day, left);
+				 "the certificate of mta-sts.%s is valid until %s (%lld day%s)",
+				 f->domain, day, left, plural(left));
 }
 
 /* The policy: parsed from the served bytes when there are any. */
