@@ -44,6 +44,8 @@ struct mts_smtp_probe_opts {
 	unsigned timeout_ms;          /* for the whole probe; 0 = 10000 */
 	bool direct_tls;              /* TLS right after connecting, no SMTP (an HTTPS
 					 host such as mta-sts.<domain>:443) */
+	struct mts_smtp_tls *tls;     /* shared TLS settings (mts_smtp_tls_new());
+					 NULL = build them from ca_file for this probe */
 };
 
 struct mts_smtp_probe_result {
@@ -66,6 +68,13 @@ struct mts_smtp_probe_result {
 	char names[MTS_SMTP_CERT_NAMES_MAX][254]; /* DNS subject alternative names */
 	unsigned elapsed_ms;
 };
+
+/* TLS client settings (trust store loaded once) shared by many probes: many
+ * probes at once cost one certificate store, not one each. Reference
+ * counted: a probe keeps its own reference while it runs. */
+struct mts_smtp_tls;
+struct mts_smtp_tls *mts_smtp_tls_new(const char *ca_file, struct mts_error *err);
+void mts_smtp_tls_free(struct mts_smtp_tls *tls);
 
 typedef void (*mts_smtp_probe_cb)(const struct mts_smtp_probe_result *res, void *arg);
 

@@ -30,8 +30,10 @@
 enum op_kind {
 	OP_STS_TXT, OP_TLSRPT_TXT, OP_SPF_TXT, OP_DMARC_TXT, OP_MX,
 	OP_HOST_A, OP_HOST_AAAA, OP_MX_A, OP_MX_AAAA, OP_MX_TLSA, OP_SPF_FOLLOW,
-	OP_FETCH, OP_HOST_PROBE, OP_MX_PROBE,
+	OP_FETCH, OP_HOST_PROBE, OP_MX_WAIT,
 };
+
+#define PROBE_CACHE_MAX 1024 /* finished MX probes remembered per mts_check */
 
 struct job;
 
@@ -39,8 +41,21 @@ struct op {
 	struct job *job;
 	enum op_kind kind;
 	size_t index;                     /* MX index, or SPF depth */
-	void *handle;                     /* dns query, https fetch or probe */
+	void *handle;                     /* dns query, https fetch, probe or shared probe */
 	struct op *prev, *next;
+	struct op *wnext;                 /* OP_MX_WAIT: next waiter of the shared probe */
+};
+
+/* One STARTTLS probe of an MX host at an address, shared by every domain of
+ * this mts_check that uses the host: a batch of domains hosted by the same
+ * provider costs one probe per MX host, not one per domain. */
+struct shared_probe {
+	struct mts_check *c;
+	char key[MTS_DNAME_MAX + 80];     /* host|addr|port */
+	struct mts_smtp_probe *probe;     /* running, or NULL when done */
+	struct op *waiters;
+	struct mts_smtp_probe_result res;
+	struct shared_probe *next;        /* in insertion order */
 };
 
 struct job {
@@ -73,10 +88,13 @@ struct mts_check {
 	size_t connect_to_count;
 	unsigned timeout_ms, smtp_port;
 	char *ca_file, *helo_name;
+	struct mts_smtp_tls *tls;          /* one trust store for every probe */
 	bool no_smtp;
 	long long now;
 	struct job *jobs;
 	size_t pending;
+	struct shared_probe *probes, *probes_tail;
+	size_t probe_count;
 };
 
 /* ------------------------------------------------------------------ ops */
@@ -113,8 +131,16 @@ static void op_cancel(struct op *o)
 {
 	switch (o->kind) {
 	case OP_FETCH: mts_https_cancel(o->handle); break;
-	case OP_HOST_PROBE:
-	case OP_MX_PROBE: mts_smtp_probe_cancel(o->handle); break;
+	case OP_HOST_PROBE: mts_smtp_probe_cancel(o->handle); break;
+	case OP_MX_WAIT: {
+		struct shared_probe *sp = o->handle;
+		for (struct op **w = &sp->waiters; *w; w = &(*w)->wnext)
+			if (*w == o) {
+				*w = o->wnext;
+				break;
+			}
+		break;
+	}
 	default: mts_dns_cancel(o->handle); break;
 	}
 }
@@ -236,24 +262,57 @@ static void probe_cb(const struct mts_smtp_probe_result *res, void *arg)
 {
 	struct op *o = arg;
 	struct job *j = o->job;
-	struct mts_check_tls *t = o->kind == OP_HOST_PROBE ? &j->r.policy_host
-							   : &j->mx[o->index].tls;
-	t->probe = *res;
+	j->r.policy_host.probe = *res;
 	op_end(o);
 }
 
-static void start_probe(struct job *j, enum op_kind kind, size_t index, const char *host,
-			const char *addr, unsigned port, bool direct_tls)
+static void shared_probe_cb(const struct mts_smtp_probe_result *res, void *arg)
 {
-	struct mts_check_tls *t = kind == OP_HOST_PROBE ? &j->r.policy_host : &j->mx[index].tls;
+	struct shared_probe *sp = arg;
+	sp->probe = NULL;
+	sp->res = *res;
+	struct op *w = sp->waiters;
+	sp->waiters = NULL;
+	while (w) {
+		struct op *next = w->wnext;
+		w->job->mx[w->index].tls.probe = *res;
+		op_end(w);
+		w = next;
+	}
+}
+
+/* Forget the oldest finished probes beyond PROBE_CACHE_MAX. */
+static void shared_probe_trim(struct mts_check *c)
+{
+	struct shared_probe **pp = &c->probes, *last = NULL;
+	while (*pp && c->probe_count > PROBE_CACHE_MAX) {
+		struct shared_probe *sp = *pp;
+		if (sp->probe) { /* still running */
+			last = sp;
+			pp = &sp->next;
+			continue;
+		}
+		*pp = sp->next;
+		free(sp);
+		c->probe_count--;
+	}
+	c->probes_tail = last;
+	for (struct shared_probe *sp = c->probes; sp; sp = sp->next)
+		c->probes_tail = sp;
+}
+
+/* The policy host: direct TLS on 443, one per domain. */
+static void start_host_probe(struct job *j, const char *addr, unsigned port)
+{
+	struct mts_check_tls *t = &j->r.policy_host;
 	t->attempted = true;
 	addr_port_text(addr, port, t->address, sizeof(t->address));
 	struct mts_smtp_probe_opts po = {
-		.host = host,
+		.host = j->host,
 		.ca_file = j->c->ca_file,
-		.helo_name = j->c->helo_name,
 		.timeout_ms = j->c->timeout_ms,
-		.direct_tls = direct_tls,
+		.direct_tls = true,
+		.tls = j->c->tls,
 	};
 	if (sockaddr_of(addr, port, &po.addr, &po.addr_len) < 0) {
 		t->probe.reached = MTS_SMTP_STAGE_CONNECT;
@@ -262,7 +321,7 @@ static void start_probe(struct job *j, enum op_kind kind, size_t index, const ch
 			 addr);
 		return;
 	}
-	struct op *o = op_new(j, kind, index);
+	struct op *o = op_new(j, OP_HOST_PROBE, 0);
 	if (!o)
 		return;
 	struct mts_error err = {0};
@@ -274,6 +333,64 @@ static void start_probe(struct job *j, enum op_kind kind, size_t index, const ch
 		op_unlink(o); /* the caller holds the job */
 		j->pending--;
 	}
+}
+
+static void start_mx_probe(struct job *j, size_t i, const char *addr, unsigned port)
+{
+	struct mts_check *c = j->c;
+	struct mts_check_tls *t = &j->mx[i].tls;
+	t->attempted = true;
+	addr_port_text(addr, port, t->address, sizeof(t->address));
+	char key[sizeof(((struct shared_probe *)0)->key)];
+	snprintf(key, sizeof(key), "%s|%s|%u", j->mx[i].host, addr, port);
+	struct shared_probe *sp = c->probes;
+	while (sp && strcmp(sp->key, key) != 0)
+		sp = sp->next;
+	if (sp && !sp->probe) {
+		t->probe = sp->res; /* measured already in this run */
+		return;
+	}
+	struct op *o = op_new(j, OP_MX_WAIT, i);
+	if (!o)
+		return;
+	if (!sp) {
+		struct mts_smtp_probe_opts po = {
+			.host = j->mx[i].host,
+			.ca_file = c->ca_file,
+			.helo_name = c->helo_name,
+			.timeout_ms = c->timeout_ms,
+			.tls = c->tls,
+		};
+		struct mts_error err = {0};
+		sp = calloc(1, sizeof(*sp));
+		if (sp && sockaddr_of(addr, port, &po.addr, &po.addr_len) < 0) {
+			mts_error_set(&err, MTS_EINVAL, "'%s' is not an IP address", addr);
+		} else if (sp) {
+			sp->c = c;
+			memcpy(sp->key, key, sizeof(key));
+			sp->probe = mts_smtp_probe_start(c->base, &po, shared_probe_cb, sp, &err);
+		}
+		if (!sp || !sp->probe) {
+			free(sp);
+			t->probe.reached = MTS_SMTP_STAGE_CONNECT;
+			t->probe.error = sp ? (err.code ? err.code : MTS_EIO) : MTS_ENOMEM;
+			snprintf(t->probe.message, sizeof(t->probe.message), "%s",
+				 sp ? err.message : "out of memory");
+			op_unlink(o); /* the caller holds the job */
+			j->pending--;
+			return;
+		}
+		if (c->probes_tail)
+			c->probes_tail->next = sp;
+		else
+			c->probes = sp;
+		c->probes_tail = sp;
+		c->probe_count++;
+		shared_probe_trim(c);
+	}
+	o->handle = sp;
+	o->wnext = sp->waiters;
+	sp->waiters = o;
 }
 
 /* --------------------------------------------------------------- fetch */
@@ -322,7 +439,7 @@ static void start_fetch(struct job *j, const char *addr, unsigned port)
 		op_unlink(o); /* the caller holds the job */
 		j->pending--;
 	}
-	start_probe(j, OP_HOST_PROBE, 0, j->host, addr, port, true);
+	start_host_probe(j, addr, port);
 }
 
 /* Both address questions of mta-sts.<domain> are answered. */
@@ -356,12 +473,12 @@ static void mx_addresses_done(struct job *j, size_t i)
 	unsigned port;
 	route(j->c, mx->host, j->c->smtp_port, routed, sizeof(routed), &port);
 	if (routed[0]) {
-		start_probe(j, OP_MX_PROBE, i, mx->host, routed, port, false);
+		start_mx_probe(j, i, routed, port);
 		return;
 	}
 	if (mx->addr_count == 0)
 		return;
-	start_probe(j, OP_MX_PROBE, i, mx->host, mx->addrs[0].text, port, false);
+	start_mx_probe(j, i, mx->addrs[0].text, port);
 }
 
 static void on_mx(struct job *j, const struct mts_dns_result *res)
@@ -732,8 +849,15 @@ void mts_check_free(struct mts_check *c)
 		job_unlink(j);
 		job_free(j);
 	}
+	while (c->probes) {
+		struct shared_probe *sp = c->probes;
+		c->probes = sp->next;
+		mts_smtp_probe_cancel(sp->probe);
+		free(sp);
+	}
 	mts_https_free(c->https);
 	mts_dns_free(c->dns);
+	mts_smtp_tls_free(c->tls);
 	free(c->connect_to);
 	free(c->ca_file);
 	free(c->helo_name);
@@ -781,6 +905,9 @@ struct mts_check *mts_check_new(struct event_base *base, const struct mts_check_
 		goto fail;
 	c->https = mts_https_new(base, err);
 	if (!c->https)
+		goto fail;
+	c->tls = mts_smtp_tls_new(c->ca_file, err);
+	if (!c->tls)
 		goto fail;
 	return c;
 nomem:

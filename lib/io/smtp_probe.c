@@ -62,6 +62,33 @@ static void probe_free(struct mts_smtp_probe *p)
 	free(p);
 }
 
+/* struct mts_smtp_tls is an SSL_CTX under another name. */
+struct mts_smtp_tls *mts_smtp_tls_new(const char *ca_file, struct mts_error *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		mts_error_set(err, MTS_ENOMEM, "cannot create the TLS context");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+	/* Verify after the handshake (SSL_get_verify_result), never abort it. */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	int loaded = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+			     : SSL_CTX_set_default_verify_paths(ctx);
+	if (!loaded) {
+		mts_error_set(err, MTS_EIO, "cannot load the trust store %s",
+			      ca_file ? ca_file : "(system)");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return (struct mts_smtp_tls *)ctx;
+}
+
+void mts_smtp_tls_free(struct mts_smtp_tls *tls)
+{
+	SSL_CTX_free((SSL_CTX *)tls);
+}
+
 void mts_smtp_probe_cancel(struct mts_smtp_probe *p)
 {
 	if (p)
@@ -345,19 +372,15 @@ struct mts_smtp_probe *mts_smtp_probe_start(struct event_base *base,
 	snprintf(p->helo, sizeof(p->helo), "%s", opts->helo_name ? opts->helo_name : DEFAULT_HELO);
 	clock_gettime(CLOCK_MONOTONIC, &p->started);
 
-	p->ctx = SSL_CTX_new(TLS_client_method());
-	if (!p->ctx)
-		goto nomem;
-	SSL_CTX_set_min_proto_version(p->ctx, TLS1_VERSION);
-	/* Verify after the handshake (SSL_get_verify_result), never abort it. */
-	SSL_CTX_set_verify(p->ctx, SSL_VERIFY_NONE, NULL);
-	int loaded = opts->ca_file ? SSL_CTX_load_verify_locations(p->ctx, opts->ca_file, NULL)
-				   : SSL_CTX_set_default_verify_paths(p->ctx);
-	if (!loaded) {
-		mts_error_set(err, MTS_EIO, "cannot load the trust store %s",
-			      opts->ca_file ? opts->ca_file : "(system)");
-		probe_free(p);
-		return NULL;
+	if (opts->tls) {
+		SSL_CTX_up_ref((SSL_CTX *)opts->tls);
+		p->ctx = (SSL_CTX *)opts->tls;
+	} else {
+		p->ctx = (SSL_CTX *)mts_smtp_tls_new(opts->ca_file, err);
+		if (!p->ctx) {
+			probe_free(p);
+			return NULL;
+		}
 	}
 	p->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	p->timer = evtimer_new(base, on_timeout, p);
