@@ -141,6 +141,49 @@ static void test_silent_mx_times_out(void **state)
 	assert_true(took >= 0.6 && took < 3.0);
 }
 
+/* Two domains with the same MX host in one run: one probe serves both. */
+static void test_shared_mx_probe(void **state)
+{
+	(void)state;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	socklen_t len = sizeof(sin);
+	getsockname(fd, (struct sockaddr *)&sin, &len);
+	unsigned port = ntohs(sin.sin_port);
+	char spec[128];
+	snprintf(spec, sizeof(spec), "valid.mx.test:%u:127.0.0.1:%u", port, port);
+	const char *ct[] = {spec};
+	struct mts_check_opts opts = rig_opts();
+	opts.timeout_ms = 500;
+	opts.smtp_port = port;
+	opts.connect_to = ct;
+	opts.connect_to_count = 1;
+	struct event_base *base = event_base_new();
+	struct mts_error err = {0};
+	struct mts_check *c = mts_check_new(base, &opts, &err);
+	assert_non_null(c);
+	struct outcome a = {0}, b = {0};
+	assert_int_equal(mts_check_start(c, "good-enforce.test", on_done, &a, &err), 0);
+	assert_int_equal(mts_check_start(c, "demo-healthy.test", on_done, &b, &err), 0);
+	event_base_dispatch(base);
+	mts_check_free(c);
+	event_base_free(base);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(a.mx0_error, MTS_ETIMEOUT);
+	assert_int_equal(b.mx0_error, MTS_ETIMEOUT);
+	/* Count the connections the listener got. */
+	int n = 0;
+	struct timeval tv = {0, 1000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (int s; (s = accept(fd, NULL, NULL)) >= 0; n++)
+		close(s);
+	close(fd);
+	assert_int_equal(n, 1);
+}
+
 static void test_dead_resolver(void **state)
 {
 	(void)state;
@@ -215,6 +258,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_check),       cmocka_unit_test(test_silent_mx_times_out),
 		cmocka_unit_test(test_dead_resolver),    cmocka_unit_test(test_free_in_flight),
+		cmocka_unit_test(test_shared_mx_probe),
 		cmocka_unit_test(test_bad_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
