@@ -7,7 +7,9 @@
  * One interface, several backends chosen by URL:
  *   memory:               bounded LRU in this process (memory:?max=N entries)
  *   sqlite:///path/to/db  one SQLite file, WAL mode, shared by processes
- * (redis:// and postgresql:// are meant to plug into the same vtable.)
+ *   redis://[[USER:]PASSWORD@]HOST[:PORT][/DB][?prefix=P&timeout_ms=N]
+ *                         one Redis shared by a fleet of MTAs; entries expire
+ *                         by TTL (policy expiry + MTS_CACHE_REDIS_KEEP)
  *
  * Calls are synchronous: the memory and SQLite backends answer in
  * microseconds. A network backend must bound its own calls by a timeout.
@@ -77,5 +79,20 @@ int mts_cache_entry_copy(struct mts_cache_entry *dst, const struct mts_cache_ent
 /* Backends (cache_memory.c, cache_sqlite.c); mts_cache_open() dispatches. */
 struct mts_cache *mts_cache_memory_open(size_t max_entries, struct mts_error *err);
 struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err);
+struct mts_cache *mts_cache_redis_open(const char *url, struct mts_error *err);
+
+#define MTS_CACHE_REDIS_KEEP 86400 /* s a Redis entry outlives its policy / last attempt */
+
+/* A parsed redis:// URL (pure; exported for tests and fuzzing). */
+struct mts_redis_url {
+	char user[64], password[128];
+	char host[256];
+	unsigned port;       /* default 6379 */
+	unsigned db;         /* default 0 */
+	char prefix[64];     /* key prefix, default "mtasts:" */
+	unsigned timeout_ms; /* per call, default 500 */
+};
+/* 0, or MTS_EUSAGE with err naming the part that is wrong. */
+int mts_redis_url_parse(const char *url, struct mts_redis_url *out, struct mts_error *err);
 
 #endif

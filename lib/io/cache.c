@@ -42,8 +42,10 @@ struct mts_cache *mts_cache_open(const char *url, struct mts_error *err)
 		}
 		return mts_cache_sqlite_open(path, err);
 	}
-	mts_error_set(err, MTS_EUSAGE, "unknown cache URL '%.64s' (memory: or sqlite:///path)",
-		      url);
+	if (strncmp(url, "redis://", 8) == 0)
+		return mts_cache_redis_open(url, err);
+	mts_error_set(err, MTS_EUSAGE,
+		      "unknown cache URL '%.64s' (memory:, sqlite:///path or redis://host)", url);
 	return NULL;
 }
 

@@ -1,12 +1,13 @@
 /* fuzz_fetch_parsers.c - the byte parsers of discovery on arbitrary input:
  * TXT RDATA joining, Content-Type checking, curl-style connect-to specs and
- * resolver specs. The first byte chooses the parser. Checks: no crash, the
+ * resolver specs, redis:// cache URLs. The first byte chooses the parser. Checks: no crash, the
  * joined text fits and holds exactly the string bytes, parsed specs are
  * NUL-terminated and within their limits. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mtasts/cache.h"
 #include "mtasts/dns.h"
 #include "mtasts/https.h"
 
@@ -14,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	uint8_t which = data[0] % 4;
+	uint8_t which = data[0] % 5;
 	const uint8_t *in = data + 1;
 	size_t len = size - 1;
 	switch (which) {
@@ -42,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		break;
 	}
-	default: {
+	case 3: {
 		char spec[256], addr[64];
 		unsigned port;
 		if (len >= sizeof(spec))
@@ -51,6 +52,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		spec[len] = '\0';
 		if (mts_dns_resolver_parse(spec, addr, sizeof(addr), &port) == 0 &&
 		    (port == 0 || port > 65535 || strlen(addr) >= sizeof(addr)))
+			abort();
+		break;
+	}
+	default: {
+		char spec[1024];
+		struct mts_redis_url u;
+		if (len >= sizeof(spec))
+			break;
+		memcpy(spec, in, len);
+		spec[len] = '\0';
+		if (mts_redis_url_parse(spec, &u, NULL) == 0 &&
+		    (!u.host[0] || u.port == 0 || u.port > 65535 || u.timeout_ms == 0 ||
+		     u.timeout_ms > 60000 || strlen(u.prefix) >= sizeof(u.prefix)))
 			abort();
 		break;
 	}

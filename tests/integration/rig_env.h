@@ -21,9 +21,11 @@ struct rig_env {
 	char values[RIG_ENV_MAX][1024];
 };
 
-static inline int rig_env_load(struct rig_env *env)
+/* Load the env file named by the environment variable var ("RIG_ENV",
+ * "REDIS_ENV", ...). */
+static inline int rig_env_load_from(struct rig_env *env, const char *var)
 {
-	const char *path = getenv("RIG_ENV");
+	const char *path = getenv(var);
 	FILE *fp = path ? fopen(path, "r") : NULL;
 	char line[1200];
 	env->count = 0;
@@ -49,6 +51,11 @@ static inline int rig_env_load(struct rig_env *env)
 	}
 	fclose(fp);
 	return 0;
+}
+
+static inline int rig_env_load(struct rig_env *env)
+{
+	return rig_env_load_from(env, "RIG_ENV");
 }
 
 static inline const char *rig_env_get(const struct rig_env *env, const char *key)

@@ -14,65 +14,9 @@
 #include <sqlite3.h>
 
 #include "mtasts/cache.h"
+#include "../cache_round_trip.h"
 
 static char tmpdir[] = "/tmp/mts-test-cache-XXXXXX";
-
-static void make_entry(struct mts_cache_entry *e, const char *domain, const char *id,
-		       const char *body, long long fetched)
-{
-	memset(e, 0, sizeof(*e));
-	snprintf(e->domain, sizeof(e->domain), "%s", domain);
-	snprintf(e->id, sizeof(e->id), "%s", id);
-	e->policy = (char *)body;
-	e->policy_len = body ? strlen(body) : 0;
-	e->fetched_at = fetched;
-	e->expires_at = fetched + 86400;
-	e->last_attempt = fetched;
-}
-
-static void round_trip(struct mts_cache *c)
-{
-	struct mts_cache_entry e, got;
-	struct mts_error err = {0};
-	assert_int_equal(mts_cache_get(c, "example.com", &got, &err), MTS_ENOTFOUND);
-	make_entry(&e, "example.com", "abc1", "version: STSv1\r\nmode: none\r\nmax_age: 1\r\n", 1000);
-	e.failures = 2;
-	e.last_failure = 999;
-	e.last_result = 3;
-	snprintf(e.last_reason, sizeof(e.last_reason), "HTTP status 404");
-	assert_int_equal(mts_cache_put(c, &e, &err), 0);
-	assert_int_equal(mts_cache_get(c, "example.com", &got, &err), 0);
-	assert_string_equal(got.domain, "example.com");
-	assert_string_equal(got.id, "abc1");
-	assert_int_equal(got.policy_len, e.policy_len);
-	assert_memory_equal(got.policy, e.policy, e.policy_len);
-	assert_int_equal(got.fetched_at, 1000);
-	assert_int_equal(got.expires_at, 1000 + 86400);
-	assert_int_equal(got.last_failure, 999);
-	assert_int_equal(got.failures, 2);
-	assert_int_equal(got.last_result, 3);
-	assert_string_equal(got.last_reason, "HTTP status 404");
-	mts_cache_entry_clear(&got);
-
-	/* Replace, then a negative entry without a policy. */
-	make_entry(&e, "example.com", "abc2", "x", 2000);
-	assert_int_equal(mts_cache_put(c, &e, &err), 0);
-	assert_int_equal(mts_cache_get(c, "example.com", &got, &err), 0);
-	assert_string_equal(got.id, "abc2");
-	assert_string_equal(got.policy, "x");
-	mts_cache_entry_clear(&got);
-	make_entry(&e, "neg.example", "", NULL, 0);
-	e.last_failure = 50;
-	assert_int_equal(mts_cache_put(c, &e, &err), 0);
-	assert_int_equal(mts_cache_get(c, "neg.example", &got, &err), 0);
-	assert_null(got.policy);
-	assert_int_equal(got.last_failure, 50);
-	mts_cache_entry_clear(&got);
-
-	assert_int_equal(mts_cache_delete(c, "example.com", &err), 0);
-	assert_int_equal(mts_cache_get(c, "example.com", &got, &err), MTS_ENOTFOUND);
-	assert_int_equal(mts_cache_delete(c, "example.com", &err), 0);
-}
 
 static void test_memory_round_trip(void **state)
 {
@@ -124,7 +68,15 @@ static void test_urls(void **state)
 		const char *url;
 		int code;
 	} bad[] = {
-		{.url = "redis://localhost", .code = MTS_EUSAGE},
+		{.url = "redis://", .code = MTS_EUSAGE},
+		{.url = "redis://h:0", .code = MTS_EUSAGE},
+		{.url = "redis://h:x", .code = MTS_EUSAGE},
+		{.url = "redis://h/x", .code = MTS_EUSAGE},
+		{.url = "redis://h?frob=1", .code = MTS_EUSAGE},
+		{.url = "redis://h?timeout_ms=0", .code = MTS_EUSAGE},
+		{.url = "redis://[::1", .code = MTS_EUSAGE},
+		{.url = "redis://127.0.0.1:1", .code = MTS_ESTORE}, /* nothing listens on port 1 */
+		{.url = "postgres://h/db", .code = MTS_EUSAGE},
 		{.url = "memory:?max=0", .code = MTS_EUSAGE},
 		{.url = "memory:?max=-1", .code = MTS_EUSAGE},
 		{.url = "memory:?size=3", .code = MTS_EUSAGE},
@@ -138,6 +90,34 @@ static void test_urls(void **state)
 		assert_null(mts_cache_open(bad[i].url, &err));
 		assert_int_equal(err.code, bad[i].code);
 	}
+}
+
+static void test_redis_url_parts(void **state)
+{
+	(void)state;
+	struct mts_redis_url u;
+	struct mts_error err = {0};
+	assert_int_equal(mts_redis_url_parse("redis://cache.example:6380/3?prefix=mx1:&timeout_ms=200",
+					     &u, &err), 0);
+	assert_string_equal(u.host, "cache.example");
+	assert_int_equal(u.port, 6380);
+	assert_int_equal(u.db, 3);
+	assert_string_equal(u.prefix, "mx1:");
+	assert_int_equal(u.timeout_ms, 200);
+	assert_string_equal(u.password, "");
+	assert_int_equal(mts_redis_url_parse("redis://bob:s3cret@[::1]/", &u, &err), 0);
+	assert_string_equal(u.user, "bob");
+	assert_string_equal(u.password, "s3cret");
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(u.port, 6379);
+	assert_int_equal(u.db, 0);
+	assert_string_equal(u.prefix, "mtasts:");
+	assert_int_equal(u.timeout_ms, 500);
+	assert_int_equal(mts_redis_url_parse("redis://pw@h", &u, &err), 0);
+	assert_string_equal(u.user, "");
+	assert_string_equal(u.password, "pw");
+	assert_int_equal(mts_redis_url_parse("redis://h:65536", &u, &err), MTS_EUSAGE);
+	assert_non_null(strstr(err.message, "port"));
 }
 
 static void db_path(char *out, size_t cap, const char *name)
@@ -263,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_memory_round_trip),
 		cmocka_unit_test(test_memory_lru),
 		cmocka_unit_test(test_urls),
+		cmocka_unit_test(test_redis_url_parts),
 		cmocka_unit_test(test_sqlite_round_trip_and_reopen),
 		cmocka_unit_test(test_sqlite_newer_schema_refused),
 		cmocka_unit_test(test_sqlite_survives_kill9),

@@ -1,0 +1,335 @@
+/* cache_redis.c - the redis:// cache backend (see cache.h): one cache shared
+ * by a fleet of MTAs.
+ *
+ * Each entry is one string key, <prefix>policy:<domain>, holding the entry as
+ * a JSON object, written with one SET ... EX (atomic: readers see the old or
+ * the new entry, never a mix). The key's TTL evicts entries nobody uses: a
+ * policy entry lives until its policy expires plus MTS_CACHE_REDIS_KEEP, an
+ * entry without a policy (remembered failures) MTS_CACHE_REDIS_KEEP after
+ * its last attempt.
+ *
+ * Calls are synchronous with a timeout (default 500 ms, ?timeout_ms=N), so a
+ * dead or stopped Redis costs the caller at most that per call. A broken
+ * connection is reopened at the next call, so a restarted Redis is picked up
+ * again without restarting the user. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "mtasts/cache.h"
+#include "mtasts/text.h"
+
+#define REDIS_DEFAULT_PORT 6379
+#define REDIS_TIMEOUT_MS_DEFAULT 500
+#define REDIS_VALUE_MAX (256 * 1024) /* a stored entry larger than this is corrupt */
+
+struct redis_cache {
+	struct mts_cache base;
+	struct mts_redis_url url;
+	redisContext *ctx;
+};
+
+static int set_part(char *out, size_t cap, const char *s, size_t len)
+{
+	if (len >= cap)
+		return MTS_EUSAGE;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+int mts_redis_url_parse(const char *url, struct mts_redis_url *out, struct mts_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->port = REDIS_DEFAULT_PORT;
+	out->timeout_ms = REDIS_TIMEOUT_MS_DEFAULT;
+	snprintf(out->prefix, sizeof(out->prefix), "mtasts:");
+	if (strncmp(url, "redis://", 8) != 0)
+		return mts_error_set(err, MTS_EUSAGE, "a Redis URL starts with redis://");
+	const char *p = url + 8;
+	const char *end = p + strcspn(p, "/?");
+	const char *at = memchr(p, '@', (size_t)(end - p));
+	if (at) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		if (colon) {
+			if (set_part(out->user, sizeof(out->user), p, (size_t)(colon - p)) < 0 ||
+			    set_part(out->password, sizeof(out->password), colon + 1,
+				     (size_t)(at - colon - 1)) < 0)
+				return mts_error_set(err, MTS_EUSAGE, "redis URL: user or password too long");
+		} else if (set_part(out->password, sizeof(out->password), p, (size_t)(at - p)) < 0) {
+			return mts_error_set(err, MTS_EUSAGE, "redis URL: password too long");
+		}
+		p = at + 1;
+	}
+	const char *hend = end;
+	if (*p == '[') { /* [IPv6]:port */
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		if (!close)
+			return mts_error_set(err, MTS_EUSAGE, "redis URL: unclosed '[' in the host");
+		if (set_part(out->host, sizeof(out->host), p + 1, (size_t)(close - p - 1)) < 0)
+			return mts_error_set(err, MTS_EUSAGE, "redis URL: host too long");
+		hend = close + 1;
+		if (hend < end && *hend != ':')
+			return mts_error_set(err, MTS_EUSAGE, "redis URL: junk after ']'");
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		hend = colon ? colon : end;
+		if (set_part(out->host, sizeof(out->host), p, (size_t)(hend - p)) < 0)
+			return mts_error_set(err, MTS_EUSAGE, "redis URL: host too long");
+	}
+	if (!out->host[0])
+		return mts_error_set(err, MTS_EUSAGE, "redis URL: no host (redis://HOST[:PORT][/DB])");
+	if (hend < end && *hend == ':') {
+		char *e;
+		errno = 0;
+		unsigned long port = strtoul(hend + 1, &e, 10);
+		if (errno || e != end || e == hend + 1 || port == 0 || port > 65535)
+			return mts_error_set(err, MTS_EUSAGE, "redis URL: bad port");
+		out->port = (unsigned)port;
+	}
+	p = end;
+	if (*p == '/') {
+		p++;
+		const char *dend = p + strcspn(p, "?");
+		if (dend > p) {
+			char *e;
+			unsigned long db = strtoul(p, &e, 10);
+			if (e != dend || db > 1000000)
+				return mts_error_set(err, MTS_EUSAGE, "redis URL: the database must be a number");
+			out->db = (unsigned)db;
+		}
+		p = dend;
+	}
+	if (*p == '?') {
+		p++;
+		while (*p) {
+			const char *amp = p + strcspn(p, "&");
+			const char *eq = memchr(p, '=', (size_t)(amp - p));
+			if (!eq)
+				return mts_error_set(err, MTS_EUSAGE, "redis URL: parameter without '='");
+			size_t klen = (size_t)(eq - p), vlen = (size_t)(amp - eq - 1);
+			if (klen == 6 && strncmp(p, "prefix", 6) == 0) {
+				if (set_part(out->prefix, sizeof(out->prefix), eq + 1, vlen) < 0)
+					return mts_error_set(err, MTS_EUSAGE, "redis URL: prefix too long");
+			} else if (klen == 10 && strncmp(p, "timeout_ms", 10) == 0) {
+				char num[16], *e;
+				if (set_part(num, sizeof(num), eq + 1, vlen) < 0)
+					return mts_error_set(err, MTS_EUSAGE, "redis URL: bad timeout_ms");
+				unsigned long ms = strtoul(num, &e, 10);
+				if (*e || !num[0] || ms == 0 || ms > 60000)
+					return mts_error_set(err, MTS_EUSAGE,
+							     "redis URL: timeout_ms must be 1..60000");
+				out->timeout_ms = (unsigned)ms;
+			} else {
+				return mts_error_set(err, MTS_EUSAGE, "redis URL: unknown parameter '%.*s'",
+						     (int)(klen < 32 ? klen : 32), p);
+			}
+			p = *amp ? amp + 1 : amp;
+		}
+	}
+	return 0;
+}
+
+static int redis_fail(struct redis_cache *r, struct mts_error *err, const char *what)
+{
+	const char *why = r->ctx && r->ctx->err ? r->ctx->errstr : "no connection";
+	mts_error_set(err, MTS_ESTORE, "redis cache %s:%u: %s: %s", r->url.host, r->url.port, what,
+		      why);
+	if (r->ctx && r->ctx->err) { /* reconnect at the next call */
+		redisFree(r->ctx);
+		r->ctx = NULL;
+	}
+	return MTS_ESTORE;
+}
+
+/* A reply that must be "+OK"-like (status) or an integer. */
+static int expect_ok(struct redis_cache *r, redisReply *rep, struct mts_error *err,
+		     const char *what)
+{
+	if (!rep)
+		return redis_fail(r, err, what);
+	int rc = 0;
+	if (rep->type == REDIS_REPLY_ERROR)
+		rc = mts_error_set(err, MTS_ESTORE, "redis cache: %s: %.*s", what,
+				   rep->len > 200 ? 200 : (int)rep->len, rep->str);
+	freeReplyObject(rep);
+	return rc;
+}
+
+static int redis_connect(struct redis_cache *r, struct mts_error *err)
+{
+	if (r->ctx)
+		return 0;
+	struct timeval tv = {.tv_sec = r->url.timeout_ms / 1000,
+			     .tv_usec = (r->url.timeout_ms % 1000) * 1000};
+	r->ctx = redisConnectWithTimeout(r->url.host, (int)r->url.port, tv);
+	if (!r->ctx)
+		return mts_error_set(err, MTS_ENOMEM, "redis cache: out of memory");
+	if (r->ctx->err)
+		return redis_fail(r, err, "connect");
+	if (redisSetTimeout(r->ctx, tv) != REDIS_OK)
+		return redis_fail(r, err, "set timeout");
+	int rc = 0;
+	if (r->url.password[0]) {
+		redisReply *rep = r->url.user[0]
+					  ? redisCommand(r->ctx, "AUTH %s %s", r->url.user, r->url.password)
+					  : redisCommand(r->ctx, "AUTH %s", r->url.password);
+		rc = expect_ok(r, rep, err, "AUTH");
+	}
+	if (rc == 0 && r->url.db)
+		rc = expect_ok(r, redisCommand(r->ctx, "SELECT %u", r->url.db), err, "SELECT");
+	if (rc < 0 && r->ctx) {
+		redisFree(r->ctx);
+		r->ctx = NULL;
+	}
+	return rc;
+}
+
+static json_t *entry_json(const struct mts_cache_entry *e)
+{
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:s}", "id", e->id, "fetched_at",
+			      (json_int_t)e->fetched_at, "expires_at", (json_int_t)e->expires_at,
+			      "last_attempt", (json_int_t)e->last_attempt, "last_failure",
+			      (json_int_t)e->last_failure, "failures", (json_int_t)e->failures,
+			      "last_result", e->last_result, "last_reason", e->last_reason);
+	if (o && e->policy)
+		json_object_set_new(o, "policy", json_stringn(e->policy, e->policy_len));
+	return o;
+}
+
+static int entry_from_json(const char *domain, const char *text, size_t len,
+			   struct mts_cache_entry *out, struct mts_error *err)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	const char *id = NULL, *reason = "", *policy = NULL;
+	size_t policy_len = 0;
+	json_int_t fetched = 0, expires = 0, attempt = 0, failure = 0, failures = 0;
+	int result = 0;
+	if (!o || json_unpack_ex(o, &jerr, 0, "{s:s, s:I, s:I, s:I, s:I, s:I, s:i, s?s, s?s%}",
+				 "id", &id, "fetched_at", &fetched, "expires_at", &expires,
+				 "last_attempt", &attempt, "last_failure", &failure, "failures",
+				 &failures, "last_result", &result, "last_reason", &reason, "policy",
+				 &policy, &policy_len) < 0 ||
+	    strlen(id) > MTS_STS_ID_MAX || failures < 0) {
+		json_decref(o);
+		return mts_error_set(err, MTS_ESTORE, "redis cache: the entry of %s is corrupt: %s",
+				     domain, jerr.text);
+	}
+	memset(out, 0, sizeof(*out));
+	snprintf(out->domain, sizeof(out->domain), "%s", domain);
+	memcpy(out->id, id, strlen(id) + 1);
+	out->fetched_at = fetched;
+	out->expires_at = expires;
+	out->last_attempt = attempt;
+	out->last_failure = failure;
+	out->failures = (unsigned)failures;
+	out->last_result = result;
+	mts_printable(reason, strlen(reason), out->last_reason, sizeof(out->last_reason));
+	int rc = 0;
+	if (policy) {
+		out->policy = mts_strndup(policy, policy_len);
+		out->policy_len = policy_len;
+		if (!out->policy)
+			rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+	}
+	json_decref(o);
+	return rc;
+}
+
+static void key_of(const struct redis_cache *r, const char *domain, char *out, size_t cap)
+{
+	snprintf(out, cap, "%spolicy:%s", r->url.prefix, domain);
+}
+
+static int redis_get(struct mts_cache *c, const char *domain, struct mts_cache_entry *out,
+		     struct mts_error *err)
+{
+	struct redis_cache *r = (struct redis_cache *)c;
+	if (redis_connect(r, err) < 0)
+		return MTS_ESTORE;
+	char key[MTS_DNAME_MAX + 128];
+	key_of(r, domain, key, sizeof(key));
+	redisReply *rep = redisCommand(r->ctx, "GET %s", key);
+	if (!rep)
+		return redis_fail(r, err, "GET");
+	int rc;
+	if (rep->type == REDIS_REPLY_NIL)
+		rc = MTS_ENOTFOUND;
+	else if (rep->type != REDIS_REPLY_STRING || rep->len > REDIS_VALUE_MAX)
+		rc = mts_error_set(err, MTS_ESTORE, "redis cache: unexpected reply to GET %s", key);
+	else
+		rc = entry_from_json(domain, rep->str, rep->len, out, err);
+	freeReplyObject(rep);
+	return rc;
+}
+
+static int redis_put(struct mts_cache *c, const struct mts_cache_entry *e, struct mts_error *err)
+{
+	struct redis_cache *r = (struct redis_cache *)c;
+	if (redis_connect(r, err) < 0)
+		return MTS_ESTORE;
+	json_t *o = entry_json(e);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!text)
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	long long now = (long long)time(NULL);
+	long long until = e->policy && e->expires_at > e->last_attempt ? e->expires_at
+								       : e->last_attempt;
+	if (until < now)
+		until = now;
+	long long ttl = until - now + MTS_CACHE_REDIS_KEEP;
+	char key[MTS_DNAME_MAX + 128];
+	key_of(r, e->domain, key, sizeof(key));
+	redisReply *rep = redisCommand(r->ctx, "SET %s %s EX %lld", key, text, ttl);
+	free(text);
+	return expect_ok(r, rep, err, "SET");
+}
+
+static int redis_del(struct mts_cache *c, const char *domain, struct mts_error *err)
+{
+	struct redis_cache *r = (struct redis_cache *)c;
+	if (redis_connect(r, err) < 0)
+		return MTS_ESTORE;
+	char key[MTS_DNAME_MAX + 128];
+	key_of(r, domain, key, sizeof(key));
+	return expect_ok(r, redisCommand(r->ctx, "DEL %s", key), err, "DEL");
+}
+
+static void redis_close(struct mts_cache *c)
+{
+	struct redis_cache *r = (struct redis_cache *)c;
+	if (r->ctx)
+		redisFree(r->ctx);
+	free(r);
+}
+
+static const struct mts_cache_ops redis_ops = {
+	.scheme = "redis",
+	.get = redis_get,
+	.put = redis_put,
+	.del = redis_del,
+	.close = redis_close,
+};
+
+struct mts_cache *mts_cache_redis_open(const char *url, struct mts_error *err)
+{
+	struct redis_cache *r = calloc(1, sizeof(*r));
+	if (!r) {
+		mts_error_set(err, MTS_ENOMEM, "out of memory");
+		return NULL;
+	}
+	r->base.ops = &redis_ops;
+	if (mts_redis_url_parse(url, &r->url, err) < 0 || redis_connect(r, err) < 0) {
+		redis_close(&r->base);
+		return NULL;
+	}
+	return &r->base;
+}
