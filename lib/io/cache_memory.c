@@ -2,7 +2,12 @@
  *
  * A chained hash table for lookups and a doubly linked list in recency order;
  * when full, a put evicts the least recently used entry. Nothing is shared
- * across processes and nothing survives exit. */
+ * across processes and nothing survives exit.
+ *
+ * An entry is one allocation holding its strings by length (domain, id,
+ * last reason, policy body one after the other), not the fixed buffers of
+ * struct mts_cache_entry: a resolver keeps hundreds of thousands of them. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +17,78 @@
 #define MAX_BUCKETS (1u << 20)
 
 struct node {
-	struct mts_cache_entry entry;
 	struct node *hash_next;
 	struct node *lru_prev, *lru_next; /* head = most recently used */
+	long long fetched_at, expires_at, last_attempt, last_failure;
+	unsigned failures;
+	int last_result;
+	uint32_t policy_len;
+	uint16_t domain_len, reason_len;
+	uint8_t id_len;
+	bool has_policy;
+	char data[];                      /* domain NUL id reason policy */
 };
+
+static const char *node_domain(const struct node *n) { return n->data; }
+static const char *node_id(const struct node *n) { return n->data + n->domain_len + 1; }
+static const char *node_reason(const struct node *n) { return node_id(n) + n->id_len; }
+static const char *node_policy(const struct node *n) { return node_reason(n) + n->reason_len; }
+
+static struct node *node_new(const struct mts_cache_entry *e)
+{
+	size_t dl = strnlen(e->domain, sizeof(e->domain) - 1);
+	size_t il = strnlen(e->id, sizeof(e->id) - 1);
+	size_t rl = strnlen(e->last_reason, sizeof(e->last_reason) - 1);
+	size_t pl = e->policy ? e->policy_len : 0;
+	if (pl > UINT32_MAX)
+		return NULL;
+	struct node *n = malloc(sizeof(*n) + dl + 1 + il + rl + pl);
+	if (!n)
+		return NULL;
+	memset(n, 0, sizeof(*n));
+	n->fetched_at = e->fetched_at;
+	n->expires_at = e->expires_at;
+	n->last_attempt = e->last_attempt;
+	n->last_failure = e->last_failure;
+	n->failures = e->failures;
+	n->last_result = e->last_result;
+	n->domain_len = (uint16_t)dl;
+	n->id_len = (uint8_t)il;
+	n->reason_len = (uint16_t)rl;
+	n->policy_len = (uint32_t)pl;
+	n->has_policy = e->policy != NULL;
+	char *d = n->data;
+	memcpy(d, e->domain, dl);
+	d[dl] = '\0';
+	memcpy(d + dl + 1, e->id, il);
+	memcpy(d + dl + 1 + il, e->last_reason, rl);
+	if (pl)
+		memcpy(d + dl + 1 + il + rl, e->policy, pl);
+	return n;
+}
+
+static int node_entry(const struct node *n, struct mts_cache_entry *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->domain, node_domain(n), n->domain_len);
+	memcpy(out->id, node_id(n), n->id_len);
+	memcpy(out->last_reason, node_reason(n), n->reason_len);
+	out->fetched_at = n->fetched_at;
+	out->expires_at = n->expires_at;
+	out->last_attempt = n->last_attempt;
+	out->last_failure = n->last_failure;
+	out->failures = n->failures;
+	out->last_result = n->last_result;
+	if (n->has_policy) {
+		out->policy = malloc((size_t)n->policy_len + 1);
+		if (!out->policy)
+			return MTS_ENOMEM;
+		memcpy(out->policy, node_policy(n), n->policy_len);
+		out->policy[n->policy_len] = '\0';
+		out->policy_len = n->policy_len;
+	}
+	return 0;
+}
 
 struct memory_cache {
 	struct mts_cache base;
@@ -36,7 +109,7 @@ static uint32_t hash_name(const char *s)
 static struct node **slot_of(struct memory_cache *m, const char *domain)
 {
 	struct node **slot = &m->buckets[hash_name(domain) & (m->bucket_count - 1)];
-	while (*slot && strcmp((*slot)->entry.domain, domain) != 0)
+	while (*slot && strcmp(node_domain(*slot), domain) != 0)
 		slot = &(*slot)->hash_next;
 	return slot;
 }
@@ -70,7 +143,6 @@ static void remove_node(struct memory_cache *m, struct node **slot)
 	struct node *n = *slot;
 	*slot = n->hash_next;
 	lru_unlink(m, n);
-	mts_cache_entry_clear(&n->entry);
 	free(n);
 	m->count--;
 }
@@ -84,7 +156,7 @@ static int memory_get(struct mts_cache *c, const char *domain, struct mts_cache_
 		return MTS_ENOTFOUND;
 	lru_unlink(m, n);
 	lru_push_front(m, n);
-	if (mts_cache_entry_copy(out, &n->entry) < 0)
+	if (node_entry(n, out) < 0)
 		return mts_error_set(err, MTS_ENOMEM, "memory cache: out of memory");
 	return 0;
 }
@@ -92,27 +164,23 @@ static int memory_get(struct mts_cache *c, const char *domain, struct mts_cache_
 static int memory_put(struct mts_cache *c, const struct mts_cache_entry *e, struct mts_error *err)
 {
 	struct memory_cache *m = (struct memory_cache *)c;
-	struct mts_cache_entry copy;
-	if (mts_cache_entry_copy(&copy, e) < 0)
+	struct node *n = node_new(e);
+	if (!n)
 		return mts_error_set(err, MTS_ENOMEM, "memory cache: out of memory");
-	struct node **slot = slot_of(m, e->domain);
-	if (*slot) {
-		mts_cache_entry_clear(&(*slot)->entry);
-		(*slot)->entry = copy;
-		lru_unlink(m, *slot);
-		lru_push_front(m, *slot);
+	struct node **slot = slot_of(m, node_domain(n));
+	if (*slot) { /* replace in place: same chain position, most recently used */
+		struct node *old = *slot;
+		n->hash_next = old->hash_next;
+		*slot = n;
+		lru_unlink(m, old);
+		free(old);
+		lru_push_front(m, n);
 		return 0;
 	}
-	struct node *n = calloc(1, sizeof(*n));
-	if (!n) {
-		mts_cache_entry_clear(&copy);
-		return mts_error_set(err, MTS_ENOMEM, "memory cache: out of memory");
-	}
 	if (m->count >= m->max_entries && m->lru_tail)
-		remove_node(m, slot_of(m, m->lru_tail->entry.domain));
-	n->entry = copy;
+		remove_node(m, slot_of(m, node_domain(m->lru_tail)));
 	/* The eviction may have changed the chain: look the slot up again. */
-	slot = slot_of(m, e->domain);
+	slot = slot_of(m, node_domain(n));
 	*slot = n;
 	lru_push_front(m, n);
 	m->count++;
@@ -132,7 +200,7 @@ static void memory_close(struct mts_cache *c)
 {
 	struct memory_cache *m = (struct memory_cache *)c;
 	while (m->lru_head)
-		remove_node(m, slot_of(m, m->lru_head->entry.domain));
+		remove_node(m, slot_of(m, node_domain(m->lru_head)));
 	free(m->buckets);
 	free(m);
 }
