@@ -419,7 +419,11 @@ static void fetch_fail(struct job *j, enum mts_finding_code code, const char *me
 	j->r.fetch_attempted = true;
 	j->r.fetch = MTS_FETCH_ERROR;
 	j->r.fetch_code = code;
-	snprintf(j->r.fetch_message, sizeof(j->r.fetch_message), "%s", message);
+	size_t n = strlen(message);
+	if (n >= sizeof(j->r.fetch_message))
+		n = sizeof(j->r.fetch_message) - 1; /* cut: the host name is in the subject */
+	memcpy(j->r.fetch_message, message, n);
+	j->r.fetch_message[n] = '\0';
 }
 
 /* Fetch the policy from addr and look at the host's certificate there. */
