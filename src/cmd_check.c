@@ -274,8 +274,9 @@ static json_t *mx_json(const struct mts_check_result *r, const struct mts_policy
 					 mts_dnssec_name(m->tlsa_dnssec), "records", tlsa, "tls",
 					 tls_json(&m->tls, true, r->now)));
 	}
-	return json_pack("{s:s, s:s, s:b, s:I, s:o}", "status", mts_dns_status_name(r->mx_status),
-			 "dnssec", mts_dnssec_name(r->mx_dnssec), "null_mx", r->null_mx,
+	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:o}", "status",
+			 mts_dns_status_name(r->mx_status), "dnssec", mts_dnssec_name(r->mx_dnssec),
+			 "message", r->mx_message, "null_mx", r->null_mx,
 			 "published", (json_int_t)r->mx_published, "hosts", hosts);
 }
 
@@ -331,7 +332,9 @@ static void text_records(FILE *fp, const char *label, const struct mts_check_txt
 			t->dnssec == MTS_DNSSEC_SECURE ? " (DNSSEC)" : "");
 		shown++;
 	}
-	if (!shown)
+	if (!shown && t->dnssec == MTS_DNSSEC_BOGUS)
+		fprintf(fp, "  %-12s DNSSEC bogus (%s)\n", label, t->message);
+	else if (!shown)
 		fprintf(fp, "  %-12s none (%s)\n", label, mts_dns_status_name(t->status));
 }
 

@@ -63,6 +63,7 @@ struct mts_audit_txt {
 	size_t count;
 	const char *const *txts;   /* records, strings joined */
 	const size_t *lens;
+	const char *why;           /* why a failed lookup failed, or NULL */
 };
 
 struct mts_audit_facts {
@@ -81,6 +82,8 @@ struct mts_audit_facts {
 	size_t policy_len;
 	struct mts_audit_tls policy_host; /* the HTTPS connection to mta-sts.<domain> */
 	enum mts_lookup mx_lookup;
+	enum mts_dnssec mx_dnssec;     /* BOGUS: the MX answer failed validation */
+	const char *mx_why;            /* why a failed MX lookup failed, or NULL */
 	size_t mx_count;
 	const struct mts_audit_mx *mx;
 };

@@ -109,6 +109,7 @@ struct mts_check_result {
 	/* MX */
 	enum mts_dns_status mx_status;
 	enum mts_dnssec mx_dnssec;
+	char mx_message[160];            /* why the MX lookup failed */
 	bool null_mx;
 	size_t mx_count;                 /* hosts kept (<= MTS_CHECK_MAX_MX) */
 	size_t mx_published;             /* MX records in the answer */

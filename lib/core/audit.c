@@ -55,11 +55,22 @@ long long mts_audit_days_left(long long t, long long now)
 
 /* Records at a name: a failed lookup is a finding; otherwise the core's
  * select() judges them. Returns true when the lookup answered. */
+/* A failed DNS question: DNSSEC-bogus answers get their own code. */
+static void dns_failed(struct mts_findings *fs, const char *type, const char *name,
+		       enum mts_dnssec dnssec, const char *why)
+{
+	bool bogus = dnssec == MTS_DNSSEC_BOGUS;
+	mts_findings_add(fs, bogus ? MTS_F_DNS_BOGUS : MTS_F_CHECK_DNS_FAILED, 0, 0,
+			 bogus ? "the %s answer for %s fails DNSSEC validation%s%s"
+			       : "the %s lookup of %s failed%s%s",
+			 type, name, why && *why ? ": " : "", why ? why : "");
+}
+
 static bool txt_answered(const struct mts_audit_txt *t, const char *name, struct mts_findings *fs)
 {
 	if (t->lookup != MTS_LOOKUP_FAILED)
 		return true;
-	mts_findings_add(fs, MTS_F_CHECK_DNS_FAILED, 0, 0, "the TXT lookup of %s failed", name);
+	dns_failed(fs, "TXT", name, t->dnssec, t->why);
 	return false;
 }
 
@@ -199,6 +210,15 @@ static struct mts_policy *audit_policy(const struct mts_audit_facts *f, bool rec
 	return p;
 }
 
+static void not_ready(struct mts_findings *fs, const struct mts_audit_result *out, const char *why)
+{
+	if (out->mx_total)
+		mts_findings_add(fs, MTS_F_CHECK_NOT_READY, 0, 0, "%zu of %zu MX hosts pass; %s",
+				 out->mx_passing, out->mx_total, why);
+	else
+		mts_findings_add(fs, MTS_F_CHECK_NOT_READY, 0, 0, "%s", why);
+}
+
 int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result *out,
 		       struct mts_findings *fs)
 {
@@ -235,8 +255,7 @@ int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result 
 	fs->subject = f->domain;
 	bool null_mx = false, mx_known = false;
 	if (f->mx_lookup == MTS_LOOKUP_FAILED) {
-		mts_findings_add(fs, MTS_F_CHECK_DNS_FAILED, 0, 0, "the MX lookup of %s failed",
-				 f->domain);
+		dns_failed(fs, "MX", f->domain, f->mx_dnssec, f->mx_why);
 	} else if (f->mx_count == 0) {
 		mts_findings_add(fs, MTS_F_CHECK_MX_NONE, 0, 0, "%s has no MX records", f->domain);
 	} else if (is_null_mx(f)) {
@@ -339,13 +358,11 @@ int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result 
 					 "all %zu MX host%s covered and passing TLS", out->mx_total,
 					 out->mx_total == 1 ? " is" : "s are");
 		else
-			mts_findings_add(fs, MTS_F_CHECK_NOT_READY, 0, 0,
-					 "%zu of %zu MX hosts pass; %s", out->mx_passing,
-					 out->mx_total,
-					 record_failed || (!record_absent && !out->have_policy)
-						 ? "the record or policy is broken"
-						 : !all_covered ? "the policy does not cover every MX"
-								: "TLS fails on some MX hosts");
+			not_ready(fs, out, record_failed || (!record_absent && !out->have_policy)
+						   ? "the record or policy is broken"
+					   : !mx_known     ? "no MX host could be examined"
+					   : !all_covered ? "the policy does not cover every MX"
+							  : "TLS fails on some MX hosts");
 	}
 	fs->subject = saved_subject;
 	mts_policy_free(policy);

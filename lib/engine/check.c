@@ -490,6 +490,7 @@ static void on_mx(struct job *j, const struct mts_dns_result *res)
 	struct mts_check_result *r = &j->r;
 	r->mx_status = res->status;
 	r->mx_dnssec = res->dnssec;
+	snprintf(r->mx_message, sizeof(r->mx_message), "%s", res->message);
 	if (res->status != MTS_DNS_OK)
 		return;
 	r->null_mx = res->null_mx;
@@ -664,6 +665,7 @@ static void audit_txt(const struct mts_check_txt *t, struct mts_audit_txt *out)
 	out->count = t->count;
 	out->txts = (const char *const *)t->txts;
 	out->lens = t->lens;
+	out->why = t->message[0] ? t->message : mts_dns_status_name(t->status);
 }
 
 static void audit_tls(const struct mts_check_tls *t, bool smtp, struct mts_audit_tls *out)
@@ -741,6 +743,8 @@ static void job_done(struct job *j)
 
 	struct mts_audit_mx mxs[MTS_CHECK_MAX_MX];
 	f.mx_lookup = lookup_of(r->mx_status);
+	f.mx_dnssec = r->mx_dnssec;
+	f.mx_why = r->mx_message[0] ? r->mx_message : mts_dns_status_name(r->mx_status);
 	if (r->null_mx) {
 		memset(&mxs[0], 0, sizeof(mxs[0]));
 		mxs[0].host = "";
