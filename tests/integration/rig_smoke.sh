@@ -52,8 +52,8 @@ expect_eq "dns: TCP works" "$(dig1 +tcp +short good-enforce.test MX)" "10 valid.
 for d in $RIG_DEMO_DOMAINS; do
   expect_eq "dns: demo domain $d served" "$(status_of "$d" SOA)" NOERROR
 done
-expect_eq "dns: A mx.dane-signed.test is the valid listener" \
-  "$(dig1 +short mx.dane-signed.test A)" "${RIG_MX_VALID%:*}"
+expect_eq "dns: A mx.dane-signed.test is the hosted listener" \
+  "$(dig1 +short mx.dane-signed.test A)" "${RIG_MX_HOSTED%:*}"
 
 # ------------------------------------------------------------------ DNSSEC
 rrsigs() { dig1 +dnssec +noall +answer "$@" | grep -cE '[[:space:]]RRSIG[[:space:]]'; }
@@ -88,10 +88,10 @@ fi
 
 # ------------------------------------------------------------------ TLSA
 # {{TLSA_311}} is the SHA-256 of the SubjectPublicKeyInfo the MX listeners present.
-spki=$(timeout 10 openssl s_client -starttls smtp -connect "$RIG_MX_VALID" </dev/null 2>/dev/null |
+spki=$(timeout 10 openssl s_client -starttls smtp -connect "$RIG_MX_HOSTED" </dev/null 2>/dev/null |
   openssl x509 -pubkey -noout 2>/dev/null | openssl pkey -pubin -outform DER 2>/dev/null | openssl dgst -sha256 -r)
 spki=${spki%% *}
-expect_match "tlsa: digest of the valid listener's key computed" "$spki" '^[0-9a-f]{64}$'
+expect_match "tlsa: digest of the hosted listener's key computed" "$spki" '^[0-9a-f]{64}$'
 expect_eq "tlsa: {{TLSA_311}} substituted with that digest (dane-signed.test)" \
   "$(dig1 +short _25._tcp.mx.dane-signed.test TLSA | tr 'A-F' 'a-f')" "3 1 1 $spki"
 expect_eq "tlsa: dane-unsigned.test publishes the same record" \
@@ -189,9 +189,14 @@ expect_match "smtp: expiring.mx.test expires in 9-10 days" \
   "$(days_left "$RIG_MX_EXPIRING" expiring.mx.test -starttls smtp)" '^(9|10)$'
 expect_match "smtp: valid.mx.test certificate lasts longer than 21 days" \
   "$(days_left "$RIG_MX_VALID" valid.mx.test -starttls smtp)" '^(2[2-9]|[3-9][0-9])$'
-# mx_cert_names: the valid listener's certificate also names mx.dane-signed.test.
-expect_eq "smtp: valid certificate covers mx.dane-signed.test (mx_cert_names)" \
+# mx_cert_names: the hosted listener's certificate names mx.dane-signed.test.
+expect_eq "smtp: hosted.mx.test STARTTLS verifies" "$(starttls hosted)" 0
+expect_eq "smtp: valid.mx.test certificate does not name mx.dane-signed.test" \
   "$(timeout 10 openssl s_client -starttls smtp -connect "$RIG_MX_VALID" -servername mx.dane-signed.test \
+       -verify_hostname mx.dane-signed.test -CAfile "$CA" </dev/null 2>/dev/null |
+     sed -n 's/^ *Verify return code: \([0-9]*\).*/\1/p' | head -1)" 62
+expect_eq "smtp: hosted certificate covers mx.dane-signed.test (mx_cert_names)" \
+  "$(timeout 10 openssl s_client -starttls smtp -connect "$RIG_MX_HOSTED" -servername mx.dane-signed.test \
        -verify_hostname mx.dane-signed.test -CAfile "$CA" </dev/null 2>/dev/null |
      sed -n 's/^ *Verify return code: \([0-9]*\).*/\1/p' | head -1)" 0
 
@@ -207,6 +212,7 @@ e=$(ehlo "$RIG_MX_VALID")
 expect_match "smtp: valid banner" "$(head -1 <<<"$e")" '^220 valid\.mx\.test '
 expect_eq "smtp: valid offers STARTTLS" "$(grep -c '^250.STARTTLS' <<<"$e")" 1
 expect_match "smtp: expiring banner" "$(head -1 <<<"$(ehlo "$RIG_MX_EXPIRING")")" '^220 expiring\.mx\.test '
+expect_match "smtp: hosted banner" "$(head -1 <<<"$(ehlo "$RIG_MX_HOSTED")")" '^220 hosted\.mx\.test '
 e=$(ehlo "$RIG_MX_NOSTARTTLS")
 expect_match "smtp: nostarttls banner" "$(head -1 <<<"$e")" '^220 nostarttls\.mx\.test '
 expect_match "smtp: nostarttls answers EHLO" "$(tail -1 <<<"$e")" '^250 '
