@@ -8,6 +8,8 @@ set -u
 . "$RIG_ENV"
 M=$MTASTS
 RIG=(--resolver "$RIG_RESOLVER" --ca-file "$RIG_CA_FILE")
+# expect_fetch is what a validating sender sees (dnssec-bogus fails only then).
+[ -n "${RIG_TRUST_ANCHOR:-}" ] && RIG+=(--trust-anchor "$RIG_TRUST_ANCHOR")
 tmp=$(mktemp -d /tmp/mtasts-fetch-test.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 expect_of() { sed -n 's/^expect_fetch *= *//p' "$RIG_SCENARIO_DIR/$1/scenario"; }

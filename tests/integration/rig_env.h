@@ -14,11 +14,12 @@
 #include <sys/socket.h>
 
 #define RIG_ENV_MAX 256
+#define RIG_ENV_VALUE_MAX 4096 /* RIG_SCENARIOS lists every scenario */
 
 struct rig_env {
 	size_t count;
 	char keys[RIG_ENV_MAX][64];
-	char values[RIG_ENV_MAX][1024];
+	char values[RIG_ENV_MAX][RIG_ENV_VALUE_MAX];
 };
 
 /* Load the env file named by the environment variable var ("RIG_ENV",
@@ -27,7 +28,7 @@ static inline int rig_env_load_from(struct rig_env *env, const char *var)
 {
 	const char *path = getenv(var);
 	FILE *fp = path ? fopen(path, "r") : NULL;
-	char line[1200];
+	char line[RIG_ENV_VALUE_MAX + 128];
 	env->count = 0;
 	if (!fp)
 		return -1;

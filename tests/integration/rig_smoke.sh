@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Smoke test of the loopback rig itself (no mtasts code involved): DNS answers,
-# policy-host HTTP behaviours and certificates, SMTP listeners and STARTTLS.
+# Smoke test of the loopback rig itself: DNS answers (DNSSEC signing, trust
+# anchors, TLSA), policy-host HTTP behaviours and certificates, SMTP listeners
+# and STARTTLS. No mtasts code is involved, except that DNSSEC validation is
+# checked with `mtasts fetch` when $MTASTS names the program (as under ctest).
 # Run it under the rig:   tests/rig/rig run bash tests/integration/rig_smoke.sh
 # or with RIG_ENV=<rig dir>/env pointing at a rig that is already up (ctest).
 # Last line of output: "N passed, M failed"; exit status non-zero on failure.
@@ -50,6 +52,50 @@ expect_eq "dns: TCP works" "$(dig1 +tcp +short good-enforce.test MX)" "10 valid.
 for d in $RIG_DEMO_DOMAINS; do
   expect_eq "dns: demo domain $d served" "$(status_of "$d" SOA)" NOERROR
 done
+expect_eq "dns: A mx.dane-signed.test is the hosted listener" \
+  "$(dig1 +short mx.dane-signed.test A)" "${RIG_MX_HOSTED%:*}"
+
+# ------------------------------------------------------------------ DNSSEC
+rrsigs() { dig1 +dnssec +noall +answer "$@" | grep -cE '[[:space:]]RRSIG[[:space:]]'; }
+expect_eq "dnssec: signed zone answers with RRSIG (_mta-sts.dane-signed.test)" \
+  "$(rrsigs _mta-sts.dane-signed.test TXT)" 1
+expect_eq "dnssec: signed TLSA has its RRSIG" "$(rrsigs _25._tcp.mx.dane-signed.test TLSA)" 1
+expect_eq "dnssec: unsigned zone has no RRSIG (good-enforce.test)" "$(rrsigs _mta-sts.good-enforce.test TXT)" 0
+# served_key ZONE -> "flags proto alg key" of the DNSKEY with flags 257
+served_key() { dig1 +noall +answer "$1" DNSKEY | awk '$4 == "DNSKEY" && $5 == 257 { k = ""; for (i = 8; i <= NF; i++) k = k $i; print $5, $6, $7, k }'; }
+anchor_key() { awk -v z="$1." '$1 == z && $4 == "DNSKEY" { print $5, $6, $7, $8 }' "$RIG_TRUST_ANCHOR"; }
+if [[ -n ${RIG_TRUST_ANCHOR-} && -s $RIG_TRUST_ANCHOR ]]; then ok "dnssec: RIG_TRUST_ANCHOR file exists"
+else bad "dnssec: RIG_TRUST_ANCHOR file exists" "[${RIG_TRUST_ANCHOR-}]"; fi
+k=$(served_key dane-signed.test)
+expect_match "dnssec: dane-signed.test serves an ECDSA P-256 key (257 3 13)" "$k" '^257 3 13 [A-Za-z0-9+/=]{80,}$'
+expect_eq "dnssec: the trust anchor of dane-signed.test is its served key" "$(anchor_key dane-signed.test)" "$k"
+k=$(served_key dnssec-bogus.test)
+a=$(anchor_key dnssec-bogus.test)
+if [[ -n $k && -n $a && $k != "$a" ]]; then ok "dnssec: the trust anchor of dnssec-bogus.test is deliberately not its key"
+else bad "dnssec: the trust anchor of dnssec-bogus.test is deliberately not its key" "served [$k], anchor [$a]"; fi
+# Validation itself: with the product when ctest provides it (libunbound).
+if [[ -n ${MTASTS-} && -x ${MTASTS-} ]]; then
+  ta_fetch() {
+    "$MTASTS" fetch --resolver "$RIG_RESOLVER" --ca-file "$CA" --trust-anchor "$RIG_TRUST_ANCHOR" \
+      --timeout 5 --json "$1" 2>/dev/null | sed -n 's/.*"dnssec": *"\([a-z]*\)".*/\1/p' | head -1
+  }
+  expect_eq "dnssec: validated as secure (mtasts fetch dane-signed.test)" "$(ta_fetch dane-signed.test)" secure
+  expect_eq "dnssec: unsigned zone is insecure (mtasts fetch good-enforce.test)" "$(ta_fetch good-enforce.test)" insecure
+  expect_eq "dnssec: wrong anchor makes answers bogus (mtasts fetch dnssec-bogus.test)" "$(ta_fetch dnssec-bogus.test)" bogus
+else
+  printf 'skip dnssec: validation by mtasts fetch (MTASTS not set)\n'
+fi
+
+# ------------------------------------------------------------------ TLSA
+# {{TLSA_311}} is the SHA-256 of the SubjectPublicKeyInfo the MX listeners present.
+spki=$(timeout 10 openssl s_client -starttls smtp -connect "$RIG_MX_HOSTED" </dev/null 2>/dev/null |
+  openssl x509 -pubkey -noout 2>/dev/null | openssl pkey -pubin -outform DER 2>/dev/null | openssl dgst -sha256 -r)
+spki=${spki%% *}
+expect_match "tlsa: digest of the hosted listener's key computed" "$spki" '^[0-9a-f]{64}$'
+expect_eq "tlsa: {{TLSA_311}} substituted with that digest (dane-signed.test)" \
+  "$(dig1 +short _25._tcp.mx.dane-signed.test TLSA | tr 'A-F' 'a-f')" "3 1 1 $spki"
+expect_eq "tlsa: dane-unsigned.test publishes the same record" \
+  "$(dig1 +short _25._tcp.mx.dane-unsigned.test TLSA | tr 'A-F' 'a-f')" "3 1 1 $spki"
 
 # ------------------------------------------------------------------ HTTPS
 # fetch SCENARIO [curl args...] -> "code|content_type|size|curl_exit"
@@ -111,6 +157,15 @@ for kind in expired notyet selfsigned nochain; do
 done
 expect_match "https: cert-wrongname fails name check" "$(fetch cert-wrongname | cut -d'|' -f4)" '^(51|60)$'
 expect_eq "https: cert-expired served when not verifying" "$(fetch cert-expired -k | cut -d'|' -f1)" 200
+# days_left HOST:PORT NAME [-starttls smtp] -> whole days until the served certificate's notAfter
+days_left() {
+  local end
+  end=$(timeout 10 openssl s_client -connect "$1" -servername "$2" "${@:3}" </dev/null 2>/dev/null |
+    openssl x509 -noout -enddate 2>/dev/null) || return 0
+  echo $((($(date -d "${end#notAfter=}" +%s) - $(date +%s)) / 86400))
+}
+expect_eq "https: cert-expiring verifies today" "$(fetch cert-expiring | cut -d'|' -f1,4)" "200|0"
+expect_match "https: cert-expiring expires in 9-10 days" "$(days_left "$RIG_HTTPS" mta-sts.cert-expiring.test)" '^(9|10)$'
 expect_match "https: cert-expired error says expired" \
   "$(curl -s -o /dev/null --cacert "$CA" --resolve "mta-sts.cert-expired.test:443:$P.2" \
        -w '%{errormsg}' https://mta-sts.cert-expired.test/.well-known/mta-sts.txt)" 'expired'
@@ -129,6 +184,21 @@ expect_eq "smtp: notyet.mx.test certificate not yet valid" "$(starttls notyet)" 
 expect_eq "smtp: wrongname.mx.test hostname mismatch" "$(starttls wrongname)" 62
 expect_eq "smtp: selfsigned.mx.test self-signed" "$(starttls selfsigned)" 18
 expect_match "smtp: nochain.mx.test chain incomplete" "$(starttls nochain)" '^(20|21)$'
+expect_eq "smtp: expiring.mx.test STARTTLS verifies" "$(starttls expiring)" 0
+expect_match "smtp: expiring.mx.test expires in 9-10 days" \
+  "$(days_left "$RIG_MX_EXPIRING" expiring.mx.test -starttls smtp)" '^(9|10)$'
+expect_match "smtp: valid.mx.test certificate lasts longer than 21 days" \
+  "$(days_left "$RIG_MX_VALID" valid.mx.test -starttls smtp)" '^(2[2-9]|[3-9][0-9])$'
+# mx_cert_names: the hosted listener's certificate names mx.dane-signed.test.
+expect_eq "smtp: hosted.mx.test STARTTLS verifies" "$(starttls hosted)" 0
+expect_eq "smtp: valid.mx.test certificate does not name mx.dane-signed.test" \
+  "$(timeout 10 openssl s_client -starttls smtp -connect "$RIG_MX_VALID" -servername mx.dane-signed.test \
+       -verify_hostname mx.dane-signed.test -CAfile "$CA" </dev/null 2>/dev/null |
+     sed -n 's/^ *Verify return code: \([0-9]*\).*/\1/p' | head -1)" 62
+expect_eq "smtp: hosted certificate covers mx.dane-signed.test (mx_cert_names)" \
+  "$(timeout 10 openssl s_client -starttls smtp -connect "$RIG_MX_HOSTED" -servername mx.dane-signed.test \
+       -verify_hostname mx.dane-signed.test -CAfile "$CA" </dev/null 2>/dev/null |
+     sed -n 's/^ *Verify return code: \([0-9]*\).*/\1/p' | head -1)" 0
 
 # ehlo ADDR:PORT -> banner and EHLO response lines
 ehlo() {
@@ -141,6 +211,8 @@ ehlo() {
 e=$(ehlo "$RIG_MX_VALID")
 expect_match "smtp: valid banner" "$(head -1 <<<"$e")" '^220 valid\.mx\.test '
 expect_eq "smtp: valid offers STARTTLS" "$(grep -c '^250.STARTTLS' <<<"$e")" 1
+expect_match "smtp: expiring banner" "$(head -1 <<<"$(ehlo "$RIG_MX_EXPIRING")")" '^220 expiring\.mx\.test '
+expect_match "smtp: hosted banner" "$(head -1 <<<"$(ehlo "$RIG_MX_HOSTED")")" '^220 hosted\.mx\.test '
 e=$(ehlo "$RIG_MX_NOSTARTTLS")
 expect_match "smtp: nostarttls banner" "$(head -1 <<<"$e")" '^220 nostarttls\.mx\.test '
 expect_match "smtp: nostarttls answers EHLO" "$(tail -1 <<<"$e")" '^250 '
