@@ -267,11 +267,12 @@ static json_t *mx_json(const struct mts_check_result *r, const struct mts_policy
 									    strlen(m->host)))
 					  : json_null();
 		json_array_append_new(
-			hosts, json_pack("{s:s, s:i, s:o, s:o, s:{s:s, s:s, s:o}, s:o}", "host", m->host,
-					 "preference", (int)m->preference, "addresses", addrs,
-					 "covered", covered, "tlsa", "status",
+			hosts, json_pack("{s:s, s:i, s:o, s:o, s:{s:s, s:s, s:s, s:o}, s:o}", "host",
+					 m->host, "preference", (int)m->preference, "addresses",
+					 addrs, "covered", covered, "tlsa", "status",
 					 mts_dns_status_name(m->tlsa_status), "dnssec",
-					 mts_dnssec_name(m->tlsa_dnssec), "records", tlsa, "tls",
+					 mts_dnssec_name(m->tlsa_dnssec), "match",
+					 mts_tlsa_match_name(m->tlsa_match), "records", tlsa, "tls",
 					 tls_json(&m->tls, true, r->now)));
 	}
 	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:o}", "status",
@@ -437,8 +438,8 @@ static void result_text(FILE *fp, const struct mts_check_result *r, const struct
 				text_cert(fp, &m->tls, r->now);
 		}
 		if (m->tlsa_count)
-			fprintf(fp, "; %zu TLSA (DNSSEC %s)", m->tlsa_count,
-				mts_dnssec_name(m->tlsa_dnssec));
+			fprintf(fp, "; %zu TLSA (DNSSEC %s, %s)", m->tlsa_count,
+				mts_dnssec_name(m->tlsa_dnssec), mts_tlsa_match_name(m->tlsa_match));
 		fputc('\n', fp);
 	}
 	text_records(fp, "TLS-RPT", &r->tlsrpt, "v=TLSRPTv1");

@@ -46,6 +46,33 @@ struct mts_audit_tls {
 	const char *error;         /* what failed, or NULL */
 };
 
+/* DANE (RFC 6698, RFC 7672): the digests of one presented certificate, and
+ * TLSA records to compare with a presented chain (leaf first). */
+struct mts_cert_digests {
+	unsigned char cert256[32], cert512[64], spki256[32], spki512[64];
+};
+
+struct mts_tlsa_rr {
+	unsigned char usage, selector, matching_type;
+	const unsigned char *data;
+	size_t len;
+};
+
+enum mts_tlsa_match {
+	MTS_TLSA_UNCHECKED = 0,    /* no TLS connection to compare with */
+	MTS_TLSA_MATCH,            /* a usable record matches the chain */
+	MTS_TLSA_NO_MATCH,         /* usable records, none matches: DANE senders defer */
+	MTS_TLSA_UNUSABLE,         /* no record SMTP senders can use (RFC 7672 §3.1.3) */
+};
+
+/* Compare TLSA records with a chain: DANE-EE(3) with the leaf, DANE-TA(2)
+ * with the certificates above it, selectors 0/1, matching types 1/2 (0,
+ * the full data, is not compared and counts as unusable here, as do
+ * PKIX-TA(0) and PKIX-EE(1), which SMTP clients treat as unusable). */
+enum mts_tlsa_match mts_tlsa_match(const struct mts_tlsa_rr *rrs, size_t n,
+				   const struct mts_cert_digests *chain, size_t chain_count);
+const char *mts_tlsa_match_name(enum mts_tlsa_match m);
+
 struct mts_audit_mx {
 	const char *host;          /* as in the MX record, trailing dot allowed */
 	unsigned preference;
@@ -55,6 +82,7 @@ struct mts_audit_mx {
 	enum mts_lookup tlsa_lookup;
 	size_t tlsa_count;
 	enum mts_dnssec tlsa_dnssec;
+	enum mts_tlsa_match tlsa_match; /* mts_tlsa_match() against tls's chain */
 };
 
 struct mts_audit_txt {

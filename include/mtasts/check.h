@@ -72,7 +72,9 @@ struct mts_check_tls {
 
 struct mts_check_tlsa {
 	unsigned char usage, selector, matching_type;
-	char data[129];                  /* hex, cut at 64 bytes */
+	unsigned char raw[64];           /* the association data, cut at 64 bytes */
+	size_t raw_len;                  /* bytes in the record (may exceed 64) */
+	char data[129];                  /* hex of raw */
 };
 
 struct mts_check_mx {
@@ -85,6 +87,7 @@ struct mts_check_mx {
 	enum mts_dnssec tlsa_dnssec;
 	size_t tlsa_count;
 	struct mts_check_tlsa tlsa[MTS_CHECK_MAX_TLSA];
+	enum mts_tlsa_match tlsa_match;  /* the records against the presented chain */
 	struct mts_check_tls tls;
 };
 

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "mtasts/audit.h"
 #include "mtasts/error.h"
 
 struct event_base;
@@ -25,6 +26,7 @@ struct event_base;
 #define MTS_SMTP_LINE_MAX 1000        /* RFC 5321 §4.5.3.1.5: reply line incl. CRLF */
 #define MTS_SMTP_REPLY_MAX_LINES 100  /* a multiline reply longer than this is hostile */
 #define MTS_SMTP_CERT_NAMES_MAX 64    /* subject alternative names kept */
+#define MTS_SMTP_CHAIN_MAX 4          /* chain certificates digested for DANE */
 
 enum mts_smtp_stage {
 	MTS_SMTP_STAGE_CONNECT = 0,
@@ -66,6 +68,11 @@ struct mts_smtp_probe_result {
 	char subject[256], issuer[256];
 	size_t name_count;
 	char names[MTS_SMTP_CERT_NAMES_MAX][254]; /* DNS subject alternative names */
+	/* Digests of the presented chain (leaf first) for DANE (RFC 6698 §2.1):
+	 * selector 0 = whole certificate, 1 = SubjectPublicKeyInfo; matching
+	 * type 1 = SHA-256, 2 = SHA-512. */
+	size_t chain_count;
+	struct mts_cert_digests chain[MTS_SMTP_CHAIN_MAX]; /* audit.h */
 	unsigned elapsed_ms;
 };
 

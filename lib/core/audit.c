@@ -145,33 +145,99 @@ static bool audit_mx_tls(const struct mts_audit_mx *mx, long long now, struct mt
 	return ok;
 }
 
-static void audit_dane(const struct mts_audit_mx *mx, struct mts_audit_result *out,
+const char *mts_tlsa_match_name(enum mts_tlsa_match m)
+{
+	switch (m) {
+	case MTS_TLSA_MATCH: return "match";
+	case MTS_TLSA_NO_MATCH: return "no-match";
+	case MTS_TLSA_UNUSABLE: return "unusable";
+	default: return "unchecked";
+	}
+}
+
+static const unsigned char *digest_of(const struct mts_cert_digests *d, unsigned selector,
+				      unsigned matching, size_t *len)
+{
+	*len = matching == 1 ? 32 : 64;
+	if (selector == 0)
+		return matching == 1 ? d->cert256 : d->cert512;
+	return matching == 1 ? d->spki256 : d->spki512;
+}
+
+enum mts_tlsa_match mts_tlsa_match(const struct mts_tlsa_rr *rrs, size_t n,
+				   const struct mts_cert_digests *chain, size_t chain_count)
+{
+	bool usable = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct mts_tlsa_rr *r = &rrs[i];
+		if ((r->usage != 2 && r->usage != 3) || r->selector > 1 || r->matching_type < 1 ||
+		    r->matching_type > 2)
+			continue;
+		usable = true;
+		size_t first = r->usage == 3 ? 0 : 1, last = r->usage == 3 ? 1 : chain_count;
+		for (size_t c = first; c < last && c < chain_count; c++) {
+			size_t len;
+			const unsigned char *d = digest_of(&chain[c], r->selector, r->matching_type, &len);
+			if (r->len == len && memcmp(d, r->data, len) == 0)
+				return MTS_TLSA_MATCH;
+		}
+	}
+	if (!usable)
+		return MTS_TLSA_UNUSABLE;
+	return chain_count ? MTS_TLSA_NO_MATCH : MTS_TLSA_UNCHECKED;
+}
+
+/* Returns true when DANE senders would fail on this host (bogus or
+ * mismatching signed TLSA records): DANE takes precedence (RFC 8461 §2). */
+static bool audit_dane(const struct mts_audit_mx *mx, struct mts_audit_result *out,
 		       struct mts_findings *fs)
 {
+	/* A TLSA lookup that merely failed matters only to DANE senders, who ask
+	 * only in signed zones, which we cannot tell apart without validation:
+	 * the answer's status is in the facts, a finding only for bogus. */
+	if (mx->tlsa_lookup == MTS_LOOKUP_FAILED) {
+		if (mx->tlsa_dnssec != MTS_DNSSEC_BOGUS)
+			return false;
+		mts_findings_add(fs, MTS_F_CHECK_DANE_BOGUS, 0, 0,
+				 "the TLSA answer for _25._tcp.%s fails DNSSEC validation", mx->host);
+		return true;
+	}
 	if (mx->tlsa_lookup != MTS_LOOKUP_OK || mx->tlsa_count == 0)
-		return;
+		return false;
 	switch (mx->tlsa_dnssec) {
 	case MTS_DNSSEC_SECURE:
 		out->dane = true;
 		mts_findings_add(fs, MTS_F_CHECK_DANE_PRESENT, 0, 0,
-				 "%s has %zu DNSSEC-signed TLSA record%s", mx->host, mx->tlsa_count,
-				 mx->tlsa_count == 1 ? "" : "s");
+				 "%s has %zu DNSSEC-signed TLSA record%s%s", mx->host, mx->tlsa_count,
+				 mx->tlsa_count == 1 ? "" : "s",
+				 mx->tlsa_match == MTS_TLSA_MATCH ? " matching its certificate" : "");
+		if (mx->tlsa_match == MTS_TLSA_NO_MATCH) {
+			mts_findings_add(fs, MTS_F_CHECK_DANE_MISMATCH, 0, 0,
+					 "no TLSA record of %s matches the certificate it presents",
+					 mx->host);
+			return true;
+		}
+		if (mx->tlsa_match == MTS_TLSA_UNUSABLE)
+			mts_findings_add(fs, MTS_F_CHECK_DANE_UNUSABLE, 0, 0,
+					 "%s has no TLSA record an SMTP sender can use", mx->host);
 		break;
 	case MTS_DNSSEC_BOGUS:
 		mts_findings_add(fs, MTS_F_CHECK_DANE_BOGUS, 0, 0,
 				 "the TLSA records of %s fail DNSSEC validation", mx->host);
-		break;
+		return true;
 	default:
 		mts_findings_add(fs, MTS_F_CHECK_DANE_UNSIGNED, 0, 0,
 				 "%s has TLSA records without DNSSEC", mx->host);
 		break;
 	}
+	return false;
 }
 
 static void audit_policy_host(const struct mts_audit_facts *f, struct mts_findings *fs)
 {
 	const struct mts_audit_tls *t = &f->policy_host;
-	if (!t->handshake_ok || !t->not_after)
+	/* Not valid yet: the fetch's sts.fetch.tls.not_yet_valid says it. */
+	if (!t->handshake_ok || !t->not_after || (t->not_before && t->not_before > f->now))
 		return;
 	char day[16];
 	day_string(t->not_after, day);
@@ -266,7 +332,7 @@ int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result 
 		mx_known = true;
 	}
 	bool enforce_like = policy && policy->mode != MTS_MODE_NONE;
-	bool all_covered = true;
+	bool all_covered = true, dane_broken = false;
 	for (size_t i = 0; mx_known && i < f->mx_count; i++) {
 		const struct mts_audit_mx *mx = &f->mx[i];
 		fs->subject = mx->host;
@@ -295,7 +361,8 @@ int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result 
 		bool tls_ok = audit_mx_tls(mx, f->now, fs);
 		if (tls_ok && covered && mx->addresses > 0)
 			out->mx_passing++;
-		audit_dane(mx, out, fs);
+		if (audit_dane(mx, out, fs))
+			dane_broken = true;
 	}
 	fs->subject = name; /* mta-sts.<domain> */
 	for (size_t p = 0; enforce_like && mx_known && p < policy->mx_count; p++) {
@@ -349,11 +416,19 @@ int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result 
 	else
 		out->verdict = all_pass ? MTS_VERDICT_PROTECTED : MTS_VERDICT_BROKEN;
 
-	out->ready_to_enforce = all_pass && all_covered && !record_failed &&
+	/* DANE takes precedence: senders that use it fail whatever MTA-STS says. */
+	if (dane_broken)
+		out->verdict = MTS_VERDICT_BROKEN;
+	out->ready_to_enforce = all_pass && all_covered && !record_failed && !dane_broken &&
 				(record_absent || (record_ok && policy));
 	fs->subject = f->domain;
 	if (!null_mx && out->verdict != MTS_VERDICT_PROTECTED) {
-		if (out->ready_to_enforce)
+		if (out->ready_to_enforce && record_absent)
+			mts_findings_add(fs, MTS_F_CHECK_READY, 0, 0,
+					 "all %zu MX host%s TLS: publish a policy in testing mode "
+					 "and the _mta-sts record, read the reports, then enforce",
+					 out->mx_total, out->mx_total == 1 ? " passes" : "s pass");
+		else if (out->ready_to_enforce)
 			mts_findings_add(fs, MTS_F_CHECK_READY, 0, 0,
 					 "all %zu MX host%s covered and passing TLS", out->mx_total,
 					 out->mx_total == 1 ? " is" : "s are");
@@ -361,6 +436,7 @@ int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result 
 			not_ready(fs, out, record_failed || (!record_absent && !out->have_policy)
 						   ? "the record or policy is broken"
 					   : !mx_known     ? "no MX host could be examined"
+					   : dane_broken  ? "DANE fails on some MX hosts"
 					   : !all_covered ? "the policy does not cover every MX"
 							  : "TLS fails on some MX hosts");
 	}

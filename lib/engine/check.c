@@ -553,6 +553,8 @@ static void on_tlsa(struct job *j, size_t i, const struct mts_dns_result *res)
 		t->selector = in->selector;
 		t->matching_type = in->matching_type;
 		size_t len = in->len < 64 ? in->len : 64;
+		memcpy(t->raw, in->data, len);
+		t->raw_len = in->len;
 		for (size_t b = 0; b < len; b++)
 			snprintf(t->data + 2 * b, 3, "%02x", in->data[b]);
 	}
@@ -688,6 +690,20 @@ static void audit_tls(const struct mts_check_tls *t, bool smtp, struct mts_audit
 	out->error = p->message[0] ? p->message : p->chain_valid ? NULL : p->verify_error;
 }
 
+static enum mts_tlsa_match tlsa_match_of(const struct mts_check_mx *m)
+{
+	if (!m->tlsa_count || m->tls.probe.reached != MTS_SMTP_STAGE_DONE)
+		return MTS_TLSA_UNCHECKED;
+	struct mts_tlsa_rr rrs[MTS_CHECK_MAX_TLSA];
+	for (size_t i = 0; i < m->tlsa_count; i++)
+		rrs[i] = (struct mts_tlsa_rr){.usage = m->tlsa[i].usage,
+					      .selector = m->tlsa[i].selector,
+					      .matching_type = m->tlsa[i].matching_type,
+					      .data = m->tlsa[i].raw,
+					      .len = m->tlsa[i].raw_len};
+	return mts_tlsa_match(rrs, m->tlsa_count, m->tls.probe.chain, m->tls.probe.chain_count);
+}
+
 static void job_free(struct job *j)
 {
 	struct mts_check_txt *txts[] = {&j->r.sts, &j->r.tlsrpt, &j->r.spf, &j->r.dmarc};
@@ -765,6 +781,7 @@ static void job_done(struct job *j)
 			a->tlsa_lookup = lookup_of(m->tlsa_status);
 			a->tlsa_count = m->tlsa_count;
 			a->tlsa_dnssec = m->tlsa_dnssec;
+			a->tlsa_match = j->mx[i].tlsa_match = tlsa_match_of(m);
 		}
 		f.mx_count = r->mx_count;
 	}

@@ -12,6 +12,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -142,6 +143,25 @@ static time_t asn1_to_time(const ASN1_TIME *t)
 	return timegm(&tm);
 }
 
+static void digest_cert(X509 *cert, struct mts_cert_digests *d)
+{
+	unsigned char *der = NULL;
+	unsigned int n;
+	int len = i2d_X509(cert, &der);
+	if (len > 0) {
+		EVP_Digest(der, (size_t)len, d->cert256, &n, EVP_sha256(), NULL);
+		EVP_Digest(der, (size_t)len, d->cert512, &n, EVP_sha512(), NULL);
+	}
+	OPENSSL_free(der);
+	der = NULL;
+	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+	if (len > 0) {
+		EVP_Digest(der, (size_t)len, d->spki256, &n, EVP_sha256(), NULL);
+		EVP_Digest(der, (size_t)len, d->spki512, &n, EVP_sha512(), NULL);
+	}
+	OPENSSL_free(der);
+}
+
 static void inspect(struct mts_smtp_probe *p)
 {
 	struct mts_smtp_probe_result *r = &p->res;
@@ -185,6 +205,13 @@ static void inspect(struct mts_smtp_probe *p)
 		r->names[r->name_count++][sl] = '\0';
 	}
 	GENERAL_NAMES_free(sans);
+	/* The chain as sent (leaf first); the leaf is digested even when the
+	 * peer sent no chain. */
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(p->ssl);
+	digest_cert(cert, &r->chain[0]);
+	r->chain_count = 1;
+	for (int i = 1; chain && i < sk_X509_num(chain) && r->chain_count < MTS_SMTP_CHAIN_MAX; i++)
+		digest_cert(sk_X509_value(chain, i), &r->chain[r->chain_count++]);
 	X509_free(cert);
 }
 

@@ -75,6 +75,13 @@ t_eq "$d: fetch result is the RFC 8460 type" sts-webpki-invalid "$(q $d '.policy
 d=mx-mixed.test
 t_eq "$d: the expired MX is named in its finding" "expired.mx.test" \
 	"$(q $d '[.findings[] | select(.code == "check.mx.cert.expired") | .subject][0]')"
+if [ -n "${RIG_TRUST_ANCHOR:-}" ]; then
+	t_eq "dane-signed: TLSA 3 1 1 matches the presented key" match "$(q dane-signed.test '.mx.hosts[0].tlsa.match')"
+	t_eq "dane-signed: TLSA validated" secure "$(q dane-signed.test '.mx.hosts[0].tlsa.dnssec')"
+	t_eq "dane-signed: dane flag" true "$(q dane-signed.test '.dane')"
+	t_eq "dane-mismatch: no record matches" no-match "$(q dane-mismatch.test '.mx.hosts[0].tlsa.match')"
+	t_eq "dane-unsigned: TLSA not validated" insecure "$(q dane-unsigned.test '.mx.hosts[0].tlsa.dnssec')"
+fi
 d=null-mx.test
 t_eq "$d: null MX seen" true "$(q $d '.mx.null_mx')"
 d=servfail.test

@@ -233,7 +233,69 @@ static void test_dane(void **state)
 	assert_true(r.dane);
 	assert_true(mts_findings_has(&fs, MTS_F_CHECK_DANE_PRESENT));
 	assert_true(mts_findings_has(&fs, MTS_F_CHECK_DANE_UNSIGNED));
+	assert_false(mts_findings_has(&fs, MTS_F_CHECK_DANE_MISMATCH));
 	mts_findings_free(&fs);
+
+	/* Signed records that match nothing the host presents, or that no SMTP
+	 * sender can use; a bogus TLSA answer; a merely failed one says nothing. */
+	mx[0].tlsa_match = MTS_TLSA_NO_MATCH;
+	mx[1].tlsa_dnssec = MTS_DNSSEC_SECURE;
+	mx[1].tlsa_match = MTS_TLSA_UNUSABLE;
+	f = base_facts(enforce_policy, mx, 2);
+	run(&f, &r, &fs);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_DANE_MISMATCH));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_DANE_UNUSABLE));
+	assert_int_equal(r.verdict, MTS_VERDICT_BROKEN); /* DANE senders would defer */
+	assert_false(r.ready_to_enforce);
+	mts_findings_free(&fs);
+	mx[0].tlsa_lookup = MTS_LOOKUP_FAILED;
+	mx[0].tlsa_dnssec = MTS_DNSSEC_BOGUS;
+	mx[1].tlsa_lookup = MTS_LOOKUP_FAILED;
+	mx[1].tlsa_dnssec = MTS_DNSSEC_UNKNOWN;
+	f = base_facts(enforce_policy, mx, 2);
+	run(&f, &r, &fs);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_DANE_BOGUS));
+	assert_false(mts_findings_has(&fs, MTS_F_CHECK_DNS_FAILED));
+	assert_false(r.dane);
+	mts_findings_free(&fs);
+}
+
+static void test_tlsa_match(void **state)
+{
+	(void)state;
+	struct mts_cert_digests chain[2];
+	for (size_t c = 0; c < 2; c++) {
+		memset(chain[c].cert256, 0x10 + (int)c, 32);
+		memset(chain[c].cert512, 0x20 + (int)c, 64);
+		memset(chain[c].spki256, 0x30 + (int)c, 32);
+		memset(chain[c].spki512, 0x40 + (int)c, 64);
+	}
+	unsigned char spki256_leaf[32], cert512_leaf[64], spki256_ca[32], other[32];
+	memset(spki256_leaf, 0x30, 32);
+	memset(cert512_leaf, 0x20, 64);
+	memset(spki256_ca, 0x31, 32);
+	memset(other, 0x99, 32);
+	struct mts_tlsa_rr ee311 = {3, 1, 1, spki256_leaf, 32}, ee302 = {3, 0, 2, cert512_leaf, 64},
+			   ta211 = {2, 1, 1, spki256_ca, 32}, ee311_ca = {3, 1, 1, spki256_ca, 32},
+			   ta211_leaf = {2, 1, 1, spki256_leaf, 32}, bad = {3, 1, 1, other, 32},
+			   pkix = {1, 1, 1, spki256_leaf, 32}, full = {3, 1, 0, other, 32},
+			   shortd = {3, 1, 1, spki256_leaf, 31};
+	assert_int_equal(mts_tlsa_match(&ee311, 1, chain, 2), MTS_TLSA_MATCH);
+	assert_int_equal(mts_tlsa_match(&ee302, 1, chain, 1), MTS_TLSA_MATCH);
+	assert_int_equal(mts_tlsa_match(&ta211, 1, chain, 2), MTS_TLSA_MATCH);
+	/* DANE-EE is the leaf only; DANE-TA never the leaf. */
+	assert_int_equal(mts_tlsa_match(&ee311_ca, 1, chain, 2), MTS_TLSA_NO_MATCH);
+	assert_int_equal(mts_tlsa_match(&ta211_leaf, 1, chain, 2), MTS_TLSA_NO_MATCH);
+	assert_int_equal(mts_tlsa_match(&bad, 1, chain, 2), MTS_TLSA_NO_MATCH);
+	assert_int_equal(mts_tlsa_match(&shortd, 1, chain, 2), MTS_TLSA_NO_MATCH);
+	/* PKIX usages and full data are not usable here. */
+	struct mts_tlsa_rr unusable[] = {pkix, full};
+	assert_int_equal(mts_tlsa_match(unusable, 2, chain, 2), MTS_TLSA_UNUSABLE);
+	/* One matching record among others is enough. */
+	struct mts_tlsa_rr mixed[] = {pkix, bad, ee311};
+	assert_int_equal(mts_tlsa_match(mixed, 3, chain, 2), MTS_TLSA_MATCH);
+	assert_int_equal(mts_tlsa_match(&ee311, 1, chain, 0), MTS_TLSA_UNCHECKED);
+	assert_string_equal(mts_tlsa_match_name(MTS_TLSA_NO_MATCH), "no-match");
 }
 
 int main(void)
@@ -247,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_not_deployed_and_null_mx),
 		cmocka_unit_test(test_broken_fetch_and_dns),
 		cmocka_unit_test(test_dane),
+		cmocka_unit_test(test_tlsa_match),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
