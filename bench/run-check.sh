@@ -34,7 +34,8 @@ if [[ -z ${RIG_ENV:-} ]]; then
 	for ((i = 1; i <= n; i++)); do
 		d=$(printf 'c%04d' "$i")
 		mkdir -p "$work/scenarios/$d"
-		printf 'description = bench: 3 MX hosts\nexpect_fetch = ok\n' >"$work/scenarios/$d/scenario"
+		printf 'description = bench: 3 MX hosts\nexpect_fetch = ok\nexpect_verdict = broken\nexpect_ready = no\n' \
+			>"$work/scenarios/$d/scenario"
 		printf 'version: STSv1\r\nmode: enforce\r\nmx: valid.mx.test\r\nmx: backup.mx.test\r\nmx: expired.mx.test\r\nmax_age: 1209600\r\n' \
 			>"$work/scenarios/$d/policy.txt"
 		cat >"$work/scenarios/$d/zone" <<ZONE
