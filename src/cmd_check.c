@@ -390,14 +390,19 @@ static void result_text(FILE *fp, const struct mts_check_result *r, const struct
 	if (a->verdict == MTS_VERDICT_PROTECTED)
 		fprintf(fp, "  enforce:     in force, every MX passes\n");
 	else if (!r->null_mx)
-		fprintf(fp, "  enforce:     %s\n", a->ready_to_enforce
-							  ? "ready: every MX is covered and passes TLS"
-							  : "not ready (see the findings)");
+		fprintf(fp, "  enforce:     %s\n",
+			!a->ready_to_enforce ? "not ready (see the findings)"
+			: a->have_policy     ? "ready: every MX is covered and passes TLS"
+					     : "ready: every MX passes TLS; publish a policy, testing first");
 	if (a->dane)
 		fprintf(fp, "  DANE:        DNSSEC-signed TLSA records; DANE takes precedence\n");
 
 	text_records(fp, "_mta-sts", &r->sts, NULL);
-	if (r->fetch_attempted) {
+	/* Without a record, a policy host that is not there is no news. */
+	bool record = false;
+	for (size_t i = 0; i < r->sts.count; i++)
+		record |= strncasecmp(r->sts.txts[i], "v=STSv1", 7) == 0;
+	if (r->fetch_attempted && (record || r->policy_body)) {
 		fprintf(fp, "  %-12s ", "policy");
 		if (p) {
 			fprintf(fp, "mode %s, max_age %u, mx", mts_mode_name(p->mode), p->max_age);
