@@ -1,0 +1,683 @@
+/* report_store_pg.c - the PostgreSQL report store (see include/mtasts/report_store.h).
+ *
+ * The same normalised tables as the SQLite store, for several machines that
+ * share one server. Each report is one transaction: the INSERT of its row
+ * with ON CONFLICT DO NOTHING decides, atomically even against a concurrent
+ * writer, whether it is new or a duplicate (the first copy is kept), and
+ * the caller hears "stored" only once COMMIT has succeeded. Migrations run
+ * under an advisory lock so that two programs opening a fresh database do
+ * not both create it. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "mtasts/report_store.h"
+
+struct pg_store {
+	struct mts_report_store base;
+	PGconn *conn;
+};
+
+/* Migrations, in order: migration i brings the schema to version i + 1.
+ * Never edit one that has shipped; append. Column for column the SQLite
+ * schema, so that both stores hold (and summarise) the same data. */
+static const char *const migrations[] = {
+	"CREATE TABLE reports ("
+	" id BIGSERIAL PRIMARY KEY,"
+	" organization TEXT NOT NULL,"
+	" report_id TEXT NOT NULL,"
+	" contact_info TEXT,"
+	" start_text TEXT, end_text TEXT,"
+	" start_time BIGINT, end_time BIGINT," /* Unix seconds, end exclusive; NULL if invalid */
+	" received_at BIGINT NOT NULL,"
+	" source TEXT,"
+	" raw BYTEA NOT NULL,"
+	" UNIQUE (organization, report_id));"
+	"CREATE INDEX reports_start ON reports(start_time);"
+	"CREATE TABLE policies ("
+	" id BIGSERIAL PRIMARY KEY,"
+	" report BIGINT NOT NULL REFERENCES reports(id) ON DELETE CASCADE,"
+	" idx INTEGER NOT NULL,"
+	" policy_type TEXT NOT NULL,"
+	" policy_domain TEXT,"
+	" policy_string TEXT NOT NULL," /* JSON array of strings */
+	" mx_host TEXT NOT NULL,"	/* JSON array of strings */
+	" successful BIGINT NOT NULL,"
+	" failed BIGINT NOT NULL);"
+	"CREATE INDEX policies_report ON policies(report);"
+	"CREATE INDEX policies_domain ON policies(policy_domain);"
+	"CREATE TABLE failure_details ("
+	" id BIGSERIAL PRIMARY KEY,"
+	" policy BIGINT NOT NULL REFERENCES policies(id) ON DELETE CASCADE,"
+	" result_type TEXT NOT NULL,"
+	" sending_mta_ip TEXT, receiving_mx_hostname TEXT, receiving_mx_helo TEXT,"
+	" receiving_ip TEXT, additional_information TEXT, failure_reason_code TEXT,"
+	" failed_session_count BIGINT NOT NULL);"
+	"CREATE INDEX failure_details_policy ON failure_details(policy);"
+	"CREATE TABLE findings ("
+	" id BIGSERIAL PRIMARY KEY,"
+	" report BIGINT NOT NULL REFERENCES reports(id) ON DELETE CASCADE,"
+	" code TEXT NOT NULL, severity INTEGER NOT NULL, message TEXT NOT NULL, subject TEXT);"
+	"CREATE INDEX findings_report ON findings(report);"
+	"CREATE TABLE quarantine ("
+	" id BIGSERIAL PRIMARY KEY,"
+	" received_at BIGINT NOT NULL,"
+	" source TEXT,"
+	" reason TEXT NOT NULL,"
+	" raw BYTEA);",
+};
+
+/* Any 64-bit constant of ours: serialises migrations between programs. */
+#define MIGRATION_LOCK "7011390251620954113"
+
+/* libpq's messages span lines; ours are one line. */
+static void one_line(char *msg)
+{
+	char *out = msg;
+	for (const char *p = msg; *p; p++) {
+		char c = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+		if (c == ' ' && (out == msg || out[-1] == ' '))
+			continue;
+		*out++ = c;
+	}
+	while (out > msg && out[-1] == ' ')
+		out--;
+	*out = '\0';
+}
+
+static int pg_error(struct pg_store *s, struct mts_error *err, const char *what)
+{
+	char msg[MTS_ERROR_MSG_MAX];
+	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(s->conn));
+	one_line(msg);
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return mts_error_set(err, MTS_ESTORE,
+				     "postgresql: %s: connection to %s:%s lost: %s", what,
+				     PQhost(s->conn), PQport(s->conn), msg);
+	return mts_error_set(err, MTS_ESTORE, "postgresql: %s: %s", what, msg);
+}
+
+/* Run sql with text parameters (NULL is SQL NULL); binary says which are
+ * bytea given with lengths. Returns the result when its status is want,
+ * else NULL with err filled. */
+static PGresult *run(struct pg_store *s, const char *sql, int n, const char *const *values,
+		     const int *lengths, const int *binary, ExecStatusType want, const char *what,
+		     struct mts_error *err)
+{
+	PGresult *res = PQexecParams(s->conn, sql, n, NULL, values, lengths, binary, 0);
+	if (res && PQresultStatus(res) == want)
+		return res;
+	PQclear(res);
+	pg_error(s, err, what);
+	return NULL;
+}
+
+static int cmd(struct pg_store *s, const char *sql, const char *what, struct mts_error *err)
+{
+	PGresult *res = run(s, sql, 0, NULL, NULL, NULL, PGRES_COMMAND_OK, what, err);
+	PQclear(res);
+	return res ? 0 : MTS_ESTORE;
+}
+
+static int migrate(struct pg_store *s, struct mts_error *err)
+{
+	int rc = cmd(s, "BEGIN", "migrate", err);
+	if (rc)
+		return rc;
+	PGresult *res = run(s, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")", 0, NULL, NULL,
+			    NULL, PGRES_TUPLES_OK, "migrate", err);
+	rc = res ? 0 : MTS_ESTORE;
+	PQclear(res);
+	if (!rc)
+		rc = cmd(s, "SET LOCAL client_min_messages = warning", "migrate", err);
+	if (!rc)
+		rc = cmd(s, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+			 "schema_version", err);
+	int version = 0;
+	if (!rc) {
+		res = run(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version", 0, NULL, NULL,
+			  NULL, PGRES_TUPLES_OK, "schema_version", err);
+		if (res)
+			version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		else
+			rc = MTS_ESTORE;
+		PQclear(res);
+	}
+	int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	if (!rc && version > latest)
+		rc = mts_error_set(err, MTS_ESTORE,
+				   "postgresql: schema version %d is newer than this program's %d",
+				   version, latest);
+	for (int v = version; !rc && v < latest; v++) {
+		/* Several statements in one string: the simple query protocol. */
+		res = PQexec(s->conn, migrations[v]);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			rc = pg_error(s, err, "migration");
+		PQclear(res);
+		char sql[80];
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_version VALUES (%d)", v + 1);
+		if (!rc)
+			rc = cmd(s, sql, "schema_version", err);
+	}
+	if (rc) {
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+		return rc;
+	}
+	return cmd(s, "COMMIT", "migrate", err);
+}
+
+static void pg_close(struct mts_report_store *base)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	PQfinish(s->conn);
+	free(s);
+}
+
+static int pg_open_url(const char *url, const struct mts_report_store_ops *ops,
+		       struct mts_report_store **out, struct mts_error *err)
+{
+	struct pg_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	s->base.ops = ops;
+	/* Our defaults come first: what the URL says overrides them. */
+	char timeout[16], statement[64];
+	snprintf(timeout, sizeof(timeout), "%d", MTS_REPORT_STORE_PG_CONNECT_S);
+	snprintf(statement, sizeof(statement), "-c statement_timeout=%d -c lock_timeout=%d",
+		 MTS_REPORT_STORE_PG_STATEMENT_MS, MTS_REPORT_STORE_BUSY_MS);
+	const char *const keys[] = {"connect_timeout", "application_name", "options",
+				    "dbname", NULL};
+	const char *const values[] = {timeout, "mtasts", statement, url, NULL};
+	s->conn = PQconnectdbParams(keys, values, 1);
+	int rc = 0;
+	if (!s->conn) {
+		rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		char msg[MTS_ERROR_MSG_MAX];
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(s->conn));
+		one_line(msg);
+		/* libpq names the host and port; the URL, which may hold a
+		 * password, is not repeated. */
+		rc = mts_error_set(err, MTS_ESTORE, "postgresql: cannot connect: %s", msg);
+		goto fail;
+	}
+	PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
+	rc = migrate(s, err);
+	if (rc)
+		goto fail;
+	*out = &s->base;
+	return 0;
+fail:
+	pg_close(&s->base);
+	return rc;
+}
+
+static int pg_open(const char *location, struct mts_report_store **out, struct mts_error *err)
+{
+	size_t n = strlen(location);
+	char *url = malloc(n + sizeof("postgresql://"));
+	if (!url)
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	memcpy(url, "postgresql://", sizeof("postgresql://") - 1);
+	memcpy(url + sizeof("postgresql://") - 1, location, n + 1);
+	int rc = pg_open_url(url, &mts_report_store_pg_ops, out, err);
+	free(url);
+	return rc;
+}
+
+static char *json_list(char **items, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(items[i]));
+	char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return s;
+}
+
+/* Counts are kept as the SQLite store keeps them: the 64 bits as a signed
+ * BIGINT, so that both give back the same numbers. */
+static void int_text(char *out, size_t cap, uint64_t v)
+{
+	snprintf(out, cap, "%" PRId64, (int64_t)v);
+}
+
+static int insert_policy(struct pg_store *s, const char *report, size_t idx,
+			 const struct mts_report_policy *p, struct mts_error *err)
+{
+	char *ps = json_list(p->policy_string, p->policy_string_count);
+	char *mx = json_list(p->mx_host, p->mx_host_count);
+	int rc = 0;
+	PGresult *res = NULL;
+	if (!ps || !mx) {
+		rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+		goto out;
+	}
+	char idx_text[24], ok_text[24], failed_text[24];
+	snprintf(idx_text, sizeof(idx_text), "%zu", idx);
+	int_text(ok_text, sizeof(ok_text), p->total_successful);
+	int_text(failed_text, sizeof(failed_text), p->total_failure);
+	const char *pv[] = {report,	 idx_text, p->policy_type ? p->policy_type : "",
+			    p->policy_domain, ps,	mx,
+			    ok_text,	 failed_text};
+	res = run(s,
+		  "INSERT INTO policies (report, idx, policy_type, policy_domain, policy_string,"
+		  " mx_host, successful, failed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id",
+		  8, pv, NULL, NULL, PGRES_TUPLES_OK, "insert policy", err);
+	if (!res) {
+		rc = MTS_ESTORE;
+		goto out;
+	}
+	char policy[24];
+	snprintf(policy, sizeof(policy), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	res = NULL;
+	for (size_t i = 0; !rc && i < p->failure_count; i++) {
+		const struct mts_report_failure *f = &p->failures[i];
+		char count[24];
+		int_text(count, sizeof(count), f->failed_session_count);
+		const char *fv[] = {policy,
+				    f->result_type ? f->result_type : "",
+				    f->sending_mta_ip,
+				    f->receiving_mx_hostname,
+				    f->receiving_mx_helo,
+				    f->receiving_ip,
+				    f->additional_information,
+				    f->failure_reason_code,
+				    count};
+		PGresult *fr = run(s,
+				   "INSERT INTO failure_details (policy, result_type, sending_mta_ip,"
+				   " receiving_mx_hostname, receiving_mx_helo, receiving_ip,"
+				   " additional_information, failure_reason_code,"
+				   " failed_session_count) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+				   9, fv, NULL, NULL, PGRES_COMMAND_OK, "insert failure", err);
+		rc = fr ? 0 : MTS_ESTORE;
+		PQclear(fr);
+	}
+out:
+	PQclear(res);
+	free(ps);
+	free(mx);
+	return rc;
+}
+
+static int insert_findings(struct pg_store *s, const char *report, const struct mts_findings *fs,
+			   struct mts_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < fs->count; i++) {
+		const struct mts_finding *f = &fs->items[i];
+		char severity[12];
+		snprintf(severity, sizeof(severity), "%d", (int)f->severity);
+		const char *v[] = {report, mts_finding_info(f->id)->code, severity, f->message,
+				   f->subject};
+		PGresult *res = run(s,
+				    "INSERT INTO findings (report, code, severity, message, subject)"
+				    " VALUES ($1,$2,$3,$4,$5)",
+				    5, v, NULL, NULL, PGRES_COMMAND_OK, "insert finding", err);
+		rc = res ? 0 : MTS_ESTORE;
+		PQclear(res);
+	}
+	return rc;
+}
+
+static int pg_ingest(struct mts_report_store *base, const struct mts_report *r, const char *raw,
+		     size_t raw_len, const char *source, int64_t now, int64_t *id,
+		     struct mts_error *err)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	if (raw_len > (size_t)1 << 30)
+		return mts_error_set(err, MTS_ETOOBIG, "report body over 1 GiB");
+	int rc = cmd(s, "BEGIN", "begin", err);
+	if (rc)
+		return rc;
+	char start[24], end[24], received[24];
+	snprintf(start, sizeof(start), "%" PRId64, r->start);
+	snprintf(end, sizeof(end), "%" PRId64, r->end);
+	snprintf(received, sizeof(received), "%" PRId64, now);
+	const char *v[] = {r->organization_name,
+			   r->report_id,
+			   r->contact_info,
+			   r->start_text,
+			   r->end_text,
+			   r->dates_valid ? start : NULL,
+			   r->dates_valid ? end : NULL,
+			   received,
+			   source,
+			   raw ? raw : ""};
+	int lengths[10] = {[9] = (int)raw_len};
+	int binary[10] = {[9] = 1};
+	PGresult *res = run(s,
+			    "INSERT INTO reports (organization, report_id, contact_info, start_text,"
+			    " end_text, start_time, end_time, received_at, source, raw)"
+			    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+			    " ON CONFLICT (organization, report_id) DO NOTHING RETURNING id",
+			    10, v, lengths, binary, PGRES_TUPLES_OK, "insert report", err);
+	if (!res) {
+		rc = MTS_ESTORE;
+		goto fail;
+	}
+	if (PQntuples(res) == 0) {
+		/* Someone stored it first (maybe a moment ago, in another
+		 * program): the first copy stays. */
+		PQclear(res);
+		const char *k[] = {r->organization_name, r->report_id};
+		res = run(s, "SELECT id FROM reports WHERE organization = $1 AND report_id = $2", 2,
+			  k, NULL, NULL, PGRES_TUPLES_OK, "find duplicate", err);
+		if (!res) {
+			rc = MTS_ESTORE;
+			goto fail;
+		}
+		if (id)
+			*id = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+		PQclear(res);
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+		return MTS_INGEST_DUPLICATE;
+	}
+	char report[24];
+	snprintf(report, sizeof(report), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	for (size_t i = 0; !rc && i < r->policy_count; i++)
+		rc = insert_policy(s, report, i, &r->policies[i], err);
+	if (!rc)
+		rc = insert_findings(s, report, &r->findings, err);
+	if (!rc)
+		rc = cmd(s, "COMMIT", "commit", err);
+	if (rc)
+		goto fail;
+	if (id)
+		*id = strtoll(report, NULL, 10);
+	return MTS_INGEST_STORED;
+fail:
+	PQclear(PQexec(s->conn, "ROLLBACK"));
+	return rc;
+}
+
+static int pg_quarantine(struct mts_report_store *base, const char *source, const char *reason,
+			 const char *raw, size_t raw_len, int64_t now, struct mts_error *err)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	if (raw_len > (size_t)1 << 30)
+		raw = NULL;
+	char received[24];
+	snprintf(received, sizeof(received), "%" PRId64, now);
+	const char *v[] = {received, source, reason, raw};
+	int lengths[4] = {[3] = raw ? (int)raw_len : 0};
+	int binary[4] = {[3] = 1};
+	PGresult *res = run(s,
+			    "INSERT INTO quarantine (received_at, source, reason, raw)"
+			    " VALUES ($1,$2,$3,$4)",
+			    4, v, lengths, binary, PGRES_COMMAND_OK, "quarantine", err);
+	PQclear(res);
+	return res ? 0 : MTS_ESTORE;
+}
+
+static char *value_dup(PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
+}
+
+static int64_t value_int(PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static int pg_list(struct mts_report_store *base, const char *domain,
+		   struct mts_report_row **rows, size_t *count, struct mts_error *err)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	*rows = NULL;
+	*count = 0;
+	/* As the SQLite store lists: sums saturate (a stranger's counts must
+	 * not make every listing fail), domains sorted bytewise. */
+	const char *sql =
+		"SELECT r.id, r.organization, r.report_id, COALESCE(r.start_time, 0),"
+		" COALESCE(r.end_time, 0), r.received_at,"
+		" (SELECT string_agg(DISTINCT policy_domain, ',' ORDER BY policy_domain)"
+		"   FROM policies WHERE report = r.id AND policy_domain IS NOT NULL),"
+		" (SELECT LEAST(COALESCE(SUM(successful), 0), 9223372036854775807)::bigint"
+		"   FROM policies WHERE report = r.id),"
+		" (SELECT LEAST(COALESCE(SUM(failed), 0), 9223372036854775807)::bigint"
+		"   FROM policies WHERE report = r.id),"
+		" (SELECT COUNT(*) FROM findings WHERE report = r.id)"
+		" FROM reports r"
+		" WHERE $1::text IS NULL OR EXISTS (SELECT 1 FROM policies p WHERE p.report = r.id"
+		"   AND p.policy_domain = $1::text)"
+		" ORDER BY r.start_time DESC NULLS LAST, r.id DESC";
+	const char *v[] = {domain};
+	/* COLLATE "C" would have to be on the column; a C-collated database
+	 * and the DISTINCT's byte order agree, and domains are ASCII. */
+	PGresult *res = run(s, sql, 1, v, NULL, NULL, PGRES_TUPLES_OK, "list", err);
+	if (!res)
+		return MTS_ESTORE;
+	int n = PQntuples(res), rc = 0;
+	if (n > 0) {
+		*rows = calloc((size_t)n, sizeof(**rows));
+		if (!*rows)
+			rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+	}
+	for (int i = 0; !rc && i < n; i++) {
+		struct mts_report_row *row = &(*rows)[i];
+		(*count)++;
+		row->id = value_int(res, i, 0);
+		row->organization_name = value_dup(res, i, 1);
+		row->report_id = value_dup(res, i, 2);
+		row->start = value_int(res, i, 3);
+		row->end = value_int(res, i, 4);
+		row->received_at = value_int(res, i, 5);
+		row->domains = PQgetisnull(res, i, 6) ? strdup("") : value_dup(res, i, 6);
+		row->successful = (uint64_t)value_int(res, i, 7);
+		row->failed = (uint64_t)value_int(res, i, 8);
+		row->finding_count = (size_t)value_int(res, i, 9);
+		if (!row->organization_name || !row->report_id || !row->domains)
+			rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+	}
+	PQclear(res);
+	if (rc) {
+		mts_report_rows_free(*rows, *count);
+		*rows = NULL;
+		*count = 0;
+	}
+	return rc;
+}
+
+static int list_from_json(const char *text, char ***items, size_t *n)
+{
+	*items = NULL;
+	*n = 0;
+	json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+	if (!json_is_array(a) || json_array_size(a) == 0) {
+		json_decref(a);
+		return 0;
+	}
+	*items = calloc(json_array_size(a), sizeof(**items));
+	if (!*items) {
+		json_decref(a);
+		return MTS_ENOMEM;
+	}
+	size_t i;
+	json_t *v;
+	int rc = 0;
+	json_array_foreach(a, i, v) {
+		const char *sv = json_string_value(v);
+		(*items)[*n] = strdup(sv ? sv : "");
+		if (!(*items)[*n]) {
+			rc = MTS_ENOMEM;
+			break;
+		}
+		(*n)++;
+	}
+	json_decref(a);
+	return rc;
+}
+
+static int get_policies(struct pg_store *s, struct mts_report *r, const char *id,
+			struct mts_error *err)
+{
+	const char *v[] = {id};
+	PGresult *pres = run(s,
+			     "SELECT id, policy_type, policy_domain, policy_string, mx_host,"
+			     " successful, failed FROM policies WHERE report = $1 ORDER BY idx",
+			     1, v, NULL, NULL, PGRES_TUPLES_OK, "get policies", err);
+	if (!pres)
+		return MTS_ESTORE;
+	PGresult *fres = run(s,
+			     "SELECT f.policy, f.result_type, f.sending_mta_ip,"
+			     " f.receiving_mx_hostname, f.receiving_mx_helo, f.receiving_ip,"
+			     " f.additional_information, f.failure_reason_code,"
+			     " f.failed_session_count FROM failure_details f"
+			     " JOIN policies p ON p.id = f.policy WHERE p.report = $1"
+			     " ORDER BY p.idx, f.id",
+			     1, v, NULL, NULL, PGRES_TUPLES_OK, "get failures", err);
+	if (!fres) {
+		PQclear(pres);
+		return MTS_ESTORE;
+	}
+	int np = PQntuples(pres), nf = PQntuples(fres), rc = 0, frow = 0;
+	if (np > 0 && !(r->policies = calloc((size_t)np, sizeof(*r->policies))))
+		rc = MTS_ENOMEM;
+	for (int i = 0; !rc && i < np; i++) {
+		struct mts_report_policy *p = &r->policies[r->policy_count++];
+		p->policy_type = value_dup(pres, i, 1);
+		p->policy_domain = value_dup(pres, i, 2);
+		p->total_successful = (uint64_t)value_int(pres, i, 5);
+		p->total_failure = (uint64_t)value_int(pres, i, 6);
+		if (!p->policy_type ||
+		    list_from_json(PQgetvalue(pres, i, 3), &p->policy_string,
+				   &p->policy_string_count) ||
+		    list_from_json(PQgetvalue(pres, i, 4), &p->mx_host, &p->mx_host_count)) {
+			rc = MTS_ENOMEM;
+			break;
+		}
+		p->type = mts_report_policy_type_parse(p->policy_type);
+		const char *pid = PQgetvalue(pres, i, 0);
+		int first = frow;
+		while (frow < nf && strcmp(PQgetvalue(fres, frow, 0), pid) == 0)
+			frow++;
+		if (frow == first)
+			continue;
+		p->failures = calloc((size_t)(frow - first), sizeof(*p->failures));
+		if (!p->failures) {
+			rc = MTS_ENOMEM;
+			break;
+		}
+		for (int j = first; j < frow; j++) {
+			struct mts_report_failure *f = &p->failures[p->failure_count++];
+			f->result_type = value_dup(fres, j, 1);
+			f->sending_mta_ip = value_dup(fres, j, 2);
+			f->receiving_mx_hostname = value_dup(fres, j, 3);
+			f->receiving_mx_helo = value_dup(fres, j, 4);
+			f->receiving_ip = value_dup(fres, j, 5);
+			f->additional_information = value_dup(fres, j, 6);
+			f->failure_reason_code = value_dup(fres, j, 7);
+			f->failed_session_count = (uint64_t)value_int(fres, j, 8);
+			if (!f->result_type) {
+				rc = MTS_ENOMEM;
+				break;
+			}
+		}
+	}
+	PQclear(pres);
+	PQclear(fres);
+	if (rc == MTS_ENOMEM)
+		mts_error_set(err, MTS_ENOMEM, "out of memory");
+	return rc;
+}
+
+static int get_findings(struct pg_store *s, struct mts_report *r, const char *id,
+			struct mts_error *err)
+{
+	const char *v[] = {id};
+	PGresult *res = run(s,
+			    "SELECT code, message, subject FROM findings WHERE report = $1"
+			    " ORDER BY id",
+			    1, v, NULL, NULL, PGRES_TUPLES_OK, "get findings", err);
+	if (!res)
+		return MTS_ESTORE;
+	int rc = 0;
+	for (int i = 0; !rc && i < PQntuples(res); i++) {
+		enum mts_finding_code fid = mts_finding_lookup(PQgetvalue(res, i, 0));
+		if (fid == MTS_F__COUNT)
+			continue; /* a code from a newer program: nothing to render it with */
+		r->findings.subject = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
+		if (mts_findings_add(&r->findings, fid, 0, 0, "%s", PQgetvalue(res, i, 1)) < 0)
+			rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+	}
+	r->findings.subject = NULL;
+	PQclear(res);
+	return rc;
+}
+
+static int pg_get(struct mts_report_store *base, int64_t id, struct mts_report **out,
+		  struct mts_error *err)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	*out = NULL;
+	char id_text[24];
+	snprintf(id_text, sizeof(id_text), "%" PRId64, id);
+	const char *v[] = {id_text};
+	PGresult *res = run(s,
+			    "SELECT organization, report_id, contact_info, start_text, end_text,"
+			    " start_time, end_time FROM reports WHERE id = $1",
+			    1, v, NULL, NULL, PGRES_TUPLES_OK, "get report", err);
+	if (!res)
+		return MTS_ESTORE;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return mts_error_set(err, MTS_ENOTFOUND, "no report with id %lld", (long long)id);
+	}
+	struct mts_report *r = mts_report_new();
+	int rc = 0;
+	if (!r) {
+		PQclear(res);
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	}
+	r->organization_name = value_dup(res, 0, 0);
+	r->report_id = value_dup(res, 0, 1);
+	r->contact_info = value_dup(res, 0, 2);
+	r->start_text = value_dup(res, 0, 3);
+	r->end_text = value_dup(res, 0, 4);
+	r->dates_valid = !PQgetisnull(res, 0, 5);
+	r->start = value_int(res, 0, 5);
+	r->end = value_int(res, 0, 6);
+	PQclear(res);
+	if (!r->organization_name || !r->report_id)
+		rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+	if (!rc)
+		rc = get_policies(s, r, id_text, err);
+	if (!rc)
+		rc = get_findings(s, r, id_text, err);
+	if (rc) {
+		mts_report_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+const struct mts_report_store_ops mts_report_store_pg_ops = {
+	.scheme = "postgresql",
+	.open = pg_open,
+	.ingest = pg_ingest,
+	.quarantine = pg_quarantine,
+	.list = pg_list,
+	.get = pg_get,
+	.close = pg_close,
+};
+
+/* libpq takes both URI schemes; so do we. */
+const struct mts_report_store_ops mts_report_store_postgres_ops = {
+	.scheme = "postgres",
+	.open = pg_open,
+	.ingest = pg_ingest,
+	.quarantine = pg_quarantine,
+	.list = pg_list,
+	.get = pg_get,
+	.close = pg_close,
+};
