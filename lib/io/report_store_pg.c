@@ -8,6 +8,7 @@
  * under an advisory lock so that two programs opening a fresh database do
  * not both create it. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,8 @@ static int migrate(struct pg_store *s, struct mts_error *err)
 	return cmd(s, "COMMIT", "migrate", err);
 }
 
+static int prepare(struct pg_store *s, struct mts_error *err);
+
 static void pg_close(struct mts_report_store *base)
 {
 	struct pg_store *s = (struct pg_store *)base;
@@ -209,6 +212,8 @@ static int pg_open_url(const char *url, const struct mts_report_store_ops *ops,
 	}
 	PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
 	rc = migrate(s, err);
+	if (!rc)
+		rc = prepare(s, err);
 	if (rc)
 		goto fail;
 	*out = &s->base;
@@ -243,90 +248,170 @@ static char *json_list(char **items, size_t n)
 
 /* Counts are kept as the SQLite store keeps them: the 64 bits as a signed
  * BIGINT, so that both give back the same numbers. */
-static void int_text(char *out, size_t cap, uint64_t v)
+static json_t *count_json(uint64_t v)
 {
-	snprintf(out, cap, "%" PRId64, (int64_t)v);
+	return json_integer((json_int_t)(int64_t)v);
 }
 
-static int insert_policy(struct pg_store *s, const char *report, size_t idx,
-			 const struct mts_report_policy *p, struct mts_error *err)
+/* Set key to a string or null; false when out of memory or not UTF-8
+ * (PostgreSQL's text would refuse it too). */
+static bool set_text(json_t *o, const char *key, const char *v)
 {
-	char *ps = json_list(p->policy_string, p->policy_string_count);
-	char *mx = json_list(p->mx_host, p->mx_host_count);
-	int rc = 0;
-	PGresult *res = NULL;
-	if (!ps || !mx) {
-		rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
-		goto out;
-	}
-	char idx_text[24], ok_text[24], failed_text[24];
-	snprintf(idx_text, sizeof(idx_text), "%zu", idx);
-	int_text(ok_text, sizeof(ok_text), p->total_successful);
-	int_text(failed_text, sizeof(failed_text), p->total_failure);
-	const char *pv[] = {report,	 idx_text, p->policy_type ? p->policy_type : "",
-			    p->policy_domain, ps,	mx,
-			    ok_text,	 failed_text};
-	res = run(s,
-		  "INSERT INTO policies (report, idx, policy_type, policy_domain, policy_string,"
-		  " mx_host, successful, failed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id",
-		  8, pv, NULL, NULL, PGRES_TUPLES_OK, "insert policy", err);
-	if (!res) {
-		rc = MTS_ESTORE;
-		goto out;
-	}
-	char policy[24];
-	snprintf(policy, sizeof(policy), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	res = NULL;
-	for (size_t i = 0; !rc && i < p->failure_count; i++) {
+	return json_object_set_new(o, key, v ? json_string(v) : json_null()) == 0;
+}
+
+static char *failures_json(const struct mts_report_policy *p)
+{
+	json_t *a = json_array();
+	bool ok = a != NULL;
+	for (size_t i = 0; ok && i < p->failure_count; i++) {
 		const struct mts_report_failure *f = &p->failures[i];
-		char count[24];
-		int_text(count, sizeof(count), f->failed_session_count);
-		const char *fv[] = {policy,
-				    f->result_type ? f->result_type : "",
-				    f->sending_mta_ip,
-				    f->receiving_mx_hostname,
-				    f->receiving_mx_helo,
-				    f->receiving_ip,
-				    f->additional_information,
-				    f->failure_reason_code,
-				    count};
-		PGresult *fr = run(s,
-				   "INSERT INTO failure_details (policy, result_type, sending_mta_ip,"
-				   " receiving_mx_hostname, receiving_mx_helo, receiving_ip,"
-				   " additional_information, failure_reason_code,"
-				   " failed_session_count) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-				   9, fv, NULL, NULL, PGRES_COMMAND_OK, "insert failure", err);
-		rc = fr ? 0 : MTS_ESTORE;
-		PQclear(fr);
+		json_t *o = json_object();
+		ok = o && set_text(o, "result_type", f->result_type ? f->result_type : "") &&
+		     set_text(o, "sending_mta_ip", f->sending_mta_ip) &&
+		     set_text(o, "receiving_mx_hostname", f->receiving_mx_hostname) &&
+		     set_text(o, "receiving_mx_helo", f->receiving_mx_helo) &&
+		     set_text(o, "receiving_ip", f->receiving_ip) &&
+		     set_text(o, "additional_information", f->additional_information) &&
+		     set_text(o, "failure_reason_code", f->failure_reason_code) &&
+		     json_object_set_new(o, "failed_session_count",
+					 count_json(f->failed_session_count)) == 0;
+		ok = json_array_append_new(a, o) == 0 && ok;
 	}
-out:
-	PQclear(res);
-	free(ps);
-	free(mx);
-	return rc;
+	char *text = ok ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return text;
 }
 
-static int insert_findings(struct pg_store *s, const char *report, const struct mts_findings *fs,
-			   struct mts_error *err)
+static char *findings_json(const struct mts_findings *fs)
+{
+	json_t *a = json_array();
+	bool ok = a != NULL;
+	for (size_t i = 0; ok && i < fs->count; i++) {
+		const struct mts_finding *f = &fs->items[i];
+		json_t *o = json_object();
+		ok = o && set_text(o, "code", mts_finding_info(f->id)->code) &&
+		     json_object_set_new(o, "severity", json_integer((int)f->severity)) == 0 &&
+		     set_text(o, "message", f->message) && set_text(o, "subject", f->subject);
+		ok = json_array_append_new(a, o) == 0 && ok;
+	}
+	char *text = ok ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	return text;
+}
+
+/* A policy and its failure details in one statement, details in order. */
+static const char insert_policy_sql[] =
+	"WITH p AS (INSERT INTO policies (report, idx, policy_type, policy_domain,"
+	" policy_string, mx_host, successful, failed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+	" RETURNING id)"
+	" INSERT INTO failure_details (policy, result_type, sending_mta_ip,"
+	" receiving_mx_hostname, receiving_mx_helo, receiving_ip, additional_information,"
+	" failure_reason_code, failed_session_count)"
+	" SELECT p.id, f.result_type, f.sending_mta_ip, f.receiving_mx_hostname,"
+	" f.receiving_mx_helo, f.receiving_ip, f.additional_information, f.failure_reason_code,"
+	" f.failed_session_count FROM p, ROWS FROM (json_to_recordset($9::json) AS ("
+	" result_type text, sending_mta_ip text, receiving_mx_hostname text,"
+	" receiving_mx_helo text, receiving_ip text, additional_information text,"
+	" failure_reason_code text, failed_session_count bigint)) WITH ORDINALITY"
+	" AS f(result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo,"
+	" receiving_ip, additional_information, failure_reason_code, failed_session_count, n)"
+	" ORDER BY f.n";
+
+static const char insert_findings_sql[] =
+	"INSERT INTO findings (report, code, severity, message, subject)"
+	" SELECT $1, f.code, f.severity, f.message, f.subject"
+	" FROM ROWS FROM (json_to_recordset($2::json) AS (code text, severity integer,"
+	" message text, subject text)) WITH ORDINALITY AS f(code, severity, message, subject, n)"
+	" ORDER BY f.n";
+
+static const char insert_report_sql[] =
+	"INSERT INTO reports (organization, report_id, contact_info, start_text,"
+	" end_text, start_time, end_time, received_at, source, raw)"
+	" VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+	" ON CONFLICT (organization, report_id) DO NOTHING RETURNING id";
+
+/* The ingest statements, prepared once per connection: parsing and
+ * planning them for every report cost more than running them. */
+enum { STMT_BEGIN, STMT_REPORT, STMT_POLICY, STMT_FINDINGS, STMT_COMMIT, STMT__COUNT };
+static const struct {
+	const char *name, *sql;
+	int params;
+} statements[STMT__COUNT] = {
+	[STMT_BEGIN] = {"mts_begin", "BEGIN", 0},
+	[STMT_REPORT] = {"mts_report", insert_report_sql, 10},
+	[STMT_POLICY] = {"mts_policy", insert_policy_sql, 9},
+	[STMT_FINDINGS] = {"mts_findings", insert_findings_sql, 2},
+	[STMT_COMMIT] = {"mts_commit", "COMMIT", 0},
+};
+
+static int prepare(struct pg_store *s, struct mts_error *err)
+{
+	for (int i = 0; i < STMT__COUNT; i++) {
+		PGresult *res = PQprepare(s->conn, statements[i].name, statements[i].sql,
+					  statements[i].params, NULL);
+		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+		if (!ok)
+			return pg_error(s, err, "prepare");
+	}
+	return 0;
+}
+
+/* Queue one prepared statement in the pipeline. */
+static int queue(struct pg_store *s, int stmt, int n, const char *const *values,
+		 const int *lengths, const int *binary, struct mts_error *err)
+{
+	if (!PQsendQueryPrepared(s->conn, statements[stmt].name, n, values, lengths, binary, 0))
+		return pg_error(s, err, "send");
+	return 0;
+}
+
+/* Sync, then read the results of the count statements queued before it;
+ * the tuples of statement keep (-1: none) are left in *kept. The first
+ * failure is reported; the statements after it did not run. */
+static int drain(struct pg_store *s, int count, int keep, PGresult **kept, const char *what,
+		 struct mts_error *err)
 {
 	int rc = 0;
-	for (size_t i = 0; !rc && i < fs->count; i++) {
-		const struct mts_finding *f = &fs->items[i];
-		char severity[12];
-		snprintf(severity, sizeof(severity), "%d", (int)f->severity);
-		const char *v[] = {report, mts_finding_info(f->id)->code, severity, f->message,
-				   f->subject};
-		PGresult *res = run(s,
-				    "INSERT INTO findings (report, code, severity, message, subject)"
-				    " VALUES ($1,$2,$3,$4,$5)",
-				    5, v, NULL, NULL, PGRES_COMMAND_OK, "insert finding", err);
-		rc = res ? 0 : MTS_ESTORE;
-		PQclear(res);
+	if (!PQpipelineSync(s->conn))
+		return pg_error(s, err, what);
+	for (int i = 0; i < count; i++) {
+		PGresult *res;
+		while ((res = PQgetResult(s->conn)) != NULL) {
+			ExecStatusType st = PQresultStatus(res);
+			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !rc) {
+				char msg[MTS_ERROR_MSG_MAX];
+				snprintf(msg, sizeof(msg), "%s",
+					 st == PGRES_PIPELINE_ABORTED ? "aborted"
+								      : PQresultErrorMessage(res));
+				one_line(msg);
+				rc = mts_error_set(err, MTS_ESTORE, "postgresql: %s: %s", what, msg);
+			}
+			if (i == keep && kept && !*kept && st == PGRES_TUPLES_OK)
+				*kept = res;
+			else
+				PQclear(res);
+		}
+		if (PQstatus(s->conn) != CONNECTION_OK)
+			return rc ? rc : pg_error(s, err, what);
 	}
+	PGresult *sync = PQgetResult(s->conn);
+	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && !rc)
+		rc = pg_error(s, err, what);
+	PQclear(sync);
 	return rc;
 }
 
+static void pipeline_off(struct pg_store *s)
+{
+	if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF)
+		PQexitPipelineMode(s->conn);
+}
+
+/* Two round trips per report: BEGIN and the report's row (which says
+ * whether it is new), then its policies with their failure details, its
+ * findings and COMMIT, all pipelined. */
 static int pg_ingest(struct mts_report_store *base, const struct mts_report *r, const char *raw,
 		     size_t raw_len, const char *source, int64_t now, int64_t *id,
 		     struct mts_error *err)
@@ -334,9 +419,8 @@ static int pg_ingest(struct mts_report_store *base, const struct mts_report *r, 
 	struct pg_store *s = (struct pg_store *)base;
 	if (raw_len > (size_t)1 << 30)
 		return mts_error_set(err, MTS_ETOOBIG, "report body over 1 GiB");
-	int rc = cmd(s, "BEGIN", "begin", err);
-	if (rc)
-		return rc;
+	if (PQenterPipelineMode(s->conn) != 1)
+		return pg_error(s, err, "pipeline");
 	char start[24], end[24], received[24];
 	snprintf(start, sizeof(start), "%" PRId64, r->start);
 	snprintf(end, sizeof(end), "%" PRId64, r->end);
@@ -353,23 +437,25 @@ static int pg_ingest(struct mts_report_store *base, const struct mts_report *r, 
 			   raw ? raw : ""};
 	int lengths[10] = {[9] = (int)raw_len};
 	int binary[10] = {[9] = 1};
-	PGresult *res = run(s,
-			    "INSERT INTO reports (organization, report_id, contact_info, start_text,"
-			    " end_text, start_time, end_time, received_at, source, raw)"
-			    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
-			    " ON CONFLICT (organization, report_id) DO NOTHING RETURNING id",
-			    10, v, lengths, binary, PGRES_TUPLES_OK, "insert report", err);
-	if (!res) {
-		rc = MTS_ESTORE;
+	PGresult *ins = NULL;
+	char **texts = NULL;
+	size_t ntexts = 0;
+	int rc = queue(s, STMT_BEGIN, 0, NULL, NULL, NULL, err);
+	if (!rc)
+		rc = queue(s, STMT_REPORT, 10, v, lengths, binary, err);
+	if (!rc)
+		rc = drain(s, 2, 1, &ins, "insert report", err);
+	if (rc)
 		goto fail;
-	}
-	if (PQntuples(res) == 0) {
+	if (!ins || PQntuples(ins) == 0) {
 		/* Someone stored it first (maybe a moment ago, in another
 		 * program): the first copy stays. */
-		PQclear(res);
+		PQclear(ins);
+		pipeline_off(s);
 		const char *k[] = {r->organization_name, r->report_id};
-		res = run(s, "SELECT id FROM reports WHERE organization = $1 AND report_id = $2", 2,
-			  k, NULL, NULL, PGRES_TUPLES_OK, "find duplicate", err);
+		PGresult *res = run(s,
+				    "SELECT id FROM reports WHERE organization = $1 AND report_id = $2",
+				    2, k, NULL, NULL, PGRES_TUPLES_OK, "find duplicate", err);
 		if (!res) {
 			rc = MTS_ESTORE;
 			goto fail;
@@ -381,20 +467,66 @@ static int pg_ingest(struct mts_report_store *base, const struct mts_report *r, 
 		return MTS_INGEST_DUPLICATE;
 	}
 	char report[24];
-	snprintf(report, sizeof(report), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	for (size_t i = 0; !rc && i < r->policy_count; i++)
-		rc = insert_policy(s, report, i, &r->policies[i], err);
-	if (!rc)
-		rc = insert_findings(s, report, &r->findings, err);
-	if (!rc)
-		rc = cmd(s, "COMMIT", "commit", err);
+	snprintf(report, sizeof(report), "%s", PQgetvalue(ins, 0, 0));
+	PQclear(ins);
+	/* policy_string, mx_host and failures of each policy, then findings */
+	texts = calloc(r->policy_count * 3 + 1, sizeof(*texts));
+	if (!texts) {
+		rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	int queued = 0;
+	for (size_t i = 0; !rc && i < r->policy_count; i++) {
+		const struct mts_report_policy *p = &r->policies[i];
+		char *ps = texts[ntexts++] = json_list(p->policy_string, p->policy_string_count);
+		char *mx = texts[ntexts++] = json_list(p->mx_host, p->mx_host_count);
+		char *fj = texts[ntexts++] = failures_json(p);
+		if (!ps || !mx || !fj) {
+			rc = mts_error_set(err, MTS_ENOMEM, "out of memory (or text not UTF-8)");
+			break;
+		}
+		char idx[24], ok[24], failed[24];
+		snprintf(idx, sizeof(idx), "%zu", i);
+		snprintf(ok, sizeof(ok), "%" PRId64, (int64_t)p->total_successful);
+		snprintf(failed, sizeof(failed), "%" PRId64, (int64_t)p->total_failure);
+		const char *pv[] = {report, idx, p->policy_type ? p->policy_type : "",
+				    p->policy_domain, ps, mx, ok, failed, fj};
+		rc = queue(s, STMT_POLICY, 9, pv, NULL, NULL, err);
+		queued++;
+	}
+	if (!rc && r->findings.count) {
+		char *fj = texts[ntexts++] = findings_json(&r->findings);
+		if (!fj)
+			rc = mts_error_set(err, MTS_ENOMEM, "out of memory (or text not UTF-8)");
+		const char *fv[] = {report, fj};
+		if (!rc)
+			rc = queue(s, STMT_FINDINGS, 2, fv, NULL, NULL, err);
+		queued++;
+	}
+	if (!rc) {
+		rc = queue(s, STMT_COMMIT, 0, NULL, NULL, NULL, err);
+		queued++;
+	}
+	if (rc) {
+		/* Something was not queued: run what was, then roll it back. */
+		drain(s, queued, -1, NULL, "insert policies", NULL);
+		goto fail;
+	}
+	rc = drain(s, queued, -1, NULL, "insert policies", err);
 	if (rc)
 		goto fail;
+	pipeline_off(s);
+	for (size_t i = 0; i < ntexts; i++)
+		free(texts[i]);
+	free(texts);
 	if (id)
 		*id = strtoll(report, NULL, 10);
 	return MTS_INGEST_STORED;
 fail:
+	for (size_t i = 0; i < ntexts; i++)
+		free(texts[i]);
+	free(texts);
+	pipeline_off(s);
 	PQclear(PQexec(s->conn, "ROLLBACK"));
 	return rc;
 }
