@@ -267,6 +267,13 @@ int mts_summary_add(struct mts_summary *s, const struct mts_report *r)
 
 /* ------------------------------------------------------------ finishing */
 
+/* qsort, which must not be given a NULL array even when it is empty. */
+static void sort(void *items, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(items, n, size, cmp);
+}
+
 static int cmp_str(const char *a, const char *b)
 {
 	return strcmp(a, b);
@@ -359,7 +366,7 @@ static void list_values(const struct fail_fact *fs, size_t n, const char *type, 
 		const char *v = field == 0 ? fs[i].mx : field == 1 ? fs[i].reporter : fs[i].ip;
 		vals[nv++] = *v ? v : "(not reported)";
 	}
-	qsort(vals, nv, sizeof(*vals), ptr_str);
+	sort(vals, nv, sizeof(*vals), ptr_str);
 	size_t shown = 0, distinct = 0, used = 0;
 	for (size_t i = 0; i < nv; i++) {
 		if (i && strcmp(vals[i], vals[i - 1]) == 0)
@@ -455,7 +462,7 @@ static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
 		day->successful = add_sat(day->successful, days[i].successful);
 		day->failed = add_sat(day->failed, days[i].failed);
 	}
-	qsort(reporters, nd, sizeof(*reporters), ptr_str);
+	sort(reporters, nd, sizeof(*reporters), ptr_str);
 	for (size_t i = 0; i < nd; i++)
 		if (!i || strcmp(reporters[i], reporters[i - 1]) != 0)
 			d->reporters++;
@@ -501,7 +508,7 @@ static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
 	for (size_t i = 0; i < nf; i++)
 		if (fs[i].previous)
 			prev[nprev++] = fs[i].type;
-	qsort(prev, nprev, sizeof(*prev), ptr_str);
+	sort(prev, nprev, sizeof(*prev), ptr_str);
 	for (size_t i = 0; i < nf; i++) {
 		const struct fail_fact *f = &fs[i];
 		if (f->previous)
@@ -532,7 +539,7 @@ static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
 			t->blocking = true;
 	}
 	free(prev);
-	qsort(d->types, d->type_count, sizeof(*d->types), ptr_str);
+	sort(d->types, d->type_count, sizeof(*d->types), ptr_str);
 
 	/* MX hosts of the STS policies and how many organizations listed each. */
 	for (size_t i = 0; i < nm; i++) {
@@ -556,9 +563,9 @@ static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
 int mts_summary_finish(struct mts_summary *s)
 {
 	struct mts_summary_facts *f = s->facts;
-	qsort(f->days, f->day_count, sizeof(*f->days), day_by_domain_day);
-	qsort(f->fails, f->fail_count, sizeof(*f->fails), fail_by_day);
-	qsort(f->mxs, f->mx_count, sizeof(*f->mxs), mx_by_name);
+	sort(f->days, f->day_count, sizeof(*f->days), day_by_domain_day);
+	sort(f->fails, f->fail_count, sizeof(*f->fails), fail_by_day);
+	sort(f->mxs, f->mx_count, sizeof(*f->mxs), mx_by_name);
 	/* The domains: those with reports in the period, and the one asked for. */
 	size_t cap = f->day_count + 1;
 	s->domains = calloc(cap, sizeof(*s->domains));
