@@ -60,6 +60,10 @@ struct mts_report_store_ops {
 		    size_t *count, struct mts_error *err);
 	int (*get)(struct mts_report_store *s, int64_t id, struct mts_report **out,
 		   struct mts_error *err);
+	/* Optional: NULL walks with list and get (see mts_report_store_each). */
+	int (*each)(struct mts_report_store *s, int64_t since, int64_t until,
+		    int (*fn)(const struct mts_report *r, void *ctx), void *ctx,
+		    struct mts_error *err);
 	void (*close)(struct mts_report_store *s);
 };
 

@@ -77,12 +77,15 @@ static int by_start(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Built on list and get, so that every backend walks the same way and a
- * summary cannot depend on which one holds the reports. */
+/* Built on list and get unless the backend has a faster walk; either way
+ * each report comes rebuilt as get rebuilds it, and a summary sorts what
+ * it gathers, so it cannot depend on the backend. */
 int mts_report_store_each(struct mts_report_store *s, int64_t since, int64_t until,
 			  int (*fn)(const struct mts_report *r, void *ctx), void *ctx,
 			  struct mts_error *err)
 {
+	if (s->ops->each)
+		return s->ops->each(s, since, until, fn, ctx, err);
 	struct mts_report_row *rows;
 	size_t count;
 	int rc = mts_report_store_list(s, NULL, &rows, &count, err);

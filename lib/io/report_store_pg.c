@@ -649,101 +649,180 @@ static int list_from_json(const char *text, char ***items, size_t *n)
 	return rc;
 }
 
-static int get_policies(struct pg_store *s, struct mts_report *r, const char *id,
-			struct mts_error *err)
+/* Reports are rebuilt in batches: their rows, then the policies, failure
+ * details and findings of all of them in one query each, every result
+ * sorted by report so that one pass over each builds them in order. */
+#define BATCH 500
+#define MTS_STR_(x) #x
+#define MTS_STRINGIFY(x) MTS_STR_(x)
+
+/* In the order of the ids given, which is the order of the batch. */
+static const char batch_policies_sql[] =
+	"SELECT p.report, p.id, p.policy_type, p.policy_domain, p.policy_string, p.mx_host,"
+	" p.successful, p.failed FROM unnest($1::bigint[]) WITH ORDINALITY AS b(id, n)"
+	" JOIN policies p ON p.report = b.id ORDER BY b.n, p.idx";
+static const char batch_failures_sql[] =
+	"SELECT p.report, f.policy, f.result_type, f.sending_mta_ip, f.receiving_mx_hostname,"
+	" f.receiving_mx_helo, f.receiving_ip, f.additional_information, f.failure_reason_code,"
+	" f.failed_session_count FROM unnest($1::bigint[]) WITH ORDINALITY AS b(id, n)"
+	" JOIN policies p ON p.report = b.id JOIN failure_details f ON f.policy = p.id"
+	" ORDER BY b.n, p.idx, f.id";
+static const char batch_findings_sql[] =
+	"SELECT d.report, d.code, d.message, d.subject"
+	" FROM unnest($1::bigint[]) WITH ORDINALITY AS b(id, n)"
+	" JOIN findings d ON d.report = b.id ORDER BY b.n, d.id";
+#define REPORT_COLUMNS                                                                          \
+	"id, organization, report_id, contact_info, start_text, end_text, start_time, end_time"
+
+struct batch {
+	PGresult *reports, *policies, *failures, *findings;
+	int prow, frow, drow; /* cursors in policies, failures, findings */
+};
+
+static void batch_clear(struct batch *b)
 {
-	const char *v[] = {id};
-	PGresult *pres = run(s,
-			     "SELECT id, policy_type, policy_domain, policy_string, mx_host,"
-			     " successful, failed FROM policies WHERE report = $1 ORDER BY idx",
-			     1, v, NULL, NULL, PGRES_TUPLES_OK, "get policies", err);
-	if (!pres)
-		return MTS_ESTORE;
-	PGresult *fres = run(s,
-			     "SELECT f.policy, f.result_type, f.sending_mta_ip,"
-			     " f.receiving_mx_hostname, f.receiving_mx_helo, f.receiving_ip,"
-			     " f.additional_information, f.failure_reason_code,"
-			     " f.failed_session_count FROM failure_details f"
-			     " JOIN policies p ON p.id = f.policy WHERE p.report = $1"
-			     " ORDER BY p.idx, f.id",
-			     1, v, NULL, NULL, PGRES_TUPLES_OK, "get failures", err);
-	if (!fres) {
-		PQclear(pres);
-		return MTS_ESTORE;
-	}
-	int np = PQntuples(pres), nf = PQntuples(fres), rc = 0, frow = 0;
+	PQclear(b->reports);
+	PQclear(b->policies);
+	PQclear(b->failures);
+	PQclear(b->findings);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Given b->reports (columns REPORT_COLUMNS), fetch the rest. */
+static int batch_fetch(struct pg_store *s, struct batch *b, struct mts_error *err)
+{
+	int n = PQntuples(b->reports);
+	size_t cap = (size_t)n * 21 + 3;
+	char *ids = malloc(cap);
+	if (!ids)
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	size_t used = 0;
+	ids[used++] = '{';
+	for (int i = 0; i < n; i++)
+		used += (size_t)snprintf(ids + used, cap - used, "%s%s", i ? "," : "",
+					 PQgetvalue(b->reports, i, 0));
+	snprintf(ids + used, cap - used, "}");
+	const char *v[] = {ids};
+	b->policies = run(s, batch_policies_sql, 1, v, NULL, NULL, PGRES_TUPLES_OK,
+			  "get policies", err);
+	if (b->policies)
+		b->failures = run(s, batch_failures_sql, 1, v, NULL, NULL, PGRES_TUPLES_OK,
+				  "get failures", err);
+	if (b->failures)
+		b->findings = run(s, batch_findings_sql, 1, v, NULL, NULL, PGRES_TUPLES_OK,
+				  "get findings", err);
+	free(ids);
+	return b->findings ? 0 : MTS_ESTORE;
+}
+
+/* Does row of res have column 0 equal to id? */
+static bool of_report(PGresult *res, int row, const char *id)
+{
+	return row < PQntuples(res) && strcmp(PQgetvalue(res, row, 0), id) == 0;
+}
+
+static int fill_policies(struct batch *b, struct mts_report *r, const char *id)
+{
+	int first = b->prow;
+	while (of_report(b->policies, b->prow, id))
+		b->prow++;
+	int np = b->prow - first;
 	if (np > 0 && !(r->policies = calloc((size_t)np, sizeof(*r->policies))))
-		rc = MTS_ENOMEM;
-	for (int i = 0; !rc && i < np; i++) {
+		return MTS_ENOMEM;
+	for (int i = first; i < b->prow; i++) {
+		PGresult *res = b->policies;
 		struct mts_report_policy *p = &r->policies[r->policy_count++];
-		p->policy_type = value_dup(pres, i, 1);
-		p->policy_domain = value_dup(pres, i, 2);
-		p->total_successful = (uint64_t)value_int(pres, i, 5);
-		p->total_failure = (uint64_t)value_int(pres, i, 6);
+		p->policy_type = value_dup(res, i, 2);
+		p->policy_domain = value_dup(res, i, 3);
+		p->total_successful = (uint64_t)value_int(res, i, 6);
+		p->total_failure = (uint64_t)value_int(res, i, 7);
 		if (!p->policy_type ||
-		    list_from_json(PQgetvalue(pres, i, 3), &p->policy_string,
+		    list_from_json(PQgetvalue(res, i, 4), &p->policy_string,
 				   &p->policy_string_count) ||
-		    list_from_json(PQgetvalue(pres, i, 4), &p->mx_host, &p->mx_host_count)) {
-			rc = MTS_ENOMEM;
-			break;
-		}
+		    list_from_json(PQgetvalue(res, i, 5), &p->mx_host, &p->mx_host_count))
+			return MTS_ENOMEM;
 		p->type = mts_report_policy_type_parse(p->policy_type);
-		const char *pid = PQgetvalue(pres, i, 0);
-		int first = frow;
-		while (frow < nf && strcmp(PQgetvalue(fres, frow, 0), pid) == 0)
-			frow++;
-		if (frow == first)
+		/* its failures: the next rows of the same report and policy */
+		const char *pid = PQgetvalue(res, i, 1);
+		int f0 = b->frow;
+		while (of_report(b->failures, b->frow, id) &&
+		       strcmp(PQgetvalue(b->failures, b->frow, 1), pid) == 0)
+			b->frow++;
+		if (b->frow == f0)
 			continue;
-		p->failures = calloc((size_t)(frow - first), sizeof(*p->failures));
-		if (!p->failures) {
-			rc = MTS_ENOMEM;
-			break;
-		}
-		for (int j = first; j < frow; j++) {
+		p->failures = calloc((size_t)(b->frow - f0), sizeof(*p->failures));
+		if (!p->failures)
+			return MTS_ENOMEM;
+		for (int j = f0; j < b->frow; j++) {
+			PGresult *fr = b->failures;
 			struct mts_report_failure *f = &p->failures[p->failure_count++];
-			f->result_type = value_dup(fres, j, 1);
-			f->sending_mta_ip = value_dup(fres, j, 2);
-			f->receiving_mx_hostname = value_dup(fres, j, 3);
-			f->receiving_mx_helo = value_dup(fres, j, 4);
-			f->receiving_ip = value_dup(fres, j, 5);
-			f->additional_information = value_dup(fres, j, 6);
-			f->failure_reason_code = value_dup(fres, j, 7);
-			f->failed_session_count = (uint64_t)value_int(fres, j, 8);
-			if (!f->result_type) {
-				rc = MTS_ENOMEM;
-				break;
-			}
+			f->result_type = value_dup(fr, j, 2);
+			f->sending_mta_ip = value_dup(fr, j, 3);
+			f->receiving_mx_hostname = value_dup(fr, j, 4);
+			f->receiving_mx_helo = value_dup(fr, j, 5);
+			f->receiving_ip = value_dup(fr, j, 6);
+			f->additional_information = value_dup(fr, j, 7);
+			f->failure_reason_code = value_dup(fr, j, 8);
+			f->failed_session_count = (uint64_t)value_int(fr, j, 9);
+			if (!f->result_type)
+				return MTS_ENOMEM;
 		}
 	}
-	PQclear(pres);
-	PQclear(fres);
-	if (rc == MTS_ENOMEM)
-		mts_error_set(err, MTS_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int fill_findings(struct batch *b, struct mts_report *r, const char *id)
+{
+	int rc = 0;
+	for (; of_report(b->findings, b->drow, id); b->drow++) {
+		PGresult *res = b->findings;
+		enum mts_finding_code fid = mts_finding_lookup(PQgetvalue(res, b->drow, 1));
+		if (fid == MTS_F__COUNT || rc)
+			continue; /* a code from a newer program: nothing to render it with */
+		r->findings.subject =
+			PQgetisnull(res, b->drow, 3) ? NULL : PQgetvalue(res, b->drow, 3);
+		if (mts_findings_add(&r->findings, fid, 0, 0, "%s", PQgetvalue(res, b->drow, 2)) <
+		    0)
+			rc = MTS_ENOMEM;
+	}
+	r->findings.subject = NULL;
 	return rc;
 }
 
-static int get_findings(struct pg_store *s, struct mts_report *r, const char *id,
-			struct mts_error *err)
+/* Report row i of the batch, rebuilt whole. */
+static int batch_report(struct batch *b, int i, struct mts_report **out, struct mts_error *err)
 {
-	const char *v[] = {id};
-	PGresult *res = run(s,
-			    "SELECT code, message, subject FROM findings WHERE report = $1"
-			    " ORDER BY id",
-			    1, v, NULL, NULL, PGRES_TUPLES_OK, "get findings", err);
-	if (!res)
-		return MTS_ESTORE;
-	int rc = 0;
-	for (int i = 0; !rc && i < PQntuples(res); i++) {
-		enum mts_finding_code fid = mts_finding_lookup(PQgetvalue(res, i, 0));
-		if (fid == MTS_F__COUNT)
-			continue; /* a code from a newer program: nothing to render it with */
-		r->findings.subject = PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2);
-		if (mts_findings_add(&r->findings, fid, 0, 0, "%s", PQgetvalue(res, i, 1)) < 0)
-			rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+	PGresult *res = b->reports;
+	const char *id = PQgetvalue(res, i, 0);
+	struct mts_report *r = mts_report_new();
+	if (!r)
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	r->organization_name = value_dup(res, i, 1);
+	r->report_id = value_dup(res, i, 2);
+	r->contact_info = value_dup(res, i, 3);
+	r->start_text = value_dup(res, i, 4);
+	r->end_text = value_dup(res, i, 5);
+	r->dates_valid = !PQgetisnull(res, i, 6);
+	r->start = value_int(res, i, 6);
+	r->end = value_int(res, i, 7);
+	/* The cursors must pass this report's rows even when it fails. */
+	int rc = fill_policies(b, r, id);
+	while (of_report(b->policies, b->prow, id))
+		b->prow++;
+	while (of_report(b->failures, b->frow, id))
+		b->frow++;
+	if (!rc)
+		rc = fill_findings(b, r, id);
+	while (of_report(b->findings, b->drow, id))
+		b->drow++;
+	if (!rc && (!r->organization_name || !r->report_id))
+		rc = MTS_ENOMEM;
+	if (rc) {
+		mts_report_free(r);
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
 	}
-	r->findings.subject = NULL;
-	PQclear(res);
-	return rc;
+	*out = r;
+	return 0;
 }
 
 static int pg_get(struct mts_report_store *base, int64_t id, struct mts_report **out,
@@ -754,43 +833,64 @@ static int pg_get(struct mts_report_store *base, int64_t id, struct mts_report *
 	char id_text[24];
 	snprintf(id_text, sizeof(id_text), "%" PRId64, id);
 	const char *v[] = {id_text};
-	PGresult *res = run(s,
-			    "SELECT organization, report_id, contact_info, start_text, end_text,"
-			    " start_time, end_time FROM reports WHERE id = $1",
-			    1, v, NULL, NULL, PGRES_TUPLES_OK, "get report", err);
-	if (!res)
+	struct batch b = {0};
+	b.reports = run(s, "SELECT " REPORT_COLUMNS " FROM reports WHERE id = $1", 1, v, NULL,
+			NULL, PGRES_TUPLES_OK, "get report", err);
+	if (!b.reports)
 		return MTS_ESTORE;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return mts_error_set(err, MTS_ENOTFOUND, "no report with id %lld", (long long)id);
-	}
-	struct mts_report *r = mts_report_new();
 	int rc = 0;
-	if (!r) {
-		PQclear(res);
-		return mts_error_set(err, MTS_ENOMEM, "out of memory");
-	}
-	r->organization_name = value_dup(res, 0, 0);
-	r->report_id = value_dup(res, 0, 1);
-	r->contact_info = value_dup(res, 0, 2);
-	r->start_text = value_dup(res, 0, 3);
-	r->end_text = value_dup(res, 0, 4);
-	r->dates_valid = !PQgetisnull(res, 0, 5);
-	r->start = value_int(res, 0, 5);
-	r->end = value_int(res, 0, 6);
-	PQclear(res);
-	if (!r->organization_name || !r->report_id)
-		rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+	if (PQntuples(b.reports) == 0)
+		rc = mts_error_set(err, MTS_ENOTFOUND, "no report with id %lld", (long long)id);
 	if (!rc)
-		rc = get_policies(s, r, id_text, err);
+		rc = batch_fetch(s, &b, err);
 	if (!rc)
-		rc = get_findings(s, r, id_text, err);
-	if (rc) {
-		mts_report_free(r);
-		return rc;
+		rc = batch_report(&b, 0, out, err);
+	batch_clear(&b);
+	return rc;
+}
+
+/* mts_report_store_each() in batches of BATCH reports, by (start, id). */
+static int pg_each(struct mts_report_store *base, int64_t since, int64_t until,
+		   int (*fn)(const struct mts_report *r, void *ctx), void *ctx,
+		   struct mts_error *err)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	char lo[24], hi[24], last_start[24], last_id[24] = "0";
+	snprintf(lo, sizeof(lo), "%" PRId64, since);
+	snprintf(hi, sizeof(hi), "%" PRId64, until);
+	snprintf(last_start, sizeof(last_start), "%" PRId64, since);
+	int rc = 0;
+	for (;;) {
+		struct batch b = {0};
+		const char *v[] = {lo, hi, last_start, last_id};
+		b.reports = run(s,
+				"SELECT " REPORT_COLUMNS " FROM reports"
+				" WHERE start_time >= $1 AND start_time < $2"
+				" AND (start_time, id) > ($3, $4)"
+				" ORDER BY start_time, id LIMIT " MTS_STRINGIFY(BATCH),
+				4, v, NULL, NULL, PGRES_TUPLES_OK, "each", err);
+		if (!b.reports)
+			return MTS_ESTORE;
+		int n = PQntuples(b.reports);
+		if (n > 0)
+			rc = batch_fetch(s, &b, err);
+		for (int i = 0; !rc && i < n; i++) {
+			struct mts_report *r;
+			rc = batch_report(&b, i, &r, err);
+			if (!rc) {
+				rc = fn(r, ctx);
+				mts_report_free(r);
+			}
+		}
+		if (n > 0) {
+			snprintf(last_start, sizeof(last_start), "%s",
+				 PQgetvalue(b.reports, n - 1, 6));
+			snprintf(last_id, sizeof(last_id), "%s", PQgetvalue(b.reports, n - 1, 0));
+		}
+		batch_clear(&b);
+		if (rc || n < BATCH)
+			return rc;
 	}
-	*out = r;
-	return 0;
 }
 
 const struct mts_report_store_ops mts_report_store_pg_ops = {
@@ -800,6 +900,7 @@ const struct mts_report_store_ops mts_report_store_pg_ops = {
 	.quarantine = pg_quarantine,
 	.list = pg_list,
 	.get = pg_get,
+	.each = pg_each,
 	.close = pg_close,
 };
 
@@ -811,5 +912,6 @@ const struct mts_report_store_ops mts_report_store_postgres_ops = {
 	.quarantine = pg_quarantine,
 	.list = pg_list,
 	.get = pg_get,
+	.each = pg_each,
 	.close = pg_close,
 };
