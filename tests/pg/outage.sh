@@ -54,4 +54,36 @@ t_eq "server back: the 20 others answered 200" "$(printf '200 %.0s' $(seq 1 20))
 t_eq "30 reports stored, each once" "30|30" "$(psql "$P" -qAtc 'SELECT COUNT(*), COUNT(DISTINCT report_id) FROM reports')"
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
 t_eq "SIGTERM: exit 0" 0 "$rc"
+
+# kill -9 of receive while two senders post 150 more: every report
+# answered 200 is in PostgreSQL, none twice.
+python3 "$gen" "$tmp/batch" --count 150 --format gz --seed 9 >/dev/null
+$M report receive --listen "$ADDR:0" --cert "$tmp/cert.pem" --key "$tmp/key.pem" --store "$P" >"$tmp/log2" 2>&1 &
+pid=$!
+port=""
+for _ in $(seq 1 100); do
+	port=$(sed -n 's/^receive: listening on .*:\([0-9][0-9]*\)$/\1/p' "$tmp/log2")
+	[ -n "$port" ] && break
+	sleep 0.05
+done
+sender() { local f; while read -r f; do [ "$(post "$f" 2>/dev/null)" = 200 ] && echo "$f" >>"$2"; done <"$1"; }
+ls "$tmp/batch"/*.gz | awk 'NR % 2' >"$tmp/l1"
+ls "$tmp/batch"/*.gz | awk '!(NR % 2)' >"$tmp/l2"
+: >"$tmp/a1"; : >"$tmp/a2"
+sender "$tmp/l1" "$tmp/a1" & s1=$!
+sender "$tmp/l2" "$tmp/a2" & s2=$!
+for _ in $(seq 1 400); do
+	[ "$(cat "$tmp/a1" "$tmp/a2" | wc -l)" -ge 30 ] && break
+	sleep 0.05
+done
+kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=""
+wait "$s1" "$s2"
+acked=$(cat "$tmp/a1" "$tmp/a2" | wc -l)
+[ "$acked" -ge 30 ] && [ "$acked" -lt 150 ] && t_ok "killed mid-batch ($acked acknowledged)" || t_fail "killed mid-batch ($acked acknowledged)"
+ids=$(cat "$tmp/a1" "$tmp/a2" | while read -r f; do gzip -dc "$f" | python3 -c 'import json,sys; print(json.load(sys.stdin)["report-id"])'; done | sort)
+stored=$(psql "$P" -qAtc "SELECT report_id FROM reports WHERE report_id LIKE 'gen-%' ORDER BY 1" | sort)
+missing=$(comm -23 <(printf '%s\n' "$ids") <(printf '%s\n' "$stored") | grep -c . || true)
+t_eq "every acknowledged report is in PostgreSQL" 0 "$missing"
+t_eq "none stored twice" 0 "$(psql "$P" -qAtc 'SELECT COUNT(*) - COUNT(DISTINCT (organization, report_id)) FROM reports')"
+t_eq "no half-stored report" 0 "$(psql "$P" -qAtc 'SELECT COUNT(*) FROM reports r WHERE NOT EXISTS (SELECT 1 FROM policies p WHERE p.report = r.id)')"
 t_done
