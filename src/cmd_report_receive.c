@@ -187,6 +187,9 @@ static void handle(struct evhttp_request *req, void *arg)
 	mts_report_post_clear(&p);
 }
 
+/* evhttp falls back to a plain socket when this returns NULL (out of
+ * memory): the client's TLS handshake then reads as a bad request and the
+ * connection is closed, so nothing is ever served without TLS. */
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 {
 	struct server *srv = arg;
