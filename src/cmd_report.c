@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "report_cmd.h"
 #include "mtasts/gzip.h"
 #include "mtasts/report.h"
 #include "mtasts/report_mail.h"
@@ -19,29 +20,56 @@ const char cmd_report_help[] =
 	"Usage: mtasts report ingest [--store URL] PATH...|-\n"
 	"       mtasts report list [--store URL] [--domain DOMAIN] [--json]\n"
 	"       mtasts report show ID [--store URL] [--json]\n"
+	"       mtasts report summary [--store URL] [--domain DOMAIN] [--since DATE]\n"
+	"                             [--until DATE] [--days N] [--min-reporters M]\n"
+	"                             [--json|--csv]\n"
+	"       mtasts report receive --listen ADDR:PORT --cert FILE --key FILE\n"
+	"                             [--store URL] [--max-body BYTES] [--timeout SECONDS]\n"
 	"\n"
 	"Collect, store and read SMTP TLS reports (RFC 8460).\n"
 	"\n"
-	"  ingest  store the reports in each PATH: a .json or .json.gz file, a mail\n"
-	"          message (.eml: its application/tlsrpt+gzip or +json parts), a\n"
-	"          directory (its .json, .json.gz and .eml files, recursively), or -\n"
-	"          for standard input; gzip, JSON and mail are told apart by content,\n"
-	"          not by name; a report already stored (same organization and\n"
-	"          report-id) is a duplicate, and an input that is not a report is\n"
-	"          quarantined with the reason\n"
-	"  list    the stored reports, newest first, with their policy domains and\n"
-	"          session counts\n"
-	"  show    one stored report: its policies, failure details and findings\n"
+	"  ingest   store the reports in each PATH: a .json or .json.gz file, a mail\n"
+	"           message (.eml: its application/tlsrpt+gzip or +json parts), a\n"
+	"           directory (its .json, .json.gz and .eml files, recursively), or -\n"
+	"           for standard input; gzip, JSON and mail are told apart by content,\n"
+	"           not by name; a report already stored (same organization and\n"
+	"           report-id) is a duplicate, and an input that is not a report is\n"
+	"           quarantined with the reason\n"
+	"  list     the stored reports, newest first, with their policy domains and\n"
+	"           session counts\n"
+	"  show     one stored report: its policies, failure details and findings\n"
+	"  summary  per policy domain and day: sessions, failure types by MX host,\n"
+	"           receiving IP and reporter, failure types new since the previous\n"
+	"           period, and whether the domain is ready to move to enforce\n"
+	"  receive  the HTTPS endpoint of RFC 8460 section 5.4: POSTed reports\n"
+	"           (application/tlsrpt+gzip or +json) are answered 200 once stored\n"
 	"\n"
 	"Options:\n"
-	"      --store URL      where reports are kept (default: $MTASTS_STORE, else\n"
-	"                       sqlite://./mtasts-reports.db); sqlite://PATH\n"
-	"      --domain DOMAIN  list: only reports with a policy for DOMAIN\n"
-	"      --json           machine-readable output\n"
-	"  -h, --help           show this help\n"
+	"      --store URL          where reports are kept (default: $MTASTS_STORE, else\n"
+	"                           sqlite://./mtasts-reports.db); sqlite://PATH or\n"
+	"                           postgresql://[USER@]HOST[:PORT]/DB (postgres:// too)\n"
+	"      --domain DOMAIN      list, summary: only this policy domain\n"
+	"      --json               list, show, summary: machine-readable output\n"
+	"      --csv                summary: CSV with a header row\n"
+	"      --since DATE         summary: first day (YYYY-MM-DD, UTC) of the period\n"
+	"      --until DATE         summary: last day of the period (default: the day\n"
+	"                           of the newest report)\n"
+	"      --days N             summary: the period is the N days up to --until\n"
+	"                           (default 14)\n"
+	"      --min-reporters M    summary: ready only when every MX host was reported\n"
+	"                           by M organizations (default 2)\n"
+	"      --listen ADDR:PORT   receive: where to listen (port 0: any free port)\n"
+	"      --cert FILE          receive: the TLS certificate chain (PEM)\n"
+	"      --key FILE           receive: its private key (PEM)\n"
+	"      --max-body BYTES     receive: largest request body (default and most\n"
+	"                           20 MiB); decompressed reports are capped at 20 MiB\n"
+	"      --timeout SECONDS    receive: drop a client idle this long (default 30)\n"
+	"  -h, --help               show this help\n"
 	"\n"
-	"Exit codes: 0 all ingested or duplicates (list, show: done), 1 an input was\n"
-	"quarantined (show: no such report), 2 usage error, 3 the store failed.\n";
+	"Exit codes: 0 all ingested or duplicates (list, show: done; summary: every\n"
+	"domain ready and no failed session; receive: stopped by a signal), 1 an input\n"
+	"was quarantined (show: no such report; summary: failures or not ready), 2 usage\n"
+	"error, 3 the store failed (receive: could not start).\n";
 
 enum { OPT_STORE = 256, OPT_DOMAIN, OPT_JSON };
 
@@ -286,25 +314,26 @@ static void ingest_path(struct ingest_run *run, const char *path, int depth, boo
 	free(entries);
 }
 
-static const char *store_url(const struct report_args *a)
+int report_open_store(const char *cmd, const char *url, struct mts_report_store **s)
 {
-	if (a->store_url)
-		return a->store_url;
-	const char *env = getenv(MTS_REPORT_STORE_ENV);
-	return env && *env ? env : MTS_REPORT_STORE_DEFAULT;
+	if (!url) {
+		const char *env = getenv(MTS_REPORT_STORE_ENV);
+		url = env && *env ? env : MTS_REPORT_STORE_DEFAULT;
+	}
+	struct mts_error err = {0};
+	int rc = mts_report_store_open(url, s, &err);
+	if (rc == MTS_EUSAGE)
+		return cli_usage(cmd, "%s", err.message);
+	if (rc < 0) {
+		cli_error(cmd, "%s", err.message);
+		return CLI_EXIT_INCOMPLETE;
+	}
+	return 0;
 }
 
 static int open_store(const struct report_args *a, struct mts_report_store **s)
 {
-	struct mts_error err = {0};
-	int rc = mts_report_store_open(store_url(a), s, &err);
-	if (rc == MTS_EUSAGE)
-		return cli_usage(a->cmd, "%s", err.message);
-	if (rc < 0) {
-		cli_error(a->cmd, "%s", err.message);
-		return CLI_EXIT_INCOMPLETE;
-	}
-	return 0;
+	return report_open_store(a->cmd, a->store_url, s);
 }
 
 static int report_ingest(struct report_args *a, int argc, char **argv)
@@ -569,10 +598,14 @@ static int report_show(struct report_args *a, int argc, char **argv)
 int cmd_report(int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_usage("report", "needs a subcommand: ingest, list, show");
+		return cli_usage("report", "needs a subcommand: ingest, list, show, summary, receive");
 	const char *sub = argv[1];
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)
 		return cli_print_help("report");
+	if (strcmp(sub, "summary") == 0)
+		return report_summary_main("report summary", argc - 1, argv + 1);
+	if (strcmp(sub, "receive") == 0)
+		return report_receive_main("report receive", argc - 1, argv + 1);
 	static const char *const subs[] = {"ingest", "list", "show"};
 	static const char *const names[] = {"report ingest", "report list", "report show"};
 	int which = -1;

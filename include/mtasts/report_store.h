@@ -1,7 +1,8 @@
 /*
  * report_store.h - where received TLS reports are kept: one interface,
- * backends chosen by URL (sqlite:///var/lib/mtasts/reports.db; PostgreSQL
- * later, behind the same operations).
+ * backends chosen by URL: sqlite:///var/lib/mtasts/reports.db, or
+ * postgresql://user@host/db (postgres:// too; libpq's URI syntax) for a
+ * server that several machines share.
  *
  * A store keeps each report normalised (report, policies, failure details,
  * findings) beside its raw body, recognises a report sent twice by
@@ -25,6 +26,8 @@
 #define MTS_REPORT_STORE_ENV "MTASTS_STORE"
 #define MTS_REPORT_STORE_DEFAULT "sqlite://./mtasts-reports.db"
 #define MTS_REPORT_STORE_BUSY_MS 10000 /* wait this long for another writer */
+#define MTS_REPORT_STORE_PG_CONNECT_S 10 /* PostgreSQL connect timeout, unless the URL sets one */
+#define MTS_REPORT_STORE_PG_STATEMENT_MS 60000 /* one statement at most */
 
 enum mts_ingest_result {
 	MTS_INGEST_STORED = 0,
@@ -46,7 +49,7 @@ struct mts_report_store;
 
 /* The operations a backend provides; see the wrappers below. */
 struct mts_report_store_ops {
-	const char *scheme; /* "sqlite" */
+	const char *scheme; /* "sqlite", "postgresql" */
 	int (*open)(const char *location, struct mts_report_store **out, struct mts_error *err);
 	int (*ingest)(struct mts_report_store *s, const struct mts_report *r, const char *raw,
 		      size_t raw_len, const char *source, int64_t now, int64_t *id,
@@ -57,6 +60,10 @@ struct mts_report_store_ops {
 		    size_t *count, struct mts_error *err);
 	int (*get)(struct mts_report_store *s, int64_t id, struct mts_report **out,
 		   struct mts_error *err);
+	/* Optional: NULL walks with list and get (see mts_report_store_each). */
+	int (*each)(struct mts_report_store *s, int64_t since, int64_t until,
+		    int (*fn)(const struct mts_report *r, void *ctx), void *ctx,
+		    struct mts_error *err);
 	void (*close)(struct mts_report_store *s);
 };
 
@@ -88,8 +95,22 @@ void mts_report_rows_free(struct mts_report_row *rows, size_t count);
 int mts_report_store_get(struct mts_report_store *s, int64_t id, struct mts_report **out,
 			 struct mts_error *err);
 
-/* The SQLite backend, for tests that need its schema version. */
+/* Call fn for every stored report whose date range starts in [since, until)
+ * (Unix seconds), rebuilt as by mts_report_store_get(), oldest first; a
+ * report with invalid dates is skipped. fn returns 0 to go on; anything
+ * else stops the walk and is returned. */
+int mts_report_store_each(struct mts_report_store *s, int64_t since, int64_t until,
+			  int (*fn)(const struct mts_report *r, void *ctx), void *ctx,
+			  struct mts_error *err);
+/* The first day (Unix seconds at 00:00 UTC) of the newest dated report, or
+ * 0 when there is none. */
+int mts_report_store_last_day(struct mts_report_store *s, int64_t *day, struct mts_error *err);
+
+/* The backends, for tests that need their schema versions. */
 extern const struct mts_report_store_ops mts_report_store_sqlite_ops;
+extern const struct mts_report_store_ops mts_report_store_pg_ops;
+extern const struct mts_report_store_ops mts_report_store_postgres_ops;
 #define MTS_REPORT_STORE_SQLITE_SCHEMA 1
+#define MTS_REPORT_STORE_PG_SCHEMA 1
 
 #endif

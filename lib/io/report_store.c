@@ -1,4 +1,5 @@
 /* report_store.c - choose a report store backend by URL (see include/mtasts/report_store.h). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,6 +7,8 @@
 
 static const struct mts_report_store_ops *const backends[] = {
 	&mts_report_store_sqlite_ops,
+	&mts_report_store_pg_ops,
+	&mts_report_store_postgres_ops,
 };
 
 int mts_report_store_open(const char *url, struct mts_report_store **out, struct mts_error *err)
@@ -14,7 +17,7 @@ int mts_report_store_open(const char *url, struct mts_report_store **out, struct
 	const char *sep = strstr(url, "://");
 	if (!sep)
 		return mts_error_set(err, MTS_EUSAGE,
-				     "store '%.200s': expected a URL such as sqlite:///path/db", url);
+				     "store '%.200s': expected a URL such as sqlite:///path/db or postgresql://host/db", url);
 	size_t scheme_len = (size_t)(sep - url);
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
 		if (strlen(backends[i]->scheme) == scheme_len &&
@@ -64,4 +67,73 @@ int mts_report_store_get(struct mts_report_store *s, int64_t id, struct mts_repo
 			 struct mts_error *err)
 {
 	return s->ops->get(s, id, out, err);
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct mts_report_row *x = a, *y = b;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Built on list and get unless the backend has a faster walk; either way
+ * each report comes rebuilt as get rebuilds it, and a summary sorts what
+ * it gathers, so it cannot depend on the backend. */
+int mts_report_store_each(struct mts_report_store *s, int64_t since, int64_t until,
+			  int (*fn)(const struct mts_report *r, void *ctx), void *ctx,
+			  struct mts_error *err)
+{
+	if (s->ops->each)
+		return s->ops->each(s, since, until, fn, ctx, err);
+	struct mts_report_row *rows;
+	size_t count;
+	int rc = mts_report_store_list(s, NULL, &rows, &count, err);
+	if (rc < 0)
+		return rc;
+	if (count)
+		qsort(rows, count, sizeof(*rows), by_start);
+	for (size_t i = 0; !rc && i < count; i++) {
+		if ((rows[i].start == 0 && rows[i].end == 0) || rows[i].start < since ||
+		    rows[i].start >= until)
+			continue;
+		struct mts_report *r;
+		rc = mts_report_store_get(s, rows[i].id, &r, err);
+		if (rc == MTS_ENOTFOUND) { /* deleted meanwhile */
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
+			break;
+		if (r->dates_valid)
+			rc = fn(r, ctx);
+		mts_report_free(r);
+	}
+	mts_report_rows_free(rows, count);
+	return rc;
+}
+
+int mts_report_store_last_day(struct mts_report_store *s, int64_t *day, struct mts_error *err)
+{
+	struct mts_report_row *rows;
+	size_t count;
+	*day = 0;
+	int rc = mts_report_store_list(s, NULL, &rows, &count, err);
+	if (rc < 0)
+		return rc;
+	int64_t last = 0;
+	bool any = false;
+	for (size_t i = 0; i < count; i++) {
+		if (rows[i].start == 0 && rows[i].end == 0)
+			continue;
+		if (!any || rows[i].start > last)
+			last = rows[i].start;
+		any = true;
+	}
+	mts_report_rows_free(rows, count);
+	if (any) {
+		int64_t rem = last % 86400;
+		*day = last - (rem < 0 ? rem + 86400 : rem);
+	}
+	return 0;
 }

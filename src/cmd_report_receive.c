@@ -1,0 +1,385 @@
+/* cmd_report_receive.c - `mtasts report receive`: the HTTPS endpoint of
+ * RFC 8460 §5.4, libevent's evhttp over bufferevent_openssl on one loop.
+ *
+ * A report is answered 200 only after its transaction has committed (the
+ * store call is synchronous inside the request callback), so a sender that
+ * got 200 will find its report stored whatever happens to us next; a
+ * sender that got nothing retries, and the retry is a duplicate. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "cli.h"
+#include "report_cmd.h"
+#include "mtasts/report_post.h"
+#include "mtasts/report_store.h"
+
+#define RECEIVE_DEFAULT_TIMEOUT 30    /* seconds a client may stay idle */
+#define RECEIVE_MAX_HEADERS 16384     /* bytes of request line and headers */
+#define RECEIVE_STOP_GRACE_MS 500     /* responses in flight get this long at a stop */
+
+enum { OPT_STORE = 256, OPT_LISTEN, OPT_CERT, OPT_KEY, OPT_MAX_BODY, OPT_TIMEOUT };
+
+static const struct option receive_options[] = {
+	{"store", required_argument, NULL, OPT_STORE},
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"cert", required_argument, NULL, OPT_CERT},
+	{"key", required_argument, NULL, OPT_KEY},
+	{"max-body", required_argument, NULL, OPT_MAX_BODY},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+struct server {
+	const char *cmd, *store_url;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *listener;
+	SSL_CTX *tls;
+	struct mts_report_store *store;
+	unsigned long requests;
+	int exit_code;
+};
+
+static void log_line(const char *peer, int status, const char *what)
+{
+	/* key=value, one line per request; what is ours or escaped text */
+	printf("receive: peer=%s status=%d %s\n", peer, status, what);
+}
+
+/* Send status with a one-line text body. */
+static void reply(struct evhttp_request *req, int status, const char *text)
+{
+	struct evbuffer *out = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (status == 405)
+		evhttp_add_header(h, "Allow", "POST");
+	if (out)
+		evbuffer_add_printf(out, "%s\n", text);
+	const char *phrase = status == 200   ? "OK"
+			     : status == 400 ? "Bad Request"
+			     : status == 405 ? "Method Not Allowed"
+			     : status == 413 ? "Payload Too Large"
+			     : status == 415 ? "Unsupported Media Type"
+			     : status == 503 ? "Service Unavailable"
+					     : "Internal Server Error";
+	evhttp_send_reply(req, status, phrase, out);
+	if (out)
+		evbuffer_free(out);
+}
+
+/* Reason text from a stranger's body, made one printable line. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+}
+
+/* The store may have gone away (a PostgreSQL restart): open it again once. */
+static int store_again(struct server *srv, struct mts_error *err)
+{
+	mts_report_store_close(srv->store);
+	srv->store = NULL;
+	return mts_report_store_open(srv->store_url, &srv->store, err);
+}
+
+static int ingest(struct server *srv, const struct mts_report_post *p, const char *source,
+		  int64_t *id, struct mts_error *err)
+{
+	int rc = -1;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!srv->store && store_again(srv, err) < 0)
+			continue;
+		rc = mts_report_store_ingest(srv->store, p->report, p->json, p->json_len, source,
+					     (int64_t)time(NULL), id, err);
+		if (rc != MTS_ESTORE)
+			break;
+		mts_report_store_close(srv->store);
+		srv->store = NULL;
+	}
+	return rc;
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+	struct server *srv = arg;
+	srv->requests++;
+	char peer[INET6_ADDRSTRLEN + 8] = "?";
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	if (conn) {
+		char *addr = NULL;
+		ev_uint16_t port = 0;
+		evhttp_connection_get_peer(conn, &addr, &port);
+		if (addr)
+			snprintf(peer, sizeof(peer), "%.*s:%u", INET6_ADDRSTRLEN, addr, port);
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		log_line(peer, 405, "method=not-post");
+		reply(req, 405, "only POST: send a TLS report as RFC 8460 section 5.4 says");
+		return;
+	}
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+	if (!body) {
+		log_line(peer, 500, "error=out-of-memory");
+		reply(req, 500, "out of memory; try again later");
+		return;
+	}
+	struct mts_report_post p;
+	mts_report_post_decode(ct, body, len, &p);
+	char source[128];
+	snprintf(source, sizeof(source), "https POST from %s", peer);
+	char msg[MTS_ERROR_MSG_MAX + 128];
+	struct mts_error err = {0};
+	if (p.status == 400 || p.status == 413) {
+		/* A bad report is kept, with the reason, for its sender's sake. */
+		one_line(p.reason);
+		if ((srv->store || store_again(srv, &err) == 0) &&
+		    mts_report_store_quarantine(srv->store, source, p.reason, body, len,
+						(int64_t)time(NULL), &err) == 0)
+			log_line(peer, p.status, "result=quarantined");
+		else
+			printf("receive: peer=%s status=%d quarantine-failed=\"%s\"\n", peer,
+			       p.status, err.message);
+		snprintf(msg, sizeof(msg), "%s (quarantined)", p.reason);
+		reply(req, p.status, msg);
+	} else if (p.status != 200) {
+		log_line(peer, p.status, p.status == 415 ? "result=media-type" : "result=error");
+		reply(req, p.status, p.reason);
+	} else {
+		int64_t id = 0;
+		int rc = ingest(srv, &p, source, &id, &err);
+		if (rc == MTS_INGEST_STORED || rc == MTS_INGEST_DUPLICATE) {
+			snprintf(msg, sizeof(msg), "%s report %lld",
+				 rc == MTS_INGEST_STORED ? "stored as" : "duplicate of",
+				 (long long)id);
+			char what[64];
+			snprintf(what, sizeof(what), "result=%s report=%lld",
+				 rc == MTS_INGEST_STORED ? "stored" : "duplicate", (long long)id);
+			log_line(peer, 200, what);
+			reply(req, 200, msg);
+		} else {
+			/* Not stored, so not acknowledged: the sender will retry. */
+			printf("receive: peer=%s status=503 error=\"%s\"\n", peer, err.message);
+			reply(req, 503, "the report store failed; try again later");
+		}
+	}
+	mts_report_post_clear(&p);
+}
+
+/* evhttp falls back to a plain socket when this returns NULL (out of
+ * memory): the client's TLS handshake then reads as a bad request and the
+ * connection is closed, so nothing is ever served without TLS. */
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+	struct server *srv = arg;
+	SSL *ssl = SSL_new(srv->tls);
+	if (!ssl)
+		return NULL;
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+		base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		SSL_free(ssl);
+	return bev;
+}
+
+static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	if (srv->listener) {
+		printf("receive: signal=%d stopping after %lu request%s\n", (int)sig, srv->requests,
+		       srv->requests == 1 ? "" : "s");
+		/* No new connections; let responses being written finish. */
+		evhttp_del_accept_socket(srv->http, srv->listener);
+		srv->listener = NULL;
+		struct timeval grace = {0, RECEIVE_STOP_GRACE_MS * 1000};
+		event_base_once(srv->base, -1, EV_TIMEOUT, on_stop_timer, srv->base, &grace);
+	}
+}
+
+/* "ADDR:PORT" or "[ADDR6]:PORT" into a numeric address and a port. */
+static int parse_listen(const char *v, char *addr, size_t cap, unsigned *port)
+{
+	const char *colon = strrchr(v, ':');
+	if (!colon || colon == v)
+		return -1;
+	const char *a = v, *a_end = colon;
+	if (*a == '[') {
+		if (a_end[-1] != ']')
+			return -1;
+		a++;
+		a_end--;
+	}
+	size_t n = (size_t)(a_end - a);
+	if (n == 0 || n >= cap)
+		return -1;
+	memcpy(addr, a, n);
+	addr[n] = '\0';
+	unsigned char buf[sizeof(struct in6_addr)];
+	if (inet_pton(AF_INET, addr, buf) != 1 && inet_pton(AF_INET6, addr, buf) != 1)
+		return -1;
+	char *end;
+	errno = 0;
+	long p = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+		return -1;
+	*port = (unsigned)p;
+	return 0;
+}
+
+static int tls_setup(struct server *srv, const char *cert, const char *key)
+{
+	srv->tls = SSL_CTX_new(TLS_server_method());
+	if (!srv->tls)
+		return -1;
+	SSL_CTX_set_min_proto_version(srv->tls, TLS1_2_VERSION);
+	SSL_CTX_set_options(srv->tls, SSL_OP_NO_RENEGOTIATION);
+	const char *what = NULL, *file = NULL;
+	if (SSL_CTX_use_certificate_chain_file(srv->tls, cert) != 1)
+		what = "cannot load the certificate chain", file = cert;
+	else if (SSL_CTX_use_PrivateKey_file(srv->tls, key, SSL_FILETYPE_PEM) != 1)
+		what = "cannot load the private key", file = key;
+	else if (SSL_CTX_check_private_key(srv->tls) != 1)
+		what = "the private key does not match the certificate", file = key;
+	if (what) {
+		char detail[256];
+		ERR_error_string_n(ERR_get_error(), detail, sizeof(detail));
+		cli_error(srv->cmd, "%s: %s (%s)", file, what, detail);
+		return -1;
+	}
+	return 0;
+}
+
+int report_receive_main(const char *cmd, int argc, char **argv)
+{
+	const char *listen = NULL, *cert = NULL, *key = NULL;
+	long max_body = MTS_REPORT_POST_MAX_BYTES, timeout = RECEIVE_DEFAULT_TIMEOUT;
+	struct server srv = {.cmd = cmd};
+	int c;
+	optind = 1;
+	while ((c = cli_getopt(cmd, argc, argv, ":h", receive_options)) != -1) {
+		char *end;
+		switch (c) {
+		case 'h': return cli_print_help("report");
+		case OPT_STORE: srv.store_url = optarg; break;
+		case OPT_LISTEN: listen = optarg; break;
+		case OPT_CERT: cert = optarg; break;
+		case OPT_KEY: key = optarg; break;
+		case OPT_MAX_BODY:
+			errno = 0;
+			max_body = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || max_body < 1 ||
+			    max_body > (long)MTS_REPORT_POST_MAX_BYTES)
+				return cli_usage(cmd, "--max-body needs a size from 1 to %u bytes",
+						 MTS_REPORT_POST_MAX_BYTES);
+			break;
+		case OPT_TIMEOUT:
+			errno = 0;
+			timeout = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || timeout < 1 || timeout > 3600)
+				return cli_usage(cmd, "--timeout needs seconds from 1 to 3600");
+			break;
+		default: return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_usage(cmd, "receive takes no operands ('%s')", argv[optind]);
+	if (!listen || !cert || !key)
+		return cli_usage(cmd, "receive needs --listen ADDR:PORT, --cert FILE and --key FILE");
+	char addr[INET6_ADDRSTRLEN];
+	unsigned port;
+	if (parse_listen(listen, addr, sizeof(addr), &port) < 0)
+		return cli_usage(cmd, "--listen needs a numeric ADDR:PORT ([ADDR]:PORT for IPv6), not '%s'",
+				 listen);
+	if (!srv.store_url) {
+		const char *env = getenv(MTS_REPORT_STORE_ENV);
+		srv.store_url = env && *env ? env : MTS_REPORT_STORE_DEFAULT;
+	}
+	int rc = report_open_store(cmd, srv.store_url, &srv.store);
+	if (rc)
+		return rc;
+	rc = CLI_EXIT_INCOMPLETE;
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (tls_setup(&srv, cert, key) < 0)
+		goto out;
+	srv.base = event_base_new();
+	srv.http = srv.base ? evhttp_new(srv.base) : NULL;
+	if (!srv.http) {
+		cli_error(cmd, "cannot set up the event loop");
+		goto out;
+	}
+	evhttp_set_bevcb(srv.http, tls_bev, &srv);
+	evhttp_set_gencb(srv.http, handle, &srv);
+	evhttp_set_max_body_size(srv.http, (ev_ssize_t)max_body);
+	/* Over the cap, read and drop the rest so that the client sees the 413
+	 * (libevent's own page) instead of a reset; the timeout still bounds it. */
+	evhttp_set_flags(srv.http, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_max_headers_size(srv.http, RECEIVE_MAX_HEADERS);
+	evhttp_set_timeout(srv.http, (int)timeout);
+	evhttp_set_allowed_methods(srv.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+						     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						     EVHTTP_REQ_OPTIONS);
+	srv.listener = evhttp_bind_socket_with_handle(srv.http, addr, (ev_uint16_t)port);
+	if (!srv.listener) {
+		cli_error(cmd, "cannot listen on %s: %s", listen, strerror(errno));
+		goto out;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(evhttp_bound_socket_get_fd(srv.listener), (struct sockaddr *)&ss, &sl) == 0)
+		port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						      : ((struct sockaddr_in *)&ss)->sin_port);
+	struct event *sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
+	struct event *sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
+	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sigint, NULL) < 0) {
+		cli_error(cmd, "cannot catch signals");
+		if (sigterm)
+			event_free(sigterm);
+		if (sigint)
+			event_free(sigint);
+		goto out;
+	}
+	printf("receive: listening on %s%s%s:%u\n", strchr(addr, ':') ? "[" : "", addr,
+	       strchr(addr, ':') ? "]" : "", port);
+	event_base_dispatch(srv.base);
+	event_free(sigterm);
+	event_free(sigint);
+	printf("receive: stopped\n");
+	rc = CLI_EXIT_OK;
+out:
+	if (srv.http)
+		evhttp_free(srv.http);
+	if (srv.base)
+		event_base_free(srv.base);
+	if (srv.tls)
+		SSL_CTX_free(srv.tls);
+	mts_report_store_close(srv.store);
+	return rc;
+}

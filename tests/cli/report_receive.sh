@@ -1,0 +1,141 @@
+#!/bin/bash
+# mtasts report receive: the RFC 8460 §5.4 endpoint on loopback with a
+# certificate made here, each answer, a slow client, SIGTERM, and a kill -9
+# in the middle of a batch that must lose nothing acknowledged.
+set -u
+. "$MTASTS_SOURCE_DIR/tests/lib.sh"
+M=$MTASTS
+data=$MTASTS_SOURCE_DIR/tests/data/tlsrpt
+gen=$MTASTS_SOURCE_DIR/tests/gen-reports.py
+tmp=$(mktemp -d)
+pids=()
+cleanup() { local p; for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+q() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$1" "$2"; }
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" -subj /CN=tlsrpt.test \
+	-addext subjectAltName=DNS:tlsrpt.test >/dev/null 2>&1
+ADDR=127.$((16 + RANDOM % 200)).$((16 + RANDOM % 200)).$((2 + RANDOM % 200))
+
+# start LOG ARGS...: run receive in the background, wait for its port.
+start() {
+	local log=$1; shift
+	$M report receive --listen "$ADDR:0" --cert "$tmp/cert.pem" --key "$tmp/key.pem" "$@" >"$log" 2>&1 &
+	PID=$!
+	pids+=("$PID")
+	PORT=""
+	for _ in $(seq 1 100); do
+		PORT=$(sed -n 's/^receive: listening on .*:\([0-9][0-9]*\)$/\1/p' "$log")
+		[ -n "$PORT" ] && break
+		sleep 0.05
+	done
+	URL=https://tlsrpt.test:$PORT/
+}
+post() { # CONTENT-TYPE FILE [extra curl args]: prints "STATUS BODY"
+	local ct=$1 file=$2; shift 2
+	curl -sS --max-time 20 --cacert "$tmp/cert.pem" --resolve "tlsrpt.test:$PORT:$ADDR" \
+		-H "Content-Type: $ct" --data-binary "@$file" -o "$tmp/body" -w '%{http_code}' "$@" "$URL"
+	printf ' %s' "$(cat "$tmp/body" 2>/dev/null)"
+}
+
+S=$tmp/r.db
+start "$tmp/log" --store "sqlite://$S" --max-body 100000 --timeout 2
+[ -n "$PORT" ] && t_ok "listening on $ADDR:$PORT" || { t_fail "receive did not start" "$(cat "$tmp/log")"; t_done; exit 1; }
+gzip -c "$data/reportviewer-google.json" >"$tmp/google.gz"
+t_contains "json: 200 once stored" "200 stored as report 1" "$(post application/tlsrpt+json "$data/parsedmarc-rfc8460.json")"
+t_contains "gzip: 200 once stored" "200 stored as report 2" "$(post application/tlsrpt+gzip "$tmp/google.gz")"
+t_contains "a resent report: 200, duplicate" "200 duplicate of report 2" "$(post 'application/tlsrpt+gzip; x=y' "$tmp/google.gz")"
+t_eq "two reports stored" 2 "$(q "$S" 'SELECT COUNT(*) FROM reports')"
+t_eq "sessions stored" "$(python3 -c 'import json; r=json.load(open("'"$data/reportviewer-google.json"'")); print(sum(p["summary"]["total-successful-session-count"] for p in r["policies"]))')" \
+	"$(q "$S" "SELECT SUM(successful) FROM policies p JOIN reports r ON r.id = p.report WHERE r.organization = 'Google Inc.'")"
+t_contains "another media type: 415" "415 Content-Type must be application/tlsrpt+gzip or application/tlsrpt+json" "$(post application/json "$data/parsedmarc-rfc8460.json")"
+printf '{"hello":"world"}' >"$tmp/notreport.json"
+t_contains "not a report: 400" "400 not a report" "$(post application/tlsrpt+json "$tmp/notreport.json")"
+gzip -c "$data/parsedmarc-rfc8460.json" | head -c 100 >"$tmp/trunc.gz"
+t_contains "truncated gzip: 400" "400 not a report: gzip: truncated" "$(post application/tlsrpt+gzip "$tmp/trunc.gz")"
+head -c 20000000 /dev/zero | gzip -9 >"$tmp/bomb.gz"
+t_contains "gzip bomb: 413" "413 not a report: gzip: expands more than" "$(post application/tlsrpt+gzip "$tmp/bomb.gz")"
+t_eq "bad reports quarantined" 3 "$(q "$S" 'SELECT COUNT(*) FROM quarantine')"
+t_contains "quarantine keeps the reason" "gzip: truncated" "$(q "$S" "SELECT reason FROM quarantine ORDER BY id LIMIT 1 OFFSET 1")"
+t_contains "quarantine names the sender" "https POST from 127." "$(q "$S" "SELECT source FROM quarantine ORDER BY id LIMIT 1")"
+head -c 200000 /dev/urandom >"$tmp/big.bin"
+t_contains "over --max-body: 413" "413" "$(post application/tlsrpt+json "$tmp/big.bin" 2>/dev/null)"
+t_contains "chunked over --max-body: 413" "413" "$(post application/tlsrpt+json "$tmp/big.bin" -H 'Transfer-Encoding: chunked' 2>/dev/null)"
+out=$(curl -sS --cacert "$tmp/cert.pem" --resolve "tlsrpt.test:$PORT:$ADDR" -o /dev/null -w '%{http_code}' "$URL")
+t_eq "GET: 405" 405 "$out"
+t_eq "nothing else stored" 2 "$(q "$S" 'SELECT COUNT(*) FROM reports')"
+
+# A client that sends half a request is dropped after --timeout.
+slow=$(python3 - "$ADDR" "$PORT" <<'PY'
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection((sys.argv[1], int(sys.argv[2]))), server_hostname="tlsrpt.test")
+s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+t = time.time(); s.settimeout(10)
+try:
+    while s.recv(100): pass
+except Exception: pass
+print("closed" if time.time() - t < 6 else "still open")
+PY
+)
+t_eq "a slow client is dropped" closed "$slow"
+t_contains "still serving after it" "200 duplicate of report 1" "$(post application/tlsrpt+json "$data/parsedmarc-rfc8460.json")"
+
+# SIGTERM: stop accepting, exit 0.
+kill -TERM "$PID"; wait "$PID"; rc=$?
+t_eq "SIGTERM: exit 0" 0 "$rc"
+t_contains "says it stopped" "receive: stopped" "$(cat "$tmp/log")"
+t_contains "one log line per request" "status=415 result=media-type" "$(cat "$tmp/log")"
+
+# Usage and start-up errors.
+t_exit "no --listen" 2 $M report receive --cert "$tmp/cert.pem" --key "$tmp/key.pem"
+t_exit "bad --listen" 2 $M report receive --listen localhost:80 --cert "$tmp/cert.pem" --key "$tmp/key.pem"
+t_exit "bad --max-body" 2 $M report receive --listen "$ADDR:0" --cert "$tmp/cert.pem" --key "$tmp/key.pem" --max-body 99999999999
+out=$($M report receive --listen "$ADDR:0" --cert "$tmp/nope.pem" --key "$tmp/key.pem" --store "sqlite://$S" 2>&1); rc=$?
+t_eq "missing certificate: exit 3" 3 "$rc"
+t_contains "names the file" "nope.pem: cannot load the certificate chain" "$out"
+
+# kill -9 while two senders post 200 reports: every report answered 200
+# is in the store, and nothing is stored twice.
+python3 "$gen" "$tmp/batch" --count 200 --format gz --seed 3 >/dev/null
+K=$tmp/k.db
+start "$tmp/klog" --store "sqlite://$K"
+sender() { # LIST OUT: post each file, record the ones acknowledged
+	local f
+	while read -r f; do
+		r=$(curl -sS --max-time 10 --cacert "$tmp/cert.pem" --resolve "tlsrpt.test:$PORT:$ADDR" \
+			-H 'Content-Type: application/tlsrpt+gzip' --data-binary "@$f" -o /dev/null \
+			-w '%{http_code}' "$URL" 2>/dev/null)
+		[ "$r" = 200 ] && echo "$f" >>"$2"
+	done <"$1"
+}
+ls "$tmp/batch"/*.gz | awk 'NR % 2' | sed 's/^//' >"$tmp/list1"
+ls "$tmp/batch"/*.gz | awk '!(NR % 2)' >"$tmp/list2"
+: >"$tmp/acked1"; : >"$tmp/acked2"
+sender "$tmp/list1" "$tmp/acked1" & s1=$!
+sender "$tmp/list2" "$tmp/acked2" & s2=$!
+for _ in $(seq 1 400); do
+	[ "$(cat "$tmp/acked1" "$tmp/acked2" | wc -l)" -ge 40 ] && break
+	sleep 0.05
+done
+kill -9 "$PID"; wait "$PID" 2>/dev/null
+wait "$s1" "$s2"
+acked=$(cat "$tmp/acked1" "$tmp/acked2" | wc -l)
+stored=$(q "$K" 'SELECT COUNT(*) FROM reports')
+[ "$acked" -ge 40 ] && [ "$acked" -lt 200 ] && t_ok "killed mid-batch ($acked acknowledged)" || t_fail "killed mid-batch ($acked acknowledged)"
+missing=$(cat "$tmp/acked1" "$tmp/acked2" | while read -r f; do
+	id=$(gzip -dc "$f" | python3 -c 'import json,sys; print(json.load(sys.stdin)["report-id"])')
+	[ "$(q "$K" "SELECT COUNT(*) FROM reports WHERE report_id = '$id'")" = 1 ] || echo "$id"
+done)
+t_eq "every acknowledged report is stored" "" "$missing"
+[ "$stored" -ge "$acked" ] && [ "$stored" -le $((acked + 2)) ] && t_ok "stored $stored, acknowledged $acked (at most the in-flight ones more)" || t_fail "stored $stored, acknowledged $acked"
+t_eq "integrity after kill -9" ok "$(q "$K" 'PRAGMA integrity_check')"
+# The senders send everything again to a new server: exactly the rest is stored.
+start "$tmp/klog2" --store "sqlite://$K"
+: >"$tmp/again"
+sender <(ls "$tmp/batch"/*.gz) "$tmp/again"
+t_eq "resending: all 200 acknowledged" 200 "$(wc -l <"$tmp/again")"
+t_eq "resending: 200 stored, none twice" 200 "$(q "$K" 'SELECT COUNT(*) FROM reports')"
+kill -TERM "$PID"; wait "$PID"
+t_done
