@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "mtasts/pg.h"
 #include "mtasts/report_store.h"
 
 struct pg_store {
@@ -75,31 +76,9 @@ static const char *const migrations[] = {
 /* Any 64-bit constant of ours: serialises migrations between programs. */
 #define MIGRATION_LOCK "7011390251620954113"
 
-/* libpq's messages span lines; ours are one line. */
-static void one_line(char *msg)
-{
-	char *out = msg;
-	for (const char *p = msg; *p; p++) {
-		char c = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
-		if (c == ' ' && (out == msg || out[-1] == ' '))
-			continue;
-		*out++ = c;
-	}
-	while (out > msg && out[-1] == ' ')
-		out--;
-	*out = '\0';
-}
-
 static int pg_error(struct pg_store *s, struct mts_error *err, const char *what)
 {
-	char msg[MTS_ERROR_MSG_MAX];
-	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(s->conn));
-	one_line(msg);
-	if (PQstatus(s->conn) != CONNECTION_OK)
-		return mts_error_set(err, MTS_ESTORE,
-				     "postgresql: %s: connection to %s:%s lost: %s", what,
-				     PQhost(s->conn), PQport(s->conn), msg);
-	return mts_error_set(err, MTS_ESTORE, "postgresql: %s: %s", what, msg);
+	return mts_pg_error(s->conn, err, what);
 }
 
 /* Run sql with text parameters (NULL is SQL NULL); binary says which are
@@ -117,58 +96,10 @@ static PGresult *run(struct pg_store *s, const char *sql, int n, const char *con
 	return NULL;
 }
 
-static int cmd(struct pg_store *s, const char *sql, const char *what, struct mts_error *err)
-{
-	PGresult *res = run(s, sql, 0, NULL, NULL, NULL, PGRES_COMMAND_OK, what, err);
-	PQclear(res);
-	return res ? 0 : MTS_ESTORE;
-}
-
 static int migrate(struct pg_store *s, struct mts_error *err)
 {
-	int rc = cmd(s, "BEGIN", "migrate", err);
-	if (rc)
-		return rc;
-	PGresult *res = run(s, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")", 0, NULL, NULL,
-			    NULL, PGRES_TUPLES_OK, "migrate", err);
-	rc = res ? 0 : MTS_ESTORE;
-	PQclear(res);
-	if (!rc)
-		rc = cmd(s, "SET LOCAL client_min_messages = warning", "migrate", err);
-	if (!rc)
-		rc = cmd(s, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-			 "schema_version", err);
-	int version = 0;
-	if (!rc) {
-		res = run(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version", 0, NULL, NULL,
-			  NULL, PGRES_TUPLES_OK, "schema_version", err);
-		if (res)
-			version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-		else
-			rc = MTS_ESTORE;
-		PQclear(res);
-	}
-	int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
-	if (!rc && version > latest)
-		rc = mts_error_set(err, MTS_ESTORE,
-				   "postgresql: schema version %d is newer than this program's %d",
-				   version, latest);
-	for (int v = version; !rc && v < latest; v++) {
-		/* Several statements in one string: the simple query protocol. */
-		res = PQexec(s->conn, migrations[v]);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			rc = pg_error(s, err, "migration");
-		PQclear(res);
-		char sql[80];
-		snprintf(sql, sizeof(sql), "INSERT INTO schema_version VALUES (%d)", v + 1);
-		if (!rc)
-			rc = cmd(s, sql, "schema_version", err);
-	}
-	if (rc) {
-		PQclear(PQexec(s->conn, "ROLLBACK"));
-		return rc;
-	}
-	return cmd(s, "COMMIT", "migrate", err);
+	return mts_pg_migrate(s->conn, "schema_version", MIGRATION_LOCK, migrations,
+			      (int)(sizeof(migrations) / sizeof(migrations[0])), err);
 }
 
 static int prepare(struct pg_store *s, struct mts_error *err);
@@ -187,30 +118,15 @@ static int pg_open_url(const char *url, const struct mts_report_store_ops *ops,
 	if (!s)
 		return mts_error_set(err, MTS_ENOMEM, "out of memory");
 	s->base.ops = ops;
-	/* Our defaults come first: what the URL says overrides them. */
-	char timeout[16], statement[64];
-	snprintf(timeout, sizeof(timeout), "%d", MTS_REPORT_STORE_PG_CONNECT_S);
-	snprintf(statement, sizeof(statement), "-c statement_timeout=%d -c lock_timeout=%d",
-		 MTS_REPORT_STORE_PG_STATEMENT_MS, MTS_REPORT_STORE_BUSY_MS);
-	const char *const keys[] = {"connect_timeout", "application_name", "options",
-				    "dbname", NULL};
-	const char *const values[] = {timeout, "mtasts", statement, url, NULL};
-	s->conn = PQconnectdbParams(keys, values, 1);
+	const struct mts_pg_limits limits = {.connect_s = MTS_REPORT_STORE_PG_CONNECT_S,
+					     .statement_ms = MTS_REPORT_STORE_PG_STATEMENT_MS,
+					     .lock_ms = MTS_REPORT_STORE_BUSY_MS};
 	int rc = 0;
+	s->conn = mts_pg_connect(url, &limits, err);
 	if (!s->conn) {
-		rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+		rc = err && err->code ? err->code : MTS_ESTORE;
 		goto fail;
 	}
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		char msg[MTS_ERROR_MSG_MAX];
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(s->conn));
-		one_line(msg);
-		/* libpq names the host and port; the URL, which may hold a
-		 * password, is not repeated. */
-		rc = mts_error_set(err, MTS_ESTORE, "postgresql: cannot connect: %s", msg);
-		goto fail;
-	}
-	PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
 	rc = migrate(s, err);
 	if (!rc)
 		rc = prepare(s, err);
@@ -385,7 +301,7 @@ static int drain(struct pg_store *s, int count, int keep, PGresult **kept, const
 				snprintf(msg, sizeof(msg), "%s",
 					 st == PGRES_PIPELINE_ABORTED ? "aborted"
 								      : PQresultErrorMessage(res));
-				one_line(msg);
+				mts_pg_one_line(msg);
 				rc = mts_error_set(err, MTS_ESTORE, "postgresql: %s: %s", what, msg);
 			}
 			if (i == keep && kept && !*kept && st == PGRES_TUPLES_OK)
