@@ -10,6 +10,9 @@
  *   redis://[[USER:]PASSWORD@]HOST[:PORT][/DB][?prefix=P&timeout_ms=N]
  *                         one Redis shared by a fleet of MTAs; entries expire
  *                         by TTL (policy expiry + MTS_CACHE_REDIS_KEEP)
+ *   postgresql://... (or postgres://)  one table in a PostgreSQL database
+ *                         shared by a fleet; old rows deleted after
+ *                         MTS_CACHE_PG_KEEP
  *
  * Calls are synchronous: the memory and SQLite backends answer in
  * microseconds. A network backend must bound its own calls by a timeout.
@@ -80,6 +83,9 @@ int mts_cache_entry_copy(struct mts_cache_entry *dst, const struct mts_cache_ent
 struct mts_cache *mts_cache_memory_open(size_t max_entries, struct mts_error *err);
 struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err);
 struct mts_cache *mts_cache_redis_open(const char *url, struct mts_error *err);
+struct mts_cache *mts_cache_pg_open(const char *url, struct mts_error *err);
+
+#define MTS_CACHE_PG_KEEP 86400 /* s a PostgreSQL row outlives its policy / last attempt */
 
 #define MTS_CACHE_REDIS_KEEP 86400 /* s a Redis entry outlives its policy / last attempt */
 

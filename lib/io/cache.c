@@ -44,8 +44,12 @@ struct mts_cache *mts_cache_open(const char *url, struct mts_error *err)
 	}
 	if (strncmp(url, "redis://", 8) == 0)
 		return mts_cache_redis_open(url, err);
+	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+		return mts_cache_pg_open(url, err);
 	mts_error_set(err, MTS_EUSAGE,
-		      "unknown cache URL '%.64s' (memory:, sqlite:///path or redis://host)", url);
+		      "unknown cache URL '%.64s' (memory:, sqlite:///path, redis://host or "
+		      "postgresql://host/db)",
+		      url);
 	return NULL;
 }
 

@@ -76,7 +76,8 @@ static void test_urls(void **state)
 		{.url = "redis://h?timeout_ms=0", .code = MTS_EUSAGE},
 		{.url = "redis://[::1", .code = MTS_EUSAGE},
 		{.url = "redis://127.0.0.1:1", .code = MTS_ESTORE}, /* nothing listens on port 1 */
-		{.url = "postgres://h/db", .code = MTS_EUSAGE},
+		{.url = "mysql://h/db", .code = MTS_EUSAGE},
+		{.url = "postgresql://127.0.0.1:1/x?connect_timeout=2", .code = MTS_ESTORE},
 		{.url = "memory:?max=0", .code = MTS_EUSAGE},
 		{.url = "memory:?max=-1", .code = MTS_EUSAGE},
 		{.url = "memory:?size=3", .code = MTS_EUSAGE},

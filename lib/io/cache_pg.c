@@ -1,0 +1,255 @@
+/* cache_pg.c - the postgresql:// cache backend (see cache.h): one cache in a
+ * PostgreSQL database shared by a fleet of MTAs.
+ *
+ * One row per policy domain; a put is one INSERT ... ON CONFLICT DO UPDATE
+ * (atomic). The schema has its own version table (cache_schema_version), so
+ * the cache may share a database with the report store. Entries nobody has
+ * used for MTS_CACHE_PG_KEEP seconds beyond their policy's expiry or their
+ * last attempt are deleted, a few at a time, by every 256th put. Calls are
+ * bounded by a statement timeout (2 s); a lost connection is re-established
+ * at the next call. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "mtasts/cache.h"
+#include "mtasts/pg.h"
+#include "mtasts/text.h"
+
+#define PG_CONNECT_S 5
+#define PG_STATEMENT_MS 2000
+#define PG_LOCK_MS 2000
+#define PG_EVICT_EVERY 256
+#define PG_EVICT_BATCH 1000
+#define PG_LOCK_KEY "7011390251620954114"
+
+struct pg_cache {
+	struct mts_cache base;
+	char *url;
+	PGconn *conn;
+	unsigned puts;
+};
+
+static const char *const migrations[] = {
+	"CREATE TABLE sts_policy_cache ("
+	" domain TEXT PRIMARY KEY,"
+	" id TEXT NOT NULL DEFAULT '',"
+	" policy BYTEA,"
+	" fetched_at BIGINT NOT NULL DEFAULT 0,"
+	" expires_at BIGINT NOT NULL DEFAULT 0,"
+	" last_attempt BIGINT NOT NULL DEFAULT 0,"
+	" last_failure BIGINT NOT NULL DEFAULT 0,"
+	" failures INTEGER NOT NULL DEFAULT 0,"
+	" last_result INTEGER NOT NULL DEFAULT 0,"
+	" last_reason TEXT NOT NULL DEFAULT '',"
+	" keep_until BIGINT NOT NULL DEFAULT 0);"
+	"CREATE INDEX sts_policy_cache_keep ON sts_policy_cache(keep_until);",
+};
+
+static const char get_sql[] =
+	"SELECT id, policy, fetched_at, expires_at, last_attempt, last_failure, failures,"
+	" last_result, last_reason FROM sts_policy_cache WHERE domain = $1";
+static const char put_sql[] =
+	"INSERT INTO sts_policy_cache (domain, id, policy, fetched_at, expires_at, last_attempt,"
+	" last_failure, failures, last_result, last_reason, keep_until)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+	" ON CONFLICT (domain) DO UPDATE SET id = EXCLUDED.id, policy = EXCLUDED.policy,"
+	" fetched_at = EXCLUDED.fetched_at, expires_at = EXCLUDED.expires_at,"
+	" last_attempt = EXCLUDED.last_attempt, last_failure = EXCLUDED.last_failure,"
+	" failures = EXCLUDED.failures, last_result = EXCLUDED.last_result,"
+	" last_reason = EXCLUDED.last_reason, keep_until = EXCLUDED.keep_until";
+static const char del_sql[] = "DELETE FROM sts_policy_cache WHERE domain = $1";
+static const char evict_sql[] =
+	"DELETE FROM sts_policy_cache WHERE domain IN (SELECT domain FROM sts_policy_cache"
+	" WHERE keep_until < $1 LIMIT 1000)";
+
+static int pg_connect(struct pg_cache *c, struct mts_error *err)
+{
+	if (c->conn && PQstatus(c->conn) == CONNECTION_OK)
+		return 0;
+	if (c->conn) { /* lost: try once to get it back */
+		PQreset(c->conn);
+		if (PQstatus(c->conn) == CONNECTION_OK)
+			return 0;
+		PQfinish(c->conn);
+		c->conn = NULL;
+	}
+	const struct mts_pg_limits limits = {.connect_s = PG_CONNECT_S,
+					     .statement_ms = PG_STATEMENT_MS,
+					     .lock_ms = PG_LOCK_MS};
+	c->conn = mts_pg_connect(c->url, &limits, err);
+	if (!c->conn)
+		return MTS_ESTORE;
+	if (mts_pg_migrate(c->conn, "cache_schema_version", PG_LOCK_KEY, migrations,
+			   (int)(sizeof(migrations) / sizeof(migrations[0])), err) < 0) {
+		PQfinish(c->conn);
+		c->conn = NULL;
+		return MTS_ESTORE;
+	}
+	return 0;
+}
+
+/* Run a statement; when the connection turns out to be dead (the server
+ * restarted since the last call), reconnect and run it once more. */
+static PGresult *exec_params(struct pg_cache *c, const char *sql, int n, const char *const *values,
+			     const int *lengths, const int *formats, struct mts_error *err)
+{
+	PGresult *res = PQexecParams(c->conn, sql, n, NULL, values, lengths, formats, 0);
+	if (PQstatus(c->conn) == CONNECTION_OK)
+		return res;
+	PQclear(res);
+	if (pg_connect(c, err) < 0)
+		return NULL;
+	return PQexecParams(c->conn, sql, n, NULL, values, lengths, formats, 0);
+}
+
+static long long number(PGresult *res, int col)
+{
+	return strtoll(PQgetvalue(res, 0, col), NULL, 10);
+}
+
+static int pg_get(struct mts_cache *base, const char *domain, struct mts_cache_entry *out,
+		  struct mts_error *err)
+{
+	struct pg_cache *c = (struct pg_cache *)base;
+	if (pg_connect(c, err) < 0)
+		return MTS_ESTORE;
+	const char *values[] = {domain};
+	PGresult *res = exec_params(c, get_sql, 1, values, NULL, NULL, err);
+	if (!res)
+		return MTS_ESTORE;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		return mts_pg_error(c->conn, err, "cache get");
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return MTS_ENOTFOUND;
+	}
+	memset(out, 0, sizeof(*out));
+	snprintf(out->domain, sizeof(out->domain), "%s", domain);
+	const char *id = PQgetvalue(res, 0, 0);
+	int rc = 0;
+	if (strlen(id) > MTS_STS_ID_MAX) {
+		rc = mts_error_set(err, MTS_ESTORE, "postgresql cache: the entry of %s is corrupt",
+				   domain);
+		goto out;
+	}
+	memcpy(out->id, id, strlen(id) + 1);
+	if (!PQgetisnull(res, 0, 1)) {
+		size_t len = 0;
+		unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 1), &len);
+		if (!raw) {
+			rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+			goto out;
+		}
+		out->policy = mts_strndup((const char *)raw, len);
+		out->policy_len = len;
+		PQfreemem(raw);
+		if (!out->policy) {
+			rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	out->fetched_at = number(res, 2);
+	out->expires_at = number(res, 3);
+	out->last_attempt = number(res, 4);
+	out->last_failure = number(res, 5);
+	long long failures = number(res, 6);
+	out->failures = failures > 0 ? (unsigned)failures : 0;
+	out->last_result = (int)number(res, 7);
+	const char *reason = PQgetvalue(res, 0, 8);
+	mts_printable(reason, strlen(reason), out->last_reason, sizeof(out->last_reason));
+out:
+	PQclear(res);
+	if (rc)
+		mts_cache_entry_clear(out);
+	return rc;
+}
+
+static void evict(struct pg_cache *c)
+{
+	char now[24];
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	const char *values[] = {now};
+	PQclear(PQexecParams(c->conn, evict_sql, 1, NULL, values, NULL, NULL, 0));
+}
+
+static int pg_put(struct mts_cache *base, const struct mts_cache_entry *e, struct mts_error *err)
+{
+	struct pg_cache *c = (struct pg_cache *)base;
+	if (pg_connect(c, err) < 0)
+		return MTS_ESTORE;
+	long long until = e->policy && e->expires_at > e->last_attempt ? e->expires_at
+								       : e->last_attempt;
+	char nums[8][24];
+	snprintf(nums[0], 24, "%lld", e->fetched_at);
+	snprintf(nums[1], 24, "%lld", e->expires_at);
+	snprintf(nums[2], 24, "%lld", e->last_attempt);
+	snprintf(nums[3], 24, "%lld", e->last_failure);
+	snprintf(nums[4], 24, "%u", e->failures);
+	snprintf(nums[5], 24, "%d", e->last_result);
+	snprintf(nums[6], 24, "%lld", until + MTS_CACHE_PG_KEEP);
+	const char *values[11] = {e->domain, e->id, e->policy, nums[0], nums[1], nums[2],
+				  nums[3], nums[4], nums[5], e->last_reason, nums[6]};
+	int lengths[11] = {0, 0, (int)e->policy_len};
+	int formats[11] = {0, 0, 1}; /* the policy as binary bytea */
+	PGresult *res = exec_params(c, put_sql, 11, values, lengths, formats, err);
+	if (!res)
+		return MTS_ESTORE;
+	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : mts_pg_error(c->conn, err, "cache put");
+	PQclear(res);
+	if (!rc && ++c->puts % PG_EVICT_EVERY == 0)
+		evict(c);
+	return rc;
+}
+
+static int pg_del(struct mts_cache *base, const char *domain, struct mts_error *err)
+{
+	struct pg_cache *c = (struct pg_cache *)base;
+	if (pg_connect(c, err) < 0)
+		return MTS_ESTORE;
+	const char *values[] = {domain};
+	PGresult *res = exec_params(c, del_sql, 1, values, NULL, NULL, err);
+	if (!res)
+		return MTS_ESTORE;
+	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0
+							 : mts_pg_error(c->conn, err, "cache delete");
+	PQclear(res);
+	return rc;
+}
+
+static void pg_close(struct mts_cache *base)
+{
+	struct pg_cache *c = (struct pg_cache *)base;
+	PQfinish(c->conn);
+	free(c->url);
+	free(c);
+}
+
+static const struct mts_cache_ops pg_ops = {
+	.scheme = "postgresql",
+	.get = pg_get,
+	.put = pg_put,
+	.del = pg_del,
+	.close = pg_close,
+};
+
+struct mts_cache *mts_cache_pg_open(const char *url, struct mts_error *err)
+{
+	struct pg_cache *c = calloc(1, sizeof(*c));
+	if (!c || !(c->url = strdup(url))) {
+		free(c);
+		mts_error_set(err, MTS_ENOMEM, "out of memory");
+		return NULL;
+	}
+	c->base.ops = &pg_ops;
+	if (pg_connect(c, err) < 0) {
+		pg_close(&c->base);
+		return NULL;
+	}
+	return &c->base;
+}
