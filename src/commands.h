@@ -8,5 +8,7 @@ int cmd_fetch(int argc, char **argv);
 extern const char cmd_fetch_help[];
 int cmd_report(int argc, char **argv);
 extern const char cmd_report_help[];
+int cmd_resolver(int argc, char **argv);
+extern const char cmd_resolver_help[];
 
 #endif

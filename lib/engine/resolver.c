@@ -1,0 +1,1212 @@
+/* resolver.c - the socketmap server of `mtasts resolver` (see resolver.h).
+ *
+ * One libevent loop. A connection holds a queue of requests in arrival
+ * order; each request is answered from the answer cache, or waits for a
+ * discovery (coalesced per domain by the engine) bounded by its zone's
+ * timeout; answers leave strictly in order. The control socket speaks the
+ * same netstring framing with "COMMAND ARG" requests and JSON answers. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <jansson.h>
+
+#include "mtasts/dns.h"
+#include "mtasts/netstring.h"
+#include "mtasts/resolver.h"
+#include "mtasts/text.h"
+
+#define ANSWER_BUCKETS 16384
+#define ANSWER_ENTRIES_MIN 1000
+#define OUTPUT_MAX (1024 * 1024)   /* bytes queued to a client that does not read */
+#define DANE_MX_MAX 8              /* MX hosts checked for TLSA */
+#define CTL_ANSWER_MAX (4 * 1024 * 1024)
+
+struct answer {
+	struct answer *next_in_bucket, *older, *newer;
+	char key[MTS_RESOLVER_NAME_MAX + MTS_DNAME_MAX + 2]; /* zone '\t' domain */
+	const char *domain;          /* inside key */
+	char *text;
+	size_t len;
+	enum mts_resolver_kind kind;
+	long long made_at, expires_at; /* expires_at: the policy's; 0 = none */
+};
+
+struct conn;
+
+struct request {
+	struct request *next;
+	struct conn *conn;
+	struct mts_resolver_zone zone;
+	char domain[MTS_DNAME_MAX + 1];
+	char command[16];            /* control requests */
+	char *answer;
+	size_t answer_len;
+	bool done, waiting;
+	struct event *timer;
+	struct dane_slot {
+		struct request *q;
+		struct mts_dns_query *query; /* NULL once answered or cancelled */
+	} dns[DANE_MX_MAX + 1];              /* [0] MX, then one TLSA per MX host */
+	size_t dns_pending;
+	bool dane_secure, dane_temp;
+	long long started;
+};
+
+struct conn {
+	struct mts_resolver *r;
+	struct conn *prev, *next;
+	struct bufferevent *bev;
+	struct request *head, **tail;
+	size_t inflight;
+	bool control, closing, paused;
+};
+
+struct refresh {
+	struct mts_resolver *r;
+	char zone[MTS_RESOLVER_NAME_MAX + 1];
+	char domain[MTS_DNAME_MAX + 1];
+};
+
+struct mts_resolver {
+	struct event_base *base;
+	struct mts_resolver_config cfg;
+	struct mts_resolver_opts opts;
+	struct evconnlistener *listener, *control;
+	char unix_path[108], control_path[108]; /* to unlink at the end */
+	struct mts_cache *cache;
+	struct mts_discovery_net *net;
+	struct mts_discovery *discovery;
+	struct mts_dns *dns;         /* DANE checks */
+	struct conn *conns;
+	size_t conn_count;
+	struct answer *buckets[ANSWER_BUCKETS];
+	struct answer *newest, *oldest;
+	size_t answer_count;
+	struct event *proactive_timer, *shutdown_timer;
+	struct refresh *refresh_jobs;
+	size_t refresh_count, refresh_next, refresh_running;
+	bool shutting_down, finished;
+	unsigned long long counters[6]; /* answers by kind */
+	unsigned long long requests, cache_hits, timeouts;
+};
+
+static void logf_(struct mts_resolver *r, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void logf_(struct mts_resolver *r, int prio, const char *fmt, ...)
+{
+	if (!r->opts.log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->opts.log(prio, msg, r->opts.log_arg);
+}
+
+static long long now_of(struct mts_resolver *r)
+{
+	return r->opts.clock ? r->opts.clock(r->opts.clock_arg) : (long long)time(NULL);
+}
+
+/* ---- the answer cache ------------------------------------------------- */
+
+static uint32_t hash_key(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static void make_key(char *key, size_t cap, const char *zone, const char *domain)
+{
+	snprintf(key, cap, "%s\t%s", zone, domain);
+}
+
+static struct answer **answer_slot(struct mts_resolver *r, const char *key)
+{
+	struct answer **slot = &r->buckets[hash_key(key) % ANSWER_BUCKETS];
+	while (*slot && strcmp((*slot)->key, key) != 0)
+		slot = &(*slot)->next_in_bucket;
+	return slot;
+}
+
+static void answer_remove(struct mts_resolver *r, struct answer *a)
+{
+	struct answer **slot = answer_slot(r, a->key);
+	if (*slot == a)
+		*slot = a->next_in_bucket;
+	if (a->older)
+		a->older->newer = a->newer;
+	else
+		r->oldest = a->newer;
+	if (a->newer)
+		a->newer->older = a->older;
+	else
+		r->newest = a->older;
+	r->answer_count--;
+	free(a->text);
+	free(a);
+}
+
+static size_t answer_max(const struct mts_resolver *r)
+{
+	return r->cfg.cache_size > ANSWER_ENTRIES_MIN ? r->cfg.cache_size : ANSWER_ENTRIES_MIN;
+}
+
+static void answer_store(struct mts_resolver *r, const char *zone, const char *domain,
+			 const char *text, size_t len, enum mts_resolver_kind kind, long long now,
+			 long long expires_at)
+{
+	char key[sizeof(((struct answer *)0)->key)];
+	make_key(key, sizeof(key), zone, domain);
+	struct answer **slot = answer_slot(r, key);
+	if (*slot)
+		answer_remove(r, *slot);
+	while (r->answer_count >= answer_max(r) && r->oldest)
+		answer_remove(r, r->oldest);
+	struct answer *a = calloc(1, sizeof(*a));
+	char *copy = mts_strndup(text, len);
+	if (!a || !copy) {
+		free(a);
+		free(copy);
+		return;
+	}
+	memcpy(a->key, key, sizeof(key));
+	a->domain = strchr(a->key, '\t') + 1;
+	a->text = copy;
+	a->len = len;
+	a->kind = kind;
+	a->made_at = now;
+	a->expires_at = expires_at;
+	slot = answer_slot(r, key);
+	a->next_in_bucket = *slot;
+	*slot = a;
+	a->older = r->newest;
+	if (r->newest)
+		r->newest->newer = a;
+	else
+		r->oldest = a;
+	r->newest = a;
+	r->answer_count++;
+}
+
+static struct answer *answer_fresh(struct mts_resolver *r, const char *zone, const char *domain,
+				   long long now)
+{
+	char key[sizeof(((struct answer *)0)->key)];
+	make_key(key, sizeof(key), zone, domain);
+	struct answer *a = *answer_slot(r, key);
+	if (!a)
+		return NULL;
+	if ((double)(now - a->made_at) >= r->cfg.cache_grace ||
+	    (a->expires_at && now >= a->expires_at))
+		return NULL;
+	return a;
+}
+
+static void answers_clear(struct mts_resolver *r)
+{
+	while (r->oldest)
+		answer_remove(r, r->oldest);
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void conn_free(struct conn *c);
+static void conn_read(struct bufferevent *bev, void *arg);
+static void on_discovered(const struct mts_discovery_result *res, void *arg);
+
+static void cancel_dns(struct request *q)
+{
+	for (size_t i = 0; i < sizeof(q->dns) / sizeof(q->dns[0]); i++)
+		if (q->dns[i].query) {
+			mts_dns_cancel(q->dns[i].query);
+			q->dns[i].query = NULL;
+		}
+	q->dns_pending = 0;
+}
+
+static void request_free(struct request *q)
+{
+	struct mts_resolver *r = q->conn->r;
+	if (q->waiting)
+		(void)mts_discovery_cancel(r->discovery, q->domain, on_discovered, q);
+	cancel_dns(q);
+	if (q->timer)
+		event_free(q->timer);
+	free(q->answer);
+	free(q);
+}
+
+static void maybe_finish_shutdown(struct mts_resolver *r)
+{
+	if (r->shutting_down && r->conn_count == 0 && !r->finished) {
+		r->finished = true;
+		event_base_loopbreak(r->base);
+	}
+}
+
+/* Write every answer at the head of the queue that is ready, in order. */
+static void flush(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	while (c->head && c->head->done) {
+		struct request *q = c->head;
+		char len[24];
+		int n = snprintf(len, sizeof(len), "%zu:", q->answer_len);
+		evbuffer_add(out, len, (size_t)n);
+		evbuffer_add(out, q->answer, q->answer_len);
+		evbuffer_add(out, ",", 1);
+		c->head = q->next;
+		if (!c->head)
+			c->tail = &c->head;
+		c->inflight--;
+		request_free(q);
+	}
+	if (c->closing && !c->head && evbuffer_get_length(out) == 0) {
+		conn_free(c);
+		return;
+	}
+	if (c->paused && !c->closing && c->inflight < MTS_RESOLVER_PIPELINE_MAX &&
+	    evbuffer_get_length(out) < OUTPUT_MAX) {
+		c->paused = false;
+		bufferevent_enable(c->bev, EV_READ);
+		conn_read(c->bev, c);
+	}
+}
+
+static void complete(struct request *q, const char *text, size_t len, enum mts_resolver_kind kind)
+{
+	struct mts_resolver *r = q->conn->r;
+	if (q->done)
+		return;
+	free(q->answer);
+	q->answer = mts_strndup(text, len);
+	q->answer_len = q->answer ? len : 0;
+	if (!q->answer) {
+		q->answer = mts_strndup("TEMP out of memory", 18);
+		q->answer_len = q->answer ? 18 : 0;
+	}
+	q->done = true;
+	if (!q->conn->control && kind <= MTS_ANSWER_PERM)
+		r->counters[kind]++;
+	if (r->opts.verbose && !q->conn->control)
+		logf_(r, LOG_INFO, "lookup zone=%s domain=%s answer=%s",
+		      q->zone.name[0] ? q->zone.name : "default", q->domain,
+		      mts_resolver_kind_name(kind));
+	if (q->timer)
+		evtimer_del(q->timer);
+	flush(q->conn);
+}
+
+static void complete_str(struct request *q, const char *text, enum mts_resolver_kind kind)
+{
+	complete(q, text, strlen(text), kind);
+}
+
+static void complete_json(struct request *q, json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	if (!text) {
+		complete_str(q, "{\"error\":\"out of memory\"}", MTS_ANSWER_PERM);
+		return;
+	}
+	if (strlen(text) > CTL_ANSWER_MAX)
+		complete_str(q, "{\"error\":\"answer too long\"}", MTS_ANSWER_PERM);
+	else
+		complete_str(q, text, MTS_ANSWER_POLICY);
+	free(text);
+}
+
+static json_t *result_json(const struct mts_discovery_result *res)
+{
+	json_t *policy = json_null();
+	if (res->policy) {
+		json_t *mx = json_array();
+		for (size_t i = 0; i < res->policy->mx_count; i++)
+			json_array_append_new(mx, json_string(res->policy->mx[i]));
+		policy = json_pack("{s:s, s:s, s:I, s:o, s:I, s:I}", "id", res->policy_id, "mode",
+				   mts_mode_name(res->policy->mode), "max_age",
+				   (json_int_t)res->policy->max_age, "mx", mx, "fetched_at",
+				   (json_int_t)res->fetched_at, "expires_at",
+				   (json_int_t)res->expires_at);
+	}
+	return json_pack("{s:s, s:s, s:s, s:o}", "outcome",
+			 mts_discovery_outcome_name(res->outcome), "source",
+			 mts_policy_source_name(res->source), "reason", res->reason, "policy",
+			 policy);
+}
+
+static void on_discovered(const struct mts_discovery_result *res, void *arg)
+{
+	struct request *q = arg;
+	struct mts_resolver *r = q->conn->r;
+	q->waiting = false;
+	if (res->cache_error[0])
+		logf_(r, LOG_ERR, "cache error domain=%s: %s", q->domain, res->cache_error);
+	char text[MTS_RESOLVER_ANSWER_MAX];
+	enum mts_resolver_kind kind;
+	long n = mts_resolver_answer(&q->zone, res, text, sizeof(text), &kind);
+	if (n < 0) {
+		logf_(r, LOG_WARNING, "domain=%s: the answer is longer than %d bytes", q->domain,
+		      MTS_RESOLVER_ANSWER_MAX);
+		n = snprintf(text, sizeof(text), "TEMP policy too long for an answer");
+		kind = MTS_ANSWER_TEMP;
+	}
+	if (kind != MTS_ANSWER_TEMP)
+		answer_store(r, q->zone.name, q->domain, text, (size_t)n, kind, now_of(r),
+			     res->policy ? res->expires_at : 0);
+	if (q->conn->control) {
+		json_t *v = result_json(res);
+		json_object_set_new(v, "domain", json_string(q->domain));
+		json_object_set_new(v, "zone", json_string(q->zone.name));
+		json_object_set_new(v, "answer", json_stringn(text, (size_t)n));
+		complete_json(q, v);
+		return;
+	}
+	complete(q, text, (size_t)n, kind);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct request *q = arg;
+	struct mts_resolver *r = q->conn->r;
+	if (q->waiting) {
+		(void)mts_discovery_cancel(r->discovery, q->domain, on_discovered, q);
+		q->waiting = false;
+	}
+	cancel_dns(q);
+	r->timeouts++;
+	logf_(r, LOG_WARNING, "lookup timeout zone=%s domain=%s after %u s",
+	      q->zone.name[0] ? q->zone.name : "default", q->domain, q->zone.timeout);
+	char text[128];
+	snprintf(text, sizeof(text), "TEMP no answer within %u s", q->zone.timeout);
+	if (q->conn->control)
+		complete_json(q, json_pack("{s:s, s:s}", "domain", q->domain, "answer", text));
+	else
+		complete_str(q, text, MTS_ANSWER_TEMP);
+}
+
+static void start_sts(struct request *q)
+{
+	struct mts_error err = {0};
+	q->waiting = true;
+	if (mts_discovery_lookup(q->conn->r->discovery, q->domain, on_discovered, q, &err) < 0) {
+		q->waiting = false;
+		char text[MTS_ERROR_MSG_MAX + 8];
+		snprintf(text, sizeof(text), "TEMP %s", err.message);
+		complete_str(q, text, MTS_ANSWER_TEMP);
+	}
+}
+
+/* DANE precedence (RFC 8461 §2): MX hosts with DNSSEC-validated TLSA
+ * records get the DANE answer; a failed lookup never falls back to STS. */
+static void dane_done(struct request *q)
+{
+	struct mts_resolver *r = q->conn->r;
+	if (q->dane_secure) {
+		char text[96];
+		snprintf(text, sizeof(text), "OK %s", r->cfg.dane_answer);
+		answer_store(r, q->zone.name, q->domain, text, strlen(text), MTS_ANSWER_DANE,
+			     now_of(r), 0);
+		if (q->conn->control)
+			complete_json(q, json_pack("{s:s, s:s}", "domain", q->domain, "answer",
+						   text));
+		else
+			complete_str(q, text, MTS_ANSWER_DANE);
+	} else if (q->dane_temp) {
+		const char *text = "TEMP the DANE (MX or TLSA) lookup failed";
+		if (q->conn->control)
+			complete_json(q, json_pack("{s:s, s:s}", "domain", q->domain, "answer",
+						   text));
+		else
+			complete_str(q, text, MTS_ANSWER_TEMP);
+	} else {
+		start_sts(q);
+	}
+}
+
+static bool dns_temporary(const struct mts_dns_result *res)
+{
+	return res->status == MTS_DNS_SERVFAIL || res->status == MTS_DNS_TIMEOUT ||
+	       res->status == MTS_DNS_FAILED || res->dnssec == MTS_DNSSEC_BOGUS;
+}
+
+static void on_tlsa(const struct mts_dns_result *res, void *arg)
+{
+	struct dane_slot *slot = arg;
+	struct request *q = slot->q;
+	slot->query = NULL; /* the handle ends with its callback */
+	q->dns_pending--;
+	if (res->status == MTS_DNS_OK && res->dnssec == MTS_DNSSEC_SECURE && res->count > 0)
+		q->dane_secure = true;
+	else if (dns_temporary(res))
+		q->dane_temp = true;
+	if (q->dns_pending == 0)
+		dane_done(q);
+}
+
+static void on_mx(const struct mts_dns_result *res, void *arg)
+{
+	struct dane_slot *slot = arg;
+	struct request *q = slot->q;
+	struct mts_resolver *r = q->conn->r;
+	slot->query = NULL;
+	if (dns_temporary(res)) {
+		q->dane_temp = true;
+		dane_done(q);
+		return;
+	}
+	if (res->status != MTS_DNS_OK || res->dnssec != MTS_DNSSEC_SECURE || res->null_mx) {
+		dane_done(q); /* no signed MX: DANE does not apply */
+		return;
+	}
+	size_t hosts = res->count < DANE_MX_MAX ? res->count : DANE_MX_MAX;
+	/* Count first: a callback never runs inside mts_dns_lookup(). */
+	for (size_t i = 0; i < hosts; i++) {
+		char name[MTS_DNAME_MAX + 16];
+		snprintf(name, sizeof(name), "_25._tcp.%s", res->mx[i].host);
+		struct mts_error err = {0};
+		q->dns[i + 1].q = q;
+		q->dns[i + 1].query =
+			mts_dns_lookup(r->dns, name, MTS_DNS_TLSA, on_tlsa, &q->dns[i + 1], &err);
+		if (q->dns[i + 1].query)
+			q->dns_pending++;
+		else
+			q->dane_temp = true;
+	}
+	if (q->dns_pending == 0)
+		dane_done(q);
+}
+
+static void start_lookup(struct request *q)
+{
+	struct mts_resolver *r = q->conn->r;
+	struct timeval tv = {.tv_sec = q->zone.timeout};
+	q->timer = evtimer_new(r->base, on_timeout, q);
+	if (q->timer)
+		evtimer_add(q->timer, &tv);
+	if (r->dns) {
+		struct mts_error err = {0};
+		q->dns[0].q = q;
+		q->dns[0].query = mts_dns_lookup(r->dns, q->domain, MTS_DNS_MX, on_mx, &q->dns[0], &err);
+		if (!q->dns[0].query) {
+			q->dane_temp = true;
+			dane_done(q);
+		}
+		return;
+	}
+	start_sts(q);
+}
+
+static void handle_lookup(struct request *q, const char *name, size_t name_len, const char *key,
+			  size_t key_len)
+{
+	struct mts_resolver *r = q->conn->r;
+	q->zone = *mts_resolver_zone_find(&r->cfg, name, name_len);
+	enum mts_tls_key_kind kind = mts_tls_policy_key(key, key_len, q->domain);
+	if (kind != MTS_TLS_KEY_DOMAIN) {
+		complete_str(q, "NOTFOUND ", MTS_ANSWER_NOTFOUND);
+		return;
+	}
+	struct answer *a = answer_fresh(r, q->zone.name, q->domain, now_of(r));
+	if (a) {
+		r->cache_hits++;
+		complete(q, a->text, a->len, a->kind);
+		return;
+	}
+	start_lookup(q);
+}
+
+static json_t *entry_json(struct mts_resolver *r, const char *domain)
+{
+	struct mts_cache_entry e;
+	struct mts_error err = {0};
+	if (mts_cache_get(r->cache, domain, &e, &err) < 0)
+		return NULL;
+	json_t *v = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:s}", "domain", e.domain, "id",
+			      e.id, "policy",
+			      e.policy ? json_stringn(e.policy, e.policy_len) : json_null(),
+			      "fetched_at", (json_int_t)e.fetched_at, "expires_at",
+			      (json_int_t)e.expires_at, "last_failure", (json_int_t)e.last_failure,
+			      "failures", (json_int_t)e.failures, "last_reason", e.last_reason);
+	mts_cache_entry_clear(&e);
+	return v;
+}
+
+/* Distinct domains of the answer cache, newest first, into a JSON object
+ * used as a set. */
+static json_t *known_domains(struct mts_resolver *r)
+{
+	json_t *set = json_object();
+	for (struct answer *a = r->newest; a; a = a->older)
+		json_object_set_new(set, a->domain, json_true());
+	return set;
+}
+
+static void handle_control(struct request *q, const char *cmd, size_t cmd_len, const char *arg,
+			   size_t arg_len)
+{
+	struct mts_resolver *r = q->conn->r;
+	long long now = now_of(r);
+	char word[16] = "";
+	if (cmd_len < sizeof(word))
+		memcpy(word, cmd, cmd_len);
+	snprintf(q->command, sizeof(q->command), "%s", word);
+	if (strcmp(word, "query") == 0) {
+		/* "query DOMAIN" or "query ZONE DOMAIN": always a fresh lookup. */
+		const char *sp = memchr(arg, ' ', arg_len);
+		const char *zone = "", *key = arg;
+		size_t zone_len = 0, key_len = arg_len;
+		if (sp) {
+			zone = arg;
+			zone_len = (size_t)(sp - arg);
+			key = sp + 1;
+			key_len = arg_len - zone_len - 1;
+		}
+		q->zone = *mts_resolver_zone_find(&r->cfg, zone, zone_len);
+		if (mts_tls_policy_key(key, key_len, q->domain) != MTS_TLS_KEY_DOMAIN) {
+			complete_json(q, json_pack("{s:s%, s:s}", "domain", key, key_len, "answer",
+						   "NOTFOUND "));
+			return;
+		}
+		start_lookup(q);
+		return;
+	}
+	if (strcmp(word, "dump") == 0) {
+		json_t *list = json_array();
+		for (struct answer *a = r->newest; a; a = a->older)
+			json_array_append_new(
+				list, json_pack("{s:s%, s:s, s:s, s:s%, s:I, s:I}", "zone", a->key,
+						(size_t)(a->domain - a->key - 1), "domain",
+						a->domain, "kind", mts_resolver_kind_name(a->kind),
+						"answer", a->text, a->len, "age",
+						(json_int_t)(now - a->made_at), "expires_at",
+						(json_int_t)a->expires_at));
+		complete_json(q, json_pack("{s:o}", "answers", list));
+		return;
+	}
+	if (strcmp(word, "export") == 0) {
+		json_t *set = known_domains(r), *list = json_array();
+		const char *domain;
+		json_t *unused;
+		json_object_foreach(set, domain, unused) {
+			json_t *e = entry_json(r, domain);
+			if (e)
+				json_array_append_new(list, e);
+		}
+		json_decref(set);
+		complete_json(q, json_pack("{s:o}", "policies", list));
+		return;
+	}
+	if (strcmp(word, "purge") == 0) {
+		char domain[MTS_DNAME_MAX + 1] = "";
+		bool all = arg_len == 3 && memcmp(arg, "all", 3) == 0;
+		if (!all && mts_tls_policy_key(arg, arg_len, domain) != MTS_TLS_KEY_DOMAIN) {
+			complete_json(q, json_pack("{s:s}", "error", "purge DOMAIN or purge all"));
+			return;
+		}
+		json_t *set = all ? known_domains(r) : json_object();
+		if (!all)
+			json_object_set_new(set, domain, json_true());
+		size_t purged = 0;
+		const char *d;
+		json_t *unused;
+		json_object_foreach(set, d, unused) {
+			struct mts_error err = {0};
+			for (struct answer *a = r->oldest, *next; a; a = next) {
+				next = a->newer;
+				if (strcmp(a->domain, d) == 0)
+					answer_remove(r, a);
+			}
+			if (mts_cache_delete(r->cache, d, &err) == 0)
+				purged++;
+		}
+		json_decref(set);
+		logf_(r, LOG_NOTICE, "purge %.*s: %zu cached policies removed", (int)arg_len, arg,
+		      purged);
+		complete_json(q, json_pack("{s:I}", "purged", (json_int_t)purged));
+		return;
+	}
+	if (strcmp(word, "stats") == 0) {
+		complete_json(q, json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}",
+					   "requests", (json_int_t)r->requests, "cache_hits",
+					   (json_int_t)r->cache_hits, "timeouts",
+					   (json_int_t)r->timeouts, "connections",
+					   (json_int_t)r->conn_count, "answers", "policy",
+					   (json_int_t)r->counters[MTS_ANSWER_POLICY], "notfound",
+					   (json_int_t)r->counters[MTS_ANSWER_NOTFOUND], "temp",
+					   (json_int_t)r->counters[MTS_ANSWER_TEMP], "failure",
+					   (json_int_t)r->counters[MTS_ANSWER_FAILURE], "dane",
+					   (json_int_t)r->counters[MTS_ANSWER_DANE]));
+		return;
+	}
+	complete_json(q, json_pack("{s:s}", "error",
+				   "unknown command (query, dump, export, purge, stats)"));
+}
+
+static void handle_request(struct conn *c, const char *payload, size_t len)
+{
+	struct mts_resolver *r = c->r;
+	struct request *q = calloc(1, sizeof(*q));
+	if (!q) {
+		c->closing = true;
+		return;
+	}
+	q->conn = c;
+	q->started = now_of(r);
+	*c->tail = q;
+	c->tail = &q->next;
+	c->inflight++;
+	r->requests++;
+	const char *name, *key;
+	size_t name_len, key_len;
+	if (mts_socketmap_split(payload, len, &name, &name_len, &key, &key_len) < 0) {
+		if (c->control && len > 0 && !memchr(payload, ' ', len))
+			handle_control(q, payload, len, "", 0);
+		else
+			complete_str(q, "PERM expected NAME SPACE KEY", MTS_ANSWER_PERM);
+		return;
+	}
+	if (c->control)
+		handle_control(q, name, name_len, key, key_len);
+	else
+		handle_lookup(q, name, name_len, key, key_len);
+}
+
+static void protocol_error(struct conn *c, const char *why)
+{
+	struct mts_resolver *r = c->r;
+	logf_(r, LOG_NOTICE, "client error: %s; closing the connection", why);
+	struct request *q = calloc(1, sizeof(*q));
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (!q) {
+		flush(c);
+		return;
+	}
+	q->conn = c;
+	*c->tail = q;
+	c->tail = &q->next;
+	c->inflight++;
+	char text[96];
+	snprintf(text, sizeof(text), "PERM %s", why);
+	complete_str(q, text, MTS_ANSWER_PERM);
+}
+
+static void conn_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct mts_resolver *r = c->r;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t max = c->control ? 4096 : r->cfg.max_request;
+	while (!c->closing) {
+		size_t avail = evbuffer_get_length(in);
+		if (avail == 0)
+			break;
+		if (c->inflight >= MTS_RESOLVER_PIPELINE_MAX ||
+		    evbuffer_get_length(bufferevent_get_output(bev)) >= OUTPUT_MAX) {
+			c->paused = true;
+			bufferevent_disable(bev, EV_READ);
+			break;
+		}
+		size_t look = avail < max + MTS_NETSTRING_LEN_DIGITS + 2
+				      ? avail
+				      : max + MTS_NETSTRING_LEN_DIGITS + 2;
+		const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
+		const char *payload;
+		size_t plen, used;
+		int rc = mts_netstring_parse(data, look, max, &payload, &plen, &used);
+		if (rc == 0)
+			break;
+		if (rc == MTS_ETOOBIG) {
+			protocol_error(c, "request too long");
+			return;
+		}
+		if (rc < 0) {
+			protocol_error(c, "malformed netstring");
+			return;
+		}
+		/* handle_request copies what it keeps, and may free c only via
+		 * flush when closing, which cannot be set here. */
+		char copy[MTS_RESOLVER_REQUEST_MAX];
+		memcpy(copy, payload, plen);
+		evbuffer_drain(in, used);
+		handle_request(c, copy, plen);
+	}
+}
+
+static void conn_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->closing && !c->head) {
+		conn_free(c);
+		return;
+	}
+	if (c->paused)
+		flush(c);
+}
+
+static void conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {
+		if (c->head || c->paused) { /* waiting for us, not idle */
+			if (!c->paused)
+				bufferevent_enable(bev, EV_READ);
+			return;
+		}
+		logf_(c->r, LOG_INFO, "closing an idle client after %u s", c->r->cfg.idle_timeout);
+	}
+	conn_free(c);
+}
+
+static void conn_free(struct conn *c)
+{
+	struct mts_resolver *r = c->r;
+	while (c->head) {
+		struct request *q = c->head;
+		c->head = q->next;
+		request_free(q);
+	}
+	bufferevent_free(c->bev);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		r->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	r->conn_count--;
+	free(c);
+	maybe_finish_shutdown(r);
+}
+
+static void set_idle(struct mts_resolver *r, struct conn *c)
+{
+	struct timeval idle = {.tv_sec = r->cfg.idle_timeout};
+	bufferevent_set_timeouts(c->bev, &idle, NULL);
+}
+
+static void accept_conn(struct mts_resolver *r, evutil_socket_t fd, bool control)
+{
+	if (r->conn_count >= MTS_RESOLVER_CONNECTIONS_MAX || r->shutting_down) {
+		logf_(r, LOG_WARNING, "refusing a client: %zu connections", r->conn_count);
+		evutil_closesocket(fd);
+		return;
+	}
+	struct conn *c = calloc(1, sizeof(*c));
+	struct bufferevent *bev =
+		c ? bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+	if (!bev) {
+		free(c);
+		evutil_closesocket(fd);
+		return;
+	}
+	c->r = r;
+	c->bev = bev;
+	c->tail = &c->head;
+	c->control = control;
+	c->next = r->conns;
+	if (r->conns)
+		r->conns->prev = c;
+	r->conns = c;
+	r->conn_count++;
+	bufferevent_setcb(bev, conn_read, conn_write, conn_event, c);
+	set_idle(r, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+		      void *arg)
+{
+	accept_conn(arg, fd, false);
+}
+
+static void on_accept_control(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			      int len, void *arg)
+{
+	accept_conn(arg, fd, true);
+}
+
+/* ---- listeners ---------------------------------------------------------- */
+
+static struct evconnlistener *listen_unix(struct mts_resolver *r, const char *path, int mode,
+					  evconnlistener_cb cb, struct mts_error *err)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		mts_error_set(err, MTS_EINVAL, "%s: socket path too long", path);
+		return NULL;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			mts_error_set(err, MTS_EIO, "%s exists and is not a socket", path);
+			return NULL;
+		}
+		unlink(path); /* a stale socket of an earlier run */
+	}
+	struct evconnlistener *l = evconnlistener_new_bind(
+		r->base, cb, r, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
+		128, (struct sockaddr *)&sun, (int)sizeof(sun));
+	if (!l) {
+		mts_error_set(err, MTS_EIO, "cannot listen on %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (mode >= 0 && chmod(path, (mode_t)mode) < 0) {
+		mts_error_set(err, MTS_EIO, "chmod %s: %s", path, strerror(errno));
+		evconnlistener_free(l);
+		unlink(path);
+		return NULL;
+	}
+	return l;
+}
+
+static struct evconnlistener *listen_tcp(struct mts_resolver *r, struct mts_error *err)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char port[8];
+	snprintf(port, sizeof(port), "%u", r->cfg.port);
+	int gai = getaddrinfo(r->cfg.host[0] ? r->cfg.host : NULL, port, &hints, &ai);
+	if (gai != 0) {
+		mts_error_set(err, MTS_EINVAL, "host %s: %s", r->cfg.host, gai_strerror(gai));
+		return NULL;
+	}
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
+			 LEV_OPT_DISABLED;
+	if (r->cfg.reuse_port)
+		flags |= LEV_OPT_REUSEABLE_PORT;
+	struct evconnlistener *l = evconnlistener_new_bind(r->base, on_accept, r, flags, 1024,
+							   ai->ai_addr, (int)ai->ai_addrlen);
+	if (!l)
+		mts_error_set(err, MTS_EIO, "cannot listen on %s port %u: %s", r->cfg.host,
+			      r->cfg.port, strerror(errno));
+	freeaddrinfo(ai);
+	return l;
+}
+
+static void describe_listener(struct evconnlistener *l, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN] = "?";
+	snprintf(out, cap, "?");
+	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+		snprintf(out, cap, "inet:%s:%u", addr, ntohs(sin->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+		snprintf(out, cap, "inet:[%s]:%u", addr, ntohs(sin6->sin6_port));
+	}
+}
+
+struct mts_resolver *mts_resolver_new(struct event_base *base,
+				      const struct mts_resolver_config *cfg,
+				      const struct mts_resolver_opts *opts, struct mts_error *err)
+{
+	struct mts_resolver *r = calloc(1, sizeof(*r));
+	if (!r) {
+		mts_error_set(err, MTS_ENOMEM, "out of memory");
+		return NULL;
+	}
+	r->base = base;
+	r->cfg = *cfg;
+	if (opts)
+		r->opts = *opts;
+	if (cfg->path[0]) {
+		r->listener = listen_unix(r, cfg->path, cfg->mode, on_accept, err);
+		if (r->listener)
+			snprintf(r->unix_path, sizeof(r->unix_path), "%s", cfg->path);
+	} else {
+		r->listener = listen_tcp(r, err);
+	}
+	if (!r->listener)
+		goto fail;
+	if (cfg->control_path[0]) {
+		r->control = listen_unix(r, cfg->control_path, 0600, on_accept_control, err);
+		if (!r->control)
+			goto fail;
+		snprintf(r->control_path, sizeof(r->control_path), "%s", cfg->control_path);
+	}
+	return r;
+fail:
+	mts_resolver_free(r);
+	return NULL;
+}
+
+static void proactive_arm(struct mts_resolver *r);
+
+int mts_resolver_start(struct mts_resolver *r, struct mts_error *err)
+{
+	char url[MTS_RESOLVER_PATH_MAX + 16];
+	if (mts_resolver_cache_url(&r->cfg, url, sizeof(url), err) < 0)
+		return err ? err->code : MTS_EUSAGE;
+	r->cache = mts_cache_open(url, err);
+	if (!r->cache)
+		return err ? err->code : MTS_ESTORE;
+	unsigned timeout = r->cfg.default_zone.timeout;
+	for (size_t i = 0; i < r->cfg.zone_count; i++)
+		if (r->cfg.zones[i].timeout > timeout)
+			timeout = r->cfg.zones[i].timeout;
+	struct mts_discovery_net_opts nopts = {
+		.resolver = r->cfg.dns_resolver[0] ? r->cfg.dns_resolver : NULL,
+		.ca_file = r->cfg.ca_file[0] ? r->cfg.ca_file : NULL,
+		.trust_anchor_file = r->cfg.trust_anchor_file[0] ? r->cfg.trust_anchor_file : NULL,
+		.timeout_ms = timeout * 1000u,
+	};
+	r->net = mts_discovery_net_new(r->base, &nopts, err);
+	if (!r->net)
+		return err ? err->code : MTS_EIO;
+	r->discovery = mts_discovery_new(r->base, r->cache, &mts_discovery_net_transport, r->net,
+					 NULL, err);
+	if (!r->discovery)
+		return err ? err->code : MTS_ENOMEM;
+	if (r->cfg.dane) {
+		struct mts_dns_opts dopts = {.resolver = nopts.resolver,
+					     .trust_anchor_file = r->cfg.trust_anchor_file,
+					     .timeout_ms = timeout * 1000u};
+		r->dns = mts_dns_new(r->base, &dopts, err);
+		if (!r->dns)
+			return err ? err->code : MTS_EIO;
+	}
+	char where[128];
+	if (r->unix_path[0])
+		snprintf(where, sizeof(where), "unix:%s", r->unix_path);
+	else
+		describe_listener(r->listener, where, sizeof(where));
+	evconnlistener_enable(r->listener);
+	if (r->control)
+		evconnlistener_enable(r->control);
+	logf_(r, LOG_INFO, "listening on %s cache=%s%s%s", where, url,
+	      r->control_path[0] ? " control=" : "", r->control_path);
+	proactive_arm(r);
+	return 0;
+}
+
+/* ---- proactive refresh -------------------------------------------------- */
+
+static void refresh_next(struct mts_resolver *r);
+
+static void on_refreshed(const struct mts_discovery_result *res, void *arg)
+{
+	struct refresh *job = arg;
+	struct mts_resolver *r = job->r;
+	const struct mts_resolver_zone *z =
+		mts_resolver_zone_find(&r->cfg, job->zone, strlen(job->zone));
+	char text[MTS_RESOLVER_ANSWER_MAX];
+	enum mts_resolver_kind kind;
+	long n = mts_resolver_answer(z, res, text, sizeof(text), &kind);
+	if (n >= 0 && kind != MTS_ANSWER_TEMP)
+		answer_store(r, job->zone, job->domain, text, (size_t)n, kind, now_of(r),
+			     res->policy ? res->expires_at : 0);
+	r->refresh_running--;
+	refresh_next(r);
+}
+
+static void refresh_next(struct mts_resolver *r)
+{
+	while (r->refresh_next < r->refresh_count &&
+	       r->refresh_running < r->cfg.proactive_concurrency && !r->shutting_down) {
+		struct refresh *job = &r->refresh_jobs[r->refresh_next++];
+		struct mts_error err = {0};
+		if (mts_discovery_lookup(r->discovery, job->domain, on_refreshed, job, &err) == 0)
+			r->refresh_running++;
+	}
+	if (r->refresh_running == 0 && r->refresh_next >= r->refresh_count && r->refresh_jobs) {
+		logf_(r, LOG_INFO, "proactive refresh of %zu answers done", r->refresh_count);
+		free(r->refresh_jobs);
+		r->refresh_jobs = NULL;
+		r->refresh_count = r->refresh_next = 0;
+	}
+}
+
+static void on_proactive(evutil_socket_t fd, short what, void *arg)
+{
+	struct mts_resolver *r = arg;
+	if (r->refresh_jobs || r->shutting_down)
+		return; /* the previous round still runs */
+	long long now = now_of(r);
+	double age = r->cfg.proactive_interval / r->cfg.proactive_grace_ratio;
+	size_t n = 0;
+	for (struct answer *a = r->newest; a; a = a->older)
+		if ((double)(now - a->made_at) >= age && a->kind != MTS_ANSWER_DANE)
+			n++;
+	if (n == 0)
+		return;
+	r->refresh_jobs = calloc(n, sizeof(*r->refresh_jobs));
+	if (!r->refresh_jobs)
+		return;
+	for (struct answer *a = r->newest; a && r->refresh_count < n; a = a->older) {
+		if ((double)(now - a->made_at) < age || a->kind == MTS_ANSWER_DANE)
+			continue;
+		struct refresh *job = &r->refresh_jobs[r->refresh_count++];
+		job->r = r;
+		snprintf(job->zone, sizeof(job->zone), "%.*s", (int)(a->domain - a->key - 1),
+			 a->key);
+		snprintf(job->domain, sizeof(job->domain), "%s", a->domain);
+	}
+	logf_(r, LOG_INFO, "proactive refresh of %zu answers", r->refresh_count);
+	refresh_next(r);
+}
+
+static void proactive_arm(struct mts_resolver *r)
+{
+	if (r->proactive_timer) {
+		event_free(r->proactive_timer);
+		r->proactive_timer = NULL;
+	}
+	if (!r->cfg.proactive)
+		return;
+	r->proactive_timer = event_new(r->base, -1, EV_PERSIST, on_proactive, r);
+	struct timeval tv = {.tv_sec = r->cfg.proactive_interval};
+	if (r->proactive_timer)
+		event_add(r->proactive_timer, &tv);
+}
+
+/* ---- reload and shutdown ------------------------------------------------ */
+
+int mts_resolver_reload(struct mts_resolver *r, const struct mts_resolver_config *cfg,
+			struct mts_error *err)
+{
+	const struct mts_resolver_config *old = &r->cfg;
+	if (strcmp(old->host, cfg->host) || old->port != cfg->port ||
+	    strcmp(old->path, cfg->path) || old->mode != cfg->mode ||
+	    strcmp(old->control_path, cfg->control_path))
+		logf_(r, LOG_WARNING, "reload: listening changes need a restart");
+	if (old->cache_type != cfg->cache_type ||
+	    strcmp(old->cache_filename, cfg->cache_filename) ||
+	    strcmp(old->dns_resolver, cfg->dns_resolver) || strcmp(old->ca_file, cfg->ca_file) ||
+	    strcmp(old->trust_anchor_file, cfg->trust_anchor_file) || old->dane != cfg->dane ||
+	    strcmp(old->user, cfg->user))
+		logf_(r, LOG_WARNING, "reload: cache, network, DANE and user changes need a restart");
+	struct mts_resolver_config next = *cfg;
+	/* Keep what needs a restart as it runs. */
+	memcpy(next.host, old->host, sizeof(next.host));
+	next.port = old->port;
+	memcpy(next.path, old->path, sizeof(next.path));
+	next.mode = old->mode;
+	memcpy(next.control_path, old->control_path, sizeof(next.control_path));
+	next.cache_type = old->cache_type;
+	memcpy(next.cache_filename, old->cache_filename, sizeof(next.cache_filename));
+	memcpy(next.dns_resolver, old->dns_resolver, sizeof(next.dns_resolver));
+	memcpy(next.ca_file, old->ca_file, sizeof(next.ca_file));
+	memcpy(next.trust_anchor_file, old->trust_anchor_file, sizeof(next.trust_anchor_file));
+	next.dane = old->dane;
+	memcpy(next.user, old->user, sizeof(next.user));
+	r->cfg = next;
+	answers_clear(r); /* zones may answer differently now */
+	for (struct conn *c = r->conns; c; c = c->next)
+		set_idle(r, c);
+	proactive_arm(r);
+	logf_(r, LOG_NOTICE, "configuration reloaded from %s (%zu zones)", cfg->file,
+	      cfg->zone_count);
+	return 0;
+}
+
+static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct mts_resolver *r = arg;
+	logf_(r, LOG_WARNING, "shutdown: %zu clients still connected after %g s", r->conn_count,
+	      r->cfg.shutdown_timeout);
+	r->finished = true;
+	event_base_loopbreak(r->base);
+}
+
+void mts_resolver_shutdown(struct mts_resolver *r)
+{
+	if (r->shutting_down)
+		return;
+	r->shutting_down = true;
+	logf_(r, LOG_NOTICE, "shutting down: %zu clients", r->conn_count);
+	if (r->listener) {
+		evconnlistener_free(r->listener);
+		r->listener = NULL;
+	}
+	if (r->control) {
+		evconnlistener_free(r->control);
+		r->control = NULL;
+	}
+	if (r->proactive_timer) {
+		event_free(r->proactive_timer);
+		r->proactive_timer = NULL;
+	}
+	/* Idle clients go now; busy ones once their answers are written. */
+	for (struct conn *c = r->conns, *next; c; c = next) {
+		next = c->next;
+		c->closing = true;
+		bufferevent_disable(c->bev, EV_READ);
+		if (!c->head && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			conn_free(c);
+	}
+	if (r->finished)
+		return;
+	struct timeval tv;
+	tv.tv_sec = (time_t)r->cfg.shutdown_timeout;
+	tv.tv_usec = (suseconds_t)((r->cfg.shutdown_timeout - (double)tv.tv_sec) * 1e6);
+	r->shutdown_timer = evtimer_new(r->base, on_shutdown_timeout, r);
+	if (!r->shutdown_timer || evtimer_add(r->shutdown_timer, &tv) < 0) {
+		r->finished = true;
+		event_base_loopbreak(r->base);
+	}
+	maybe_finish_shutdown(r);
+}
+
+bool mts_resolver_done(const struct mts_resolver *r)
+{
+	return r->finished;
+}
+
+void mts_resolver_free(struct mts_resolver *r)
+{
+	if (!r)
+		return;
+	while (r->conns)
+		conn_free(r->conns);
+	if (r->listener)
+		evconnlistener_free(r->listener);
+	if (r->control)
+		evconnlistener_free(r->control);
+	if (r->proactive_timer)
+		event_free(r->proactive_timer);
+	if (r->shutdown_timer)
+		event_free(r->shutdown_timer);
+	free(r->refresh_jobs);
+	r->refresh_jobs = NULL;
+	mts_discovery_free(r->discovery);
+	mts_discovery_net_free(r->net);
+	mts_dns_free(r->dns);
+	mts_cache_close(r->cache);
+	answers_clear(r);
+	if (r->unix_path[0])
+		unlink(r->unix_path);
+	if (r->control_path[0])
+		unlink(r->control_path);
+	free(r);
+}
