@@ -682,6 +682,8 @@ static void handle_request(struct conn *c, const char *payload, size_t len)
 	if (mts_socketmap_split(payload, len, &name, &name_len, &key, &key_len) < 0) {
 		if (c->control && len > 0 && !memchr(payload, ' ', len))
 			handle_control(q, payload, len, "", 0);
+		else if (len > 0 && payload[0] != ' ' && memchr(payload, ' ', len))
+			complete_str(q, "NOTFOUND ", MTS_ANSWER_NOTFOUND); /* "NAME " */
 		else
 			complete_str(q, "PERM expected NAME SPACE KEY", MTS_ANSWER_PERM);
 		return;
@@ -771,7 +773,8 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {
-		if (c->head || c->paused) { /* waiting for us, not idle */
+		if (c->head || c->paused ||
+		    evbuffer_get_length(bufferevent_get_output(bev)) > 0) { /* busy, not idle */
 			if (!c->paused)
 				bufferevent_enable(bev, EV_READ);
 			return;

@@ -199,7 +199,10 @@ static int zone_pair(struct reader *rd, const char *key, yaml_node_t *k, yaml_no
 		return get_bool(rd, v, key, &z->require_sni);
 	if (strcmp(key, "tlsrpt") == 0)
 		return get_bool(rd, v, key, &z->tlsrpt);
-	return unknown(rd, k, "a zone", key);
+	char section[MTS_RESOLVER_NAME_MAX + 16];
+	snprintf(section, sizeof(section), "%s%s", z->name[0] ? "zone " : "default_zone",
+		 z->name);
+	return unknown(rd, k, section, key);
 }
 
 static void zone_defaults(struct mts_resolver_zone *z)
