@@ -1,6 +1,9 @@
 /* resolver.c - the socketmap server of `mtasts resolver` (see resolver.h).
  *
- * One libevent loop. A connection holds a queue of requests in arrival
+ * One libevent loop, and plain events on the sockets: answers are handed
+ * to the kernel as soon as they are ready, without an event round trip (a
+ * cached answer costs one recv and one send, as a bufferevent would cost
+ * seven system calls). A connection holds a queue of requests in arrival
  * order; each request is answered from the answer cache, or waits for a
  * discovery (coalesced per domain by the engine) bounded by its zone's
  * timeout; answers leave strictly in order. The control socket speaks the
@@ -20,7 +23,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <jansson.h>
@@ -70,7 +72,13 @@ struct request {
 struct conn {
 	struct mts_resolver *r;
 	struct conn *prev, *next;
-	struct bufferevent *bev;
+	evutil_socket_t fd;
+	struct event *ev_read, *ev_write, *ev_idle;
+	struct evbuffer *out;        /* answers not yet taken by the kernel */
+	char *in;                    /* bytes of requests not yet complete */
+	size_t in_len, in_cap;
+	int in_use;                  /* inside process_input: do not free */
+	bool dead;                   /* freed once process_input returns */
 	struct request *head, **tail;
 	size_t inflight;
 	bool control, closing, paused;
@@ -230,7 +238,8 @@ static void answers_clear(struct mts_resolver *r)
 /* ---- connections -------------------------------------------------------- */
 
 static void conn_free(struct conn *c);
-static void conn_read(struct bufferevent *bev, void *arg);
+static void process_input(struct conn *c);
+static void try_write(struct conn *c);
 static void on_discovered(const struct mts_discovery_result *res, void *arg);
 
 static void cancel_dns(struct request *q)
@@ -263,33 +272,44 @@ static void maybe_finish_shutdown(struct mts_resolver *r)
 	}
 }
 
+static void write_answer(struct conn *c, const char *text, size_t len)
+{
+	struct evbuffer *out = c->out;
+	char frame[512];
+	int n = snprintf(frame, sizeof(frame), "%zu:", len);
+	if ((size_t)n + len + 1 <= sizeof(frame)) { /* the usual case: one copy */
+		memcpy(frame + n, text, len);
+		frame[(size_t)n + len] = ',';
+		evbuffer_add(out, frame, (size_t)n + len + 1);
+		return;
+	}
+	evbuffer_add(out, frame, (size_t)n);
+	evbuffer_add(out, text, len);
+	evbuffer_add(out, ",", 1);
+}
+
 /* Write every answer at the head of the queue that is ready, in order. */
 static void flush(struct conn *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 	while (c->head && c->head->done) {
 		struct request *q = c->head;
-		char len[24];
-		int n = snprintf(len, sizeof(len), "%zu:", q->answer_len);
-		evbuffer_add(out, len, (size_t)n);
-		evbuffer_add(out, q->answer, q->answer_len);
-		evbuffer_add(out, ",", 1);
+		write_answer(c, q->answer, q->answer_len);
 		c->head = q->next;
 		if (!c->head)
 			c->tail = &c->head;
 		c->inflight--;
 		request_free(q);
 	}
-	if (c->closing && !c->head && evbuffer_get_length(out) == 0) {
-		conn_free(c);
+	if (c->in_use)
+		return; /* process_input writes when it is done */
+	if (c->paused && !c->closing && c->inflight < MTS_RESOLVER_PIPELINE_MAX &&
+	    evbuffer_get_length(c->out) < OUTPUT_MAX) {
+		c->paused = false;
+		event_add(c->ev_read, NULL);
+		process_input(c); /* may free c */
 		return;
 	}
-	if (c->paused && !c->closing && c->inflight < MTS_RESOLVER_PIPELINE_MAX &&
-	    evbuffer_get_length(out) < OUTPUT_MAX) {
-		c->paused = false;
-		bufferevent_enable(c->bev, EV_READ);
-		conn_read(c->bev, c);
-	}
+	try_write(c); /* may free c */
 }
 
 static void complete(struct request *q, const char *text, size_t len, enum mts_resolver_kind kind)
@@ -517,25 +537,6 @@ static void start_lookup(struct request *q)
 	start_sts(q);
 }
 
-static void handle_lookup(struct request *q, const char *name, size_t name_len, const char *key,
-			  size_t key_len)
-{
-	struct mts_resolver *r = q->conn->r;
-	q->zone = *mts_resolver_zone_find(&r->cfg, name, name_len);
-	enum mts_tls_key_kind kind = mts_tls_policy_key(key, key_len, q->domain);
-	if (kind != MTS_TLS_KEY_DOMAIN) {
-		complete_str(q, "NOTFOUND ", MTS_ANSWER_NOTFOUND);
-		return;
-	}
-	struct answer *a = answer_fresh(r, q->zone.name, q->domain, now_of(r));
-	if (a) {
-		r->cache_hits++;
-		complete(q, a->text, a->len, a->kind);
-		return;
-	}
-	start_lookup(q);
-}
-
 static json_t *entry_json(struct mts_resolver *r, const char *domain)
 {
 	struct mts_cache_entry e;
@@ -663,9 +664,66 @@ static void handle_control(struct request *q, const char *cmd, size_t cmd_len, c
 				   "unknown command (query, dump, export, purge, stats)"));
 }
 
+/* A lookup request answered without waiting: unusable input, or a fresh
+ * answer in the cache. Returns true with *text and *kind set; otherwise
+ * zone and domain are filled for the lookup. */
+static bool answer_now(struct mts_resolver *r, const char *payload, size_t len,
+		       struct mts_resolver_zone *zone, char domain[MTS_DNAME_MAX + 1],
+		       const char **text, size_t *text_len, enum mts_resolver_kind *kind)
+{
+	const char *name, *key;
+	size_t name_len, key_len;
+	if (mts_socketmap_split(payload, len, &name, &name_len, &key, &key_len) < 0) {
+		if (len > 0 && payload[0] != ' ' && memchr(payload, ' ', len)) {
+			*text = "NOTFOUND "; /* "NAME " */
+			*kind = MTS_ANSWER_NOTFOUND;
+		} else {
+			*text = "PERM expected NAME SPACE KEY";
+			*kind = MTS_ANSWER_PERM;
+		}
+		*text_len = strlen(*text);
+		return true;
+	}
+	*zone = *mts_resolver_zone_find(&r->cfg, name, name_len);
+	if (mts_tls_policy_key(key, key_len, domain) != MTS_TLS_KEY_DOMAIN) {
+		*text = "NOTFOUND ";
+		*text_len = 9;
+		*kind = MTS_ANSWER_NOTFOUND;
+		return true;
+	}
+	struct answer *a = answer_fresh(r, zone->name, domain, now_of(r));
+	if (!a)
+		return false;
+	r->cache_hits++;
+	*text = a->text;
+	*text_len = a->len;
+	*kind = a->kind;
+	return true;
+}
+
 static void handle_request(struct conn *c, const char *payload, size_t len)
 {
 	struct mts_resolver *r = c->r;
+	struct mts_resolver_zone zone = {0};
+	char domain[MTS_DNAME_MAX + 1] = "";
+	const char *text = NULL;
+	size_t text_len = 0;
+	enum mts_resolver_kind kind = MTS_ANSWER_PERM;
+	bool now = false;
+	if (!c->control) {
+		now = answer_now(r, payload, len, &zone, domain, &text, &text_len, &kind);
+		if (now && !c->head) { /* nothing queued before it: write at once */
+			r->requests++;
+			r->counters[kind]++;
+			if (r->opts.verbose)
+				logf_(r, LOG_INFO, "lookup zone=%s domain=%s answer=%s",
+				      zone.name[0] ? zone.name : "default",
+				      kind == MTS_ANSWER_PERM ? "-" : domain,
+				      mts_resolver_kind_name(kind));
+			write_answer(c, text, text_len);
+			return;
+		}
+	}
 	struct request *q = calloc(1, sizeof(*q));
 	if (!q) {
 		c->closing = true;
@@ -677,21 +735,26 @@ static void handle_request(struct conn *c, const char *payload, size_t len)
 	c->tail = &q->next;
 	c->inflight++;
 	r->requests++;
+	if (!c->control) {
+		if (now) {
+			complete(q, text, text_len, kind);
+		} else {
+			q->zone = zone;
+			memcpy(q->domain, domain, sizeof(domain));
+			start_lookup(q);
+		}
+		return;
+	}
 	const char *name, *key;
 	size_t name_len, key_len;
 	if (mts_socketmap_split(payload, len, &name, &name_len, &key, &key_len) < 0) {
-		if (c->control && len > 0 && !memchr(payload, ' ', len))
+		if (len > 0 && !memchr(payload, ' ', len))
 			handle_control(q, payload, len, "", 0);
-		else if (len > 0 && payload[0] != ' ' && memchr(payload, ' ', len))
-			complete_str(q, "NOTFOUND ", MTS_ANSWER_NOTFOUND); /* "NAME " */
 		else
-			complete_str(q, "PERM expected NAME SPACE KEY", MTS_ANSWER_PERM);
+			complete_str(q, "PERM expected COMMAND [ARG]", MTS_ANSWER_PERM);
 		return;
 	}
-	if (c->control)
-		handle_control(q, name, name_len, key, key_len);
-	else
-		handle_lookup(q, name, name_len, key, key_len);
+	handle_control(q, name, name_len, key, key_len);
 }
 
 static void protocol_error(struct conn *c, const char *why)
@@ -700,13 +763,10 @@ static void protocol_error(struct conn *c, const char *why)
 	logf_(r, LOG_NOTICE, "client error: %s; closing the connection", why);
 	struct request *q = calloc(1, sizeof(*q));
 	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	evbuffer_drain(in, evbuffer_get_length(in));
-	if (!q) {
-		flush(c);
+	event_del(c->ev_read);
+	c->in_len = 0;
+	if (!q)
 		return;
-	}
 	q->conn = c;
 	*c->tail = q;
 	c->tail = &q->next;
@@ -716,83 +776,136 @@ static void protocol_error(struct conn *c, const char *why)
 	complete_str(q, text, MTS_ANSWER_PERM);
 }
 
-static void conn_read(struct bufferevent *bev, void *arg)
+/* Take every complete request from the input buffer, in order. */
+static void process_input(struct conn *c)
 {
-	struct conn *c = arg;
 	struct mts_resolver *r = c->r;
-	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t max = c->control ? 4096 : r->cfg.max_request;
-	while (!c->closing) {
-		size_t avail = evbuffer_get_length(in);
-		if (avail == 0)
-			break;
+	size_t off = 0;
+	c->in_use++;
+	while (!c->closing && off < c->in_len) {
 		if (c->inflight >= MTS_RESOLVER_PIPELINE_MAX ||
-		    evbuffer_get_length(bufferevent_get_output(bev)) >= OUTPUT_MAX) {
+		    evbuffer_get_length(c->out) >= OUTPUT_MAX) {
 			c->paused = true;
-			bufferevent_disable(bev, EV_READ);
+			event_del(c->ev_read);
 			break;
 		}
-		size_t look = avail < max + MTS_NETSTRING_LEN_DIGITS + 2
-				      ? avail
-				      : max + MTS_NETSTRING_LEN_DIGITS + 2;
-		const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)look);
 		const char *payload;
 		size_t plen, used;
-		int rc = mts_netstring_parse(data, look, max, &payload, &plen, &used);
+		int rc = mts_netstring_parse(c->in + off, c->in_len - off, max, &payload, &plen,
+					     &used);
 		if (rc == 0)
 			break;
-		if (rc == MTS_ETOOBIG) {
-			protocol_error(c, "request too long");
-			return;
-		}
 		if (rc < 0) {
-			protocol_error(c, "malformed netstring");
-			return;
+			protocol_error(c, rc == MTS_ETOOBIG ? "request too long"
+							    : "malformed netstring");
+			off = c->in_len = 0;
+			break;
 		}
-		/* handle_request copies what it keeps, and may free c only via
-		 * flush when closing, which cannot be set here. */
-		char copy[MTS_RESOLVER_REQUEST_MAX];
-		memcpy(copy, payload, plen);
-		evbuffer_drain(in, used);
-		handle_request(c, copy, plen);
+		off += used;
+		handle_request(c, payload, plen);
 	}
+	if (off) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	c->in_use--;
+	if (c->dead) {
+		conn_free(c);
+		return;
+	}
+	try_write(c);
 }
 
-static void conn_write(struct bufferevent *bev, void *arg)
+/* Hand the answers to the kernel now (no event round trip); wait for
+ * writability only when it does not take them all. */
+static void try_write(struct conn *c)
 {
-	struct conn *c = arg;
+	while (evbuffer_get_length(c->out) > 0) {
+		int n = evbuffer_write(c->out, c->fd);
+		if (n <= 0) {
+			if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+				if (!event_pending(c->ev_write, EV_WRITE, NULL))
+					event_add(c->ev_write, NULL);
+				return;
+			}
+			conn_free(c); /* the client went away */
+			return;
+		}
+	}
+	if (event_pending(c->ev_write, EV_WRITE, NULL))
+		event_del(c->ev_write);
 	if (c->closing && !c->head) {
 		conn_free(c);
 		return;
 	}
-	if (c->paused)
-		flush(c);
+	if (c->paused && !c->closing && c->inflight < MTS_RESOLVER_PIPELINE_MAX) {
+		c->paused = false;
+		event_add(c->ev_read, NULL);
+		process_input(c);
+	}
 }
 
-static void conn_event(struct bufferevent *bev, short what, void *arg)
+static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {
-		if (c->head || c->paused ||
-		    evbuffer_get_length(bufferevent_get_output(bev)) > 0) { /* busy, not idle */
-			if (!c->paused)
-				bufferevent_enable(bev, EV_READ);
-			return;
-		}
-		logf_(c->r, LOG_INFO, "closing an idle client after %u s", c->r->cfg.idle_timeout);
+	if (c->in_len == c->in_cap) { /* cannot happen: the parser refuses before */
+		protocol_error(c, "request too long");
+		try_write(c);
+		return;
 	}
+	ssize_t got = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (got <= 0) {
+		conn_free(c); /* EOF or error: nobody is left to answer */
+		return;
+	}
+	c->in_len += (size_t)got;
+	struct timeval idle = {.tv_sec = c->r->cfg.idle_timeout};
+	evtimer_add(c->ev_idle, &idle);
+	process_input(c);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	try_write(arg);
+}
+
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct timeval idle = {.tv_sec = c->r->cfg.idle_timeout};
+	if (c->head || c->paused || evbuffer_get_length(c->out) > 0) { /* busy, not idle */
+		evtimer_add(c->ev_idle, &idle);
+		return;
+	}
+	logf_(c->r, LOG_INFO, "closing an idle client after %u s", c->r->cfg.idle_timeout);
 	conn_free(c);
 }
 
 static void conn_free(struct conn *c)
 {
 	struct mts_resolver *r = c->r;
+	if (c->in_use) {
+		c->dead = true;
+		return;
+	}
 	while (c->head) {
 		struct request *q = c->head;
 		c->head = q->next;
 		request_free(q);
 	}
-	bufferevent_free(c->bev);
+	if (c->ev_read)
+		event_free(c->ev_read);
+	if (c->ev_write)
+		event_free(c->ev_write);
+	if (c->ev_idle)
+		event_free(c->ev_idle);
+	if (c->out)
+		evbuffer_free(c->out);
+	free(c->in);
+	evutil_closesocket(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -807,7 +920,7 @@ static void conn_free(struct conn *c)
 static void set_idle(struct mts_resolver *r, struct conn *c)
 {
 	struct timeval idle = {.tv_sec = r->cfg.idle_timeout};
-	bufferevent_set_timeouts(c->bev, &idle, NULL);
+	evtimer_add(c->ev_idle, &idle);
 }
 
 static void accept_conn(struct mts_resolver *r, evutil_socket_t fd, bool control)
@@ -818,15 +931,33 @@ static void accept_conn(struct mts_resolver *r, evutil_socket_t fd, bool control
 		return;
 	}
 	struct conn *c = calloc(1, sizeof(*c));
-	struct bufferevent *bev =
-		c ? bufferevent_socket_new(r->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
-	if (!bev) {
-		free(c);
+	if (!c) {
 		evutil_closesocket(fd);
 		return;
 	}
 	c->r = r;
-	c->bev = bev;
+	c->fd = fd;
+	c->in_cap = (control ? 4096 : r->cfg.max_request) + MTS_NETSTRING_LEN_DIGITS + 2;
+	c->in = malloc(c->in_cap);
+	c->out = evbuffer_new();
+	c->ev_read = event_new(r->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+	c->ev_write = event_new(r->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+	c->ev_idle = evtimer_new(r->base, on_idle, c);
+	if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_idle ||
+	    evutil_make_socket_nonblocking(fd) < 0) {
+		if (c->ev_read)
+			event_free(c->ev_read);
+		if (c->ev_write)
+			event_free(c->ev_write);
+		if (c->ev_idle)
+			event_free(c->ev_idle);
+		if (c->out)
+			evbuffer_free(c->out);
+		free(c->in);
+		free(c);
+		evutil_closesocket(fd);
+		return;
+	}
 	c->tail = &c->head;
 	c->control = control;
 	c->next = r->conns;
@@ -834,9 +965,8 @@ static void accept_conn(struct mts_resolver *r, evutil_socket_t fd, bool control
 		r->conns->prev = c;
 	r->conns = c;
 	r->conn_count++;
-	bufferevent_setcb(bev, conn_read, conn_write, conn_event, c);
 	set_idle(r, c);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	event_add(c->ev_read, NULL);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
@@ -1164,8 +1294,8 @@ void mts_resolver_shutdown(struct mts_resolver *r)
 	for (struct conn *c = r->conns, *next; c; c = next) {
 		next = c->next;
 		c->closing = true;
-		bufferevent_disable(c->bev, EV_READ);
-		if (!c->head && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		event_del(c->ev_read);
+		if (!c->head && evbuffer_get_length(c->out) == 0)
 			conn_free(c);
 	}
 	if (r->finished)
