@@ -230,7 +230,9 @@ static struct mts_policy *policy(const char *body)
 	return p;
 }
 
-#define ENFORCE "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\nmx: *.example.net\r\nmax_age: 86400\r\n"
+#define ENFORCE                                                                              \
+	"version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\nmx: *.example.net\r\n"       \
+	"max_age: 86400\r\n"
 #define TESTING "version: STSv1\r\nmode: testing\r\nmx: mx1.example.com\r\nmax_age: 86400\r\n"
 #define NONE "version: STSv1\r\nmode: none\r\nmax_age: 86400\r\n"
 
