@@ -28,6 +28,10 @@
 static struct rig_env env;
 static char dir[] = "/tmp/mtasts-resolver-proto.XXXXXX";
 
+/* Every daemon started, so that a failed test leaves none running. */
+static pid_t started[16];
+static size_t started_count;
+
 struct daemon {
 	pid_t pid;
 	unsigned port;
@@ -93,6 +97,8 @@ static void start(struct daemon *d, const char *name, const char *extra)
 		      d->pidfile, "--verbose", (char *)NULL);
 		_exit(127);
 	}
+	if (started_count < sizeof(started) / sizeof(started[0]))
+		started[started_count++] = d->pid;
 	char *log = wait_log(d->log, "listening on ", 5000);
 	if (!log)
 		fail_msg("the daemon did not start: %s", read_file(d->log));
@@ -219,6 +225,11 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	for (size_t i = 0; i < started_count; i++)
+		if (waitpid(started[i], NULL, WNOHANG) == 0) {
+			kill(started[i], SIGKILL);
+			waitpid(started[i], NULL, 0);
+		}
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
