@@ -88,6 +88,7 @@ struct mts_resolver_config {
 	char dane_answer[64];              /* what DANE destinations get, "dane-only" */
 	unsigned idle_timeout;             /* s */
 	unsigned max_request;              /* bytes of one request */
+	char metrics[128];                 /* "ADDR:PORT" of the Prometheus endpoint; "" = off */
 	bool log_syslog;
 };
 

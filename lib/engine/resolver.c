@@ -24,6 +24,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 #include <event2/listener.h>
 #include <jansson.h>
 
@@ -37,6 +38,10 @@
 #define OUTPUT_MAX (1024 * 1024)   /* bytes queued to a client that does not read */
 #define DANE_MX_MAX 8              /* MX hosts checked for TLSA */
 #define CTL_ANSWER_MAX (4 * 1024 * 1024)
+
+/* Upper bounds (s) of the histogram of lookups that waited for the network. */
+static const double wait_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10};
+#define WAIT_BUCKETS (sizeof(wait_buckets) / sizeof(wait_buckets[0]))
 
 struct answer {
 	struct answer *next_in_bucket, *older, *newer;
@@ -66,7 +71,7 @@ struct request {
 	} dns[DANE_MX_MAX + 1];              /* [0] MX, then one TLSA per MX host */
 	size_t dns_pending;
 	bool dane_secure, dane_temp;
-	long long started;
+	double started;              /* monotonic s */
 };
 
 struct conn {
@@ -111,6 +116,12 @@ struct mts_resolver {
 	bool shutting_down, finished;
 	unsigned long long counters[6]; /* answers by kind */
 	unsigned long long requests, cache_hits, timeouts;
+	unsigned long long outcomes[MTS_OUTCOME_DNS_ERROR + 1]; /* discovery results */
+	unsigned long long fetches[MTS_OUTCOME_DNS_ERROR + 1];  /* ... that fetched */
+	unsigned long long wait_counts[WAIT_BUCKETS + 1];
+	double wait_sum;
+	struct evhttp *http;
+	struct evhttp_bound_socket *http_socket;
 };
 
 static void logf_(struct mts_resolver *r, int prio, const char *fmt, ...)
@@ -125,6 +136,13 @@ static void logf_(struct mts_resolver *r, int prio, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	r->opts.log(prio, msg, r->opts.log_arg);
+}
+
+static double monotonic(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static long long now_of(struct mts_resolver *r)
@@ -327,6 +345,14 @@ static void complete(struct request *q, const char *text, size_t len, enum mts_r
 	q->done = true;
 	if (!q->conn->control && kind <= MTS_ANSWER_PERM)
 		r->counters[kind]++;
+	if (q->timer) { /* it waited for the network (or for its timeout) */
+		double waited = monotonic() - q->started;
+		size_t b = 0;
+		while (b < WAIT_BUCKETS && waited > wait_buckets[b])
+			b++;
+		r->wait_counts[b]++;
+		r->wait_sum += waited;
+	}
 	if (r->opts.verbose && !q->conn->control)
 		logf_(r, LOG_INFO, "lookup zone=%s domain=%s answer=%s",
 		      q->zone.name[0] ? q->zone.name : "default", q->domain,
@@ -380,6 +406,9 @@ static void on_discovered(const struct mts_discovery_result *res, void *arg)
 	struct request *q = arg;
 	struct mts_resolver *r = q->conn->r;
 	q->waiting = false;
+	r->outcomes[res->outcome]++;
+	if (res->fetched)
+		r->fetches[res->outcome]++;
 	if (res->cache_error[0])
 		logf_(r, LOG_ERR, "cache error domain=%s: %s", q->domain, res->cache_error);
 	char text[MTS_RESOLVER_ANSWER_MAX];
@@ -730,7 +759,7 @@ static void handle_request(struct conn *c, const char *payload, size_t len)
 		return;
 	}
 	q->conn = c;
-	q->started = now_of(r);
+	q->started = monotonic();
 	*c->tail = q;
 	c->tail = &q->next;
 	c->inflight++;
@@ -1060,6 +1089,108 @@ static void describe_listener(struct evconnlistener *l, char *out, size_t cap)
 	}
 }
 
+/* ---- Prometheus metrics -------------------------------------------------- */
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+	struct mts_resolver *r = arg;
+	struct evbuffer *b = evbuffer_new();
+	if (!b) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	evbuffer_add_printf(b, "# HELP mtasts_resolver_requests_total Socketmap requests.\n"
+			       "# TYPE mtasts_resolver_requests_total counter\n"
+			       "mtasts_resolver_requests_total %llu\n",
+			    r->requests);
+	evbuffer_add_printf(b, "# HELP mtasts_resolver_answers_total Answers by kind.\n"
+			       "# TYPE mtasts_resolver_answers_total counter\n");
+	for (int k = MTS_ANSWER_POLICY; k <= MTS_ANSWER_PERM; k++)
+		evbuffer_add_printf(b, "mtasts_resolver_answers_total{answer=\"%s\"} %llu\n",
+				    mts_resolver_kind_name((enum mts_resolver_kind)k),
+				    r->counters[k]);
+	evbuffer_add_printf(b, "# HELP mtasts_resolver_cache_hits_total Answers from the answer cache.\n"
+			       "# TYPE mtasts_resolver_cache_hits_total counter\n"
+			       "mtasts_resolver_cache_hits_total %llu\n"
+			       "# HELP mtasts_resolver_timeouts_total Lookups over the zone timeout.\n"
+			       "# TYPE mtasts_resolver_timeouts_total counter\n"
+			       "mtasts_resolver_timeouts_total %llu\n",
+			    r->cache_hits, r->timeouts);
+	evbuffer_add_printf(b, "# HELP mtasts_resolver_discoveries_total Discovery results by "
+			       "outcome.\n# TYPE mtasts_resolver_discoveries_total counter\n");
+	for (int o = MTS_OUTCOME_OK; o <= MTS_OUTCOME_DNS_ERROR; o++)
+		evbuffer_add_printf(b, "mtasts_resolver_discoveries_total{outcome=\"%s\"} %llu\n",
+				    mts_discovery_outcome_name((enum mts_discovery_outcome)o),
+				    r->outcomes[o]);
+	evbuffer_add_printf(b, "# HELP mtasts_resolver_fetches_total Policy fetches by result.\n"
+			       "# TYPE mtasts_resolver_fetches_total counter\n");
+	for (int o = MTS_OUTCOME_OK; o <= MTS_OUTCOME_DNS_ERROR; o++)
+		if (o != MTS_OUTCOME_NO_POLICY && o != MTS_OUTCOME_DNS_ERROR)
+			evbuffer_add_printf(b, "mtasts_resolver_fetches_total{result=\"%s\"} %llu\n",
+					    mts_discovery_outcome_name((enum mts_discovery_outcome)o),
+					    r->fetches[o]);
+	evbuffer_add_printf(b, "# HELP mtasts_resolver_lookup_wait_seconds Time lookups "
+			       "that went to the network kept Postfix waiting.\n"
+			       "# TYPE mtasts_resolver_lookup_wait_seconds histogram\n");
+	unsigned long long cumulative = 0;
+	for (size_t i = 0; i < WAIT_BUCKETS; i++) {
+		cumulative += r->wait_counts[i];
+		evbuffer_add_printf(b, "mtasts_resolver_lookup_wait_seconds_bucket{le=\"%g\"} %llu\n",
+				    wait_buckets[i], cumulative);
+	}
+	cumulative += r->wait_counts[WAIT_BUCKETS];
+	evbuffer_add_printf(b, "mtasts_resolver_lookup_wait_seconds_bucket{le=\"+Inf\"} %llu\n"
+			       "mtasts_resolver_lookup_wait_seconds_sum %.6f\n"
+			       "mtasts_resolver_lookup_wait_seconds_count %llu\n",
+			    cumulative, r->wait_sum, cumulative);
+	evbuffer_add_printf(b, "# HELP mtasts_resolver_connections Clients connected.\n"
+			       "# TYPE mtasts_resolver_connections gauge\n"
+			       "mtasts_resolver_connections %zu\n"
+			       "# HELP mtasts_resolver_answer_cache_entries Answers cached.\n"
+			       "# TYPE mtasts_resolver_answer_cache_entries gauge\n"
+			       "mtasts_resolver_answer_cache_entries %zu\n",
+			    r->conn_count, r->answer_count);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4");
+	evhttp_send_reply(req, HTTP_OK, "OK", b);
+	evbuffer_free(b);
+}
+
+static void on_http_other(struct evhttp_request *req, void *arg)
+{
+	evhttp_send_error(req, HTTP_NOTFOUND, "see /metrics");
+}
+
+static int listen_metrics(struct mts_resolver *r, struct mts_error *err)
+{
+	char host[128];
+	const char *colon = strrchr(r->cfg.metrics, ':');
+	size_t hl = (size_t)(colon - r->cfg.metrics);
+	if (hl >= sizeof(host))
+		return mts_error_set(err, MTS_EINVAL, "metrics: address too long");
+	memcpy(host, r->cfg.metrics, hl);
+	host[hl] = '\0';
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	r->http = evhttp_new(r->base);
+	if (!r->http)
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	evhttp_set_allowed_methods(r->http, EVHTTP_REQ_GET);
+	evhttp_set_timeout(r->http, 10);
+	evhttp_set_max_headers_size(r->http, 8192);
+	evhttp_set_max_body_size(r->http, 0);
+	evhttp_set_cb(r->http, "/metrics", on_metrics, r);
+	evhttp_set_gencb(r->http, on_http_other, r);
+	r->http_socket = evhttp_bind_socket_with_handle(
+		r->http, host, (ev_uint16_t)strtoul(colon + 1, NULL, 10));
+	if (!r->http_socket)
+		return mts_error_set(err, MTS_EIO, "metrics: cannot listen on %s: %s",
+				     r->cfg.metrics, strerror(errno));
+	return 0;
+}
+
 struct mts_resolver *mts_resolver_new(struct event_base *base,
 				      const struct mts_resolver_config *cfg,
 				      const struct mts_resolver_opts *opts, struct mts_error *err)
@@ -1088,6 +1219,8 @@ struct mts_resolver *mts_resolver_new(struct event_base *base,
 			goto fail;
 		snprintf(r->control_path, sizeof(r->control_path), "%s", cfg->control_path);
 	}
+	if (cfg->metrics[0] && listen_metrics(r, err) < 0)
+		goto fail;
 	return r;
 fail:
 	mts_resolver_free(r);
@@ -1139,6 +1272,25 @@ int mts_resolver_start(struct mts_resolver *r, struct mts_error *err)
 		evconnlistener_enable(r->control);
 	logf_(r, LOG_INFO, "listening on %s cache=%s%s%s", where, url,
 	      r->control_path[0] ? " control=" : "", r->control_path);
+	if (r->http_socket) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char addr[INET6_ADDRSTRLEN] = "?";
+		unsigned port = 0;
+		evutil_socket_t hfd = evhttp_bound_socket_get_fd(r->http_socket);
+		if (getsockname(hfd, (struct sockaddr *)&ss, &len) == 0) {
+			if (ss.ss_family == AF_INET) {
+				struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+				inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+				port = ntohs(sin->sin_port);
+			} else if (ss.ss_family == AF_INET6) {
+				struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+				inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+				port = ntohs(sin6->sin6_port);
+			}
+		}
+		logf_(r, LOG_INFO, "metrics on http://%s:%u/metrics", addr, port);
+	}
 	proactive_arm(r);
 	return 0;
 }
@@ -1151,6 +1303,9 @@ static void on_refreshed(const struct mts_discovery_result *res, void *arg)
 {
 	struct refresh *job = arg;
 	struct mts_resolver *r = job->r;
+	r->outcomes[res->outcome]++;
+	if (res->fetched)
+		r->fetches[res->outcome]++;
 	const struct mts_resolver_zone *z =
 		mts_resolver_zone_find(&r->cfg, job->zone, strlen(job->zone));
 	char text[MTS_RESOLVER_ANSWER_MAX];
@@ -1328,6 +1483,8 @@ void mts_resolver_free(struct mts_resolver *r)
 		evconnlistener_free(r->control);
 	if (r->proactive_timer)
 		event_free(r->proactive_timer);
+	if (r->http)
+		evhttp_free(r->http);
 	if (r->shutdown_timer)
 		event_free(r->shutdown_timer);
 	free(r->refresh_jobs);

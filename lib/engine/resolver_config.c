@@ -377,6 +377,16 @@ static int top_pair(struct reader *rd, const char *key, yaml_node_t *k, yaml_nod
 		return get_uint(rd, v, key, 1, 86400, &c->idle_timeout);
 	if (strcmp(key, "max_request") == 0)
 		return get_uint(rd, v, key, 64, MTS_RESOLVER_REQUEST_MAX, &c->max_request);
+	if (strcmp(key, "metrics") == 0) {
+		if ((rc = get_string(rd, v, key, c->metrics, sizeof(c->metrics))) < 0)
+			return rc;
+		const char *colon = strrchr(c->metrics, ':');
+		char *end;
+		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+		if (!colon || colon == c->metrics || !colon[1] || *end || port > 65535)
+			return fail(rd, v, key, "expected ADDR:PORT");
+		return 0;
+	}
 	if (strcmp(key, "log") == 0) {
 		char how[16];
 		if ((rc = get_string(rd, v, key, how, sizeof(how))) < 0)

@@ -51,6 +51,7 @@ zones:
 dns_resolver: $RIG_RESOLVER
 ca_file: $RIG_CA_FILE
 control_path: $tmp/ctl.sock
+metrics: 127.0.0.1:0
 EOF
 
 start_daemon() {
@@ -153,6 +154,19 @@ out=$("$M" resolver ctl purge good-wildcard.test "${C[@]}")
 t_eq "ctl purge DOMAIN" 1 "$(jq .purged <<<"$out")"
 t_eq "purged from the SQLite cache" 0 "$(sqlite3 "$tmp/cache.db" "select count(*) from sts_policy where domain='good-wildcard.test'")"
 t_exit "ctl: an unknown command exits 1" 1 "$M" resolver ctl frobnicate "${C[@]}"
+
+# Prometheus metrics.
+murl=$(sed -n 's/.*metrics on \(http:[^ ]*\).*/\1/p' "$tmp/log" | tail -1)
+out=$(curl -fsS "$murl"); rc=$?
+t_eq "metrics: served" 0 "$rc"
+for m in 'mtasts_resolver_answers_total{answer="policy"}' 'mtasts_resolver_discoveries_total{outcome="sts-webpki-invalid"}' \
+	'mtasts_resolver_fetches_total{result="ok"}' 'mtasts_resolver_lookup_wait_seconds_bucket{le="+Inf"}' \
+	mtasts_resolver_cache_hits_total mtasts_resolver_requests_total; do
+	v=$(awk -v m="$m" '$1 == m {print $2}' <<<"$out")
+	[ -n "$v" ] && [ "$v" -gt 0 ] 2>/dev/null && t_ok "metrics: $m = $v" || t_fail "metrics: $m > 0" "$out"
+done
+t_contains "metrics: timeouts counted (none yet)" "mtasts_resolver_timeouts_total 0" "$out"
+t_eq "metrics: other paths are 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' "${murl%/metrics}/")"
 
 # 6. The SQLite cache survives a restart (and kill -9).
 kill -KILL "$pid"; wait "$pid" 2>/dev/null; pid=

@@ -94,7 +94,8 @@ static void test_every_option(void **state)
 			   "dane_answer: dane\n"
 			   "idle_timeout: 30\n"
 			   "max_request: 2048\n"
-			   "log: syslog\n";
+			   "log: syslog\n"
+			   "metrics: 127.0.0.1:9461\n";
 	assert_int_equal(parse(yaml, &err), 0);
 	assert_string_equal(cfg.host, "::1");
 	assert_int_equal(cfg.port, 18461);
@@ -132,6 +133,7 @@ static void test_every_option(void **state)
 	assert_int_equal(cfg.idle_timeout, 30);
 	assert_int_equal(cfg.max_request, 2048);
 	assert_true(cfg.log_syslog);
+	assert_string_equal(cfg.metrics, "127.0.0.1:9461");
 	char url[128];
 	assert_int_equal(mts_resolver_cache_url(&cfg, url, sizeof(url), &err), 0);
 	assert_string_equal(url, "sqlite:///var/lib/mta-sts/cache.db");
@@ -198,6 +200,8 @@ static const struct bad_case bad_cases[] = {
 	{"dane_answer: \"two words\"\n", MTS_EINVAL, "dane_answer: one word"},
 	{"log: file\n", MTS_EINVAL, "t.yml:1: log: expected syslog or stderr"},
 	{"max_request: 10\n", MTS_EINVAL, "max_request: 10 is out of range"},
+	{"metrics: 9461\n", MTS_EINVAL, "t.yml:1: metrics: expected ADDR:PORT"},
+	{"metrics: \"127.0.0.1:\"\n", MTS_EINVAL, "metrics: expected ADDR:PORT"},
 	{"zones:\n  \"a b\": {}\n", MTS_EINVAL, "not a usable zone name"},
 };
 
