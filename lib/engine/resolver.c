@@ -1241,11 +1241,14 @@ int mts_resolver_start(struct mts_resolver *r, struct mts_error *err)
 	for (size_t i = 0; i < r->cfg.zone_count; i++)
 		if (r->cfg.zones[i].timeout > timeout)
 			timeout = r->cfg.zones[i].timeout;
+	/* The network gets a second more than the longest zone timeout: the
+	 * zone's timer answers TEMP first, deterministically, and the lookup
+	 * goes on to fill the cache (a failure is then remembered). */
 	struct mts_discovery_net_opts nopts = {
 		.resolver = r->cfg.dns_resolver[0] ? r->cfg.dns_resolver : NULL,
 		.ca_file = r->cfg.ca_file[0] ? r->cfg.ca_file : NULL,
 		.trust_anchor_file = r->cfg.trust_anchor_file[0] ? r->cfg.trust_anchor_file : NULL,
-		.timeout_ms = timeout * 1000u,
+		.timeout_ms = timeout * 1000u + 1000u,
 	};
 	r->net = mts_discovery_net_new(r->base, &nopts, err);
 	if (!r->net)
