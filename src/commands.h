@@ -10,5 +10,7 @@ int cmd_check(int argc, char **argv);
 extern const char cmd_check_help[];
 int cmd_report(int argc, char **argv);
 extern const char cmd_report_help[];
+int cmd_resolver(int argc, char **argv);
+extern const char cmd_resolver_help[];
 
 #endif

@@ -15,6 +15,8 @@ const struct cli_command cli_commands[] = {
 	{"policy", cmd_policy, "lint and generate MTA-STS policies and records", cmd_policy_help},
 	{"fetch", cmd_fetch, "discover domains' MTA-STS policies as a sender does", cmd_fetch_help},
 	{"report", cmd_report, "collect, store and read TLS-RPT reports", cmd_report_help},
+	{"resolver", cmd_resolver, "serve MTA-STS policies to Postfix (socketmap)",
+	 cmd_resolver_help},
 };
 const size_t cli_command_count = sizeof(cli_commands) / sizeof(cli_commands[0]);
 

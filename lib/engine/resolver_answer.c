@@ -1,0 +1,123 @@
+/* resolver_answer.c - what `mtasts resolver` tells Postfix for a discovery
+ * result (see resolver.h; every form is documented in docs/resolver.md).
+ * Pure: no I/O, no clock. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mtasts/resolver.h"
+#include "mtasts/text.h"
+
+struct out {
+	char *buf;
+	size_t cap, len;
+	bool full;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+	if (o->full)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len) {
+		o->full = true;
+		return;
+	}
+	o->len += (size_t)n;
+}
+
+const char *mts_resolver_kind_name(enum mts_resolver_kind k)
+{
+	switch (k) {
+	case MTS_ANSWER_POLICY: return "policy";
+	case MTS_ANSWER_NOTFOUND: return "notfound";
+	case MTS_ANSWER_TEMP: return "temp";
+	case MTS_ANSWER_FAILURE: return "failure";
+	case MTS_ANSWER_DANE: return "dane";
+	case MTS_ANSWER_PERM: return "perm";
+	}
+	return "unknown";
+}
+
+/* A reason for TEMP: printable ASCII, no more than a line. */
+static void put_reason(struct out *o, const char *reason)
+{
+	char shown[MTS_PRINTABLE_BUF];
+	put(o, "%s", mts_printable(reason, strlen(reason), shown, sizeof(shown)));
+}
+
+static void put_policy(struct out *o, const struct mts_resolver_zone *z,
+		       const struct mts_discovery_result *r)
+{
+	const struct mts_policy *p = r->policy;
+	put(o, "OK secure match=");
+	for (size_t i = 0; i < p->mx_count; i++) {
+		/* Postfix's ".example.com" is our "*.example.com" (see docs/resolver.md
+		 * for the one-label difference and mx_host_pattern). */
+		const char *pattern = p->mx[i][0] == '*' ? p->mx[i] + 1 : p->mx[i];
+		put(o, "%s%s", i ? ":" : "", pattern);
+	}
+	if (z->require_sni)
+		put(o, " servername=hostname");
+	if (!z->tlsrpt)
+		return;
+	put(o, " policy_type=sts policy_domain=%s", r->domain);
+	for (size_t i = 0; i < p->mx_count; i++)
+		put(o, " mx_host_pattern=%s", p->mx[i]);
+	put(o, " { policy_string = version: STSv1 } { policy_string = mode: %s }",
+	    mts_mode_name(p->mode));
+	for (size_t i = 0; i < p->mx_count; i++)
+		put(o, " { policy_string = mx: %s }", p->mx[i]);
+	put(o, " { policy_string = max_age: %u } policy_ttl=%u", p->max_age, p->max_age);
+}
+
+long mts_resolver_answer(const struct mts_resolver_zone *z, const struct mts_discovery_result *r,
+			 char *out, size_t cap, enum mts_resolver_kind *kind)
+{
+	struct out o = {.buf = out, .cap = cap};
+	enum mts_resolver_kind k = MTS_ANSWER_NOTFOUND;
+	if (cap == 0)
+		return MTS_ETOOBIG;
+	out[0] = '\0';
+	if (r->policy) {
+		/* A valid policy, fetched now or kept from the cache after a failure. */
+		enum mts_mode mode = r->policy->mode;
+		if (mode == MTS_MODE_ENFORCE || (mode == MTS_MODE_TESTING && z->strict_testing)) {
+			k = MTS_ANSWER_POLICY;
+			put_policy(&o, z, r);
+		}
+	} else {
+		switch (r->outcome) {
+		case MTS_OUTCOME_DNS_ERROR:
+			/* We cannot tell whether the domain has a policy: let Postfix
+			 * retry rather than send without one it may have. */
+			k = MTS_ANSWER_TEMP;
+			put(&o, "TEMP ");
+			put_reason(&o, r->reason[0] ? r->reason : "the policy lookup failed");
+			break;
+		case MTS_OUTCOME_FETCH_ERROR:
+		case MTS_OUTCOME_WEBPKI:
+		case MTS_OUTCOME_INVALID:
+			if (z->tlsrpt) {
+				k = MTS_ANSWER_FAILURE;
+				put(&o, "OK may policy_type=sts policy_domain=%s policy_failure=%s",
+				    r->domain, mts_discovery_outcome_name(r->outcome));
+			}
+			break;
+		case MTS_OUTCOME_OK:
+		case MTS_OUTCOME_NO_POLICY:
+			break;
+		}
+	}
+	if (k == MTS_ANSWER_NOTFOUND)
+		put(&o, "NOTFOUND ");
+	if (o.full)
+		return MTS_ETOOBIG;
+	if (kind)
+		*kind = k;
+	return (long)o.len;
+}
