@@ -41,8 +41,8 @@ struct mts_resolver;
 enum mts_resolver_cache_type {
 	MTS_RESOLVER_CACHE_INTERNAL = 0,
 	MTS_RESOLVER_CACHE_SQLITE,
-	MTS_RESOLVER_CACHE_REDIS,         /* parsed; not supported yet */
-	MTS_RESOLVER_CACHE_POSTGRES,      /* parsed; not supported yet */
+	MTS_RESOLVER_CACHE_REDIS,         /* options.url: redis:// (cache.h) */
+	MTS_RESOLVER_CACHE_POSTGRES,      /* options.dsn: postgresql:// (cache.h) */
 };
 
 struct mts_resolver_zone {
@@ -69,6 +69,7 @@ struct mts_resolver_config {
 	char cache_filename[MTS_RESOLVER_PATH_MAX]; /* sqlite: the database */
 	double cache_timeout;              /* sqlite: accepted, SQLite's own busy wait applies */
 	unsigned cache_threads;            /* sqlite: accepted, unused (one loop) */
+	char cache_url[1024];              /* redis: options.url; postgres: options.dsn */
 	/* proactive_policy_fetching */
 	bool proactive;
 	unsigned proactive_interval;       /* s between refresh rounds */

@@ -434,6 +434,41 @@ static void on_discovered(const struct mts_discovery_result *res, void *arg)
 	complete(q, text, (size_t)n, kind);
 }
 
+/* Answer from the cache's unexpired policy, if there is one. */
+static bool answer_from_cache(struct request *q)
+{
+	struct mts_resolver *r = q->conn->r;
+	struct mts_cache_entry e;
+	struct mts_error err = {0};
+	if (mts_cache_get(r->cache, q->domain, &e, &err) != 0)
+		return false;
+	long long now = now_of(r);
+	bool ok = false;
+	struct mts_policy *p = NULL;
+	if (e.policy && e.expires_at > now)
+		p = mts_policy_parse(e.policy, e.policy_len, NULL, NULL);
+	if (p) {
+		struct mts_discovery_result res = {
+			.domain = q->domain, .outcome = MTS_OUTCOME_OK, .source = MTS_SOURCE_CACHE,
+			.policy = p, .policy_id = e.id, .txt_id = "", .reason = "", .now = now,
+			.fetched_at = e.fetched_at, .expires_at = e.expires_at, .connected_to = "",
+			.cache_error = "",
+		};
+		char text[MTS_RESOLVER_ANSWER_MAX];
+		enum mts_resolver_kind kind;
+		long n = mts_resolver_answer(&q->zone, &res, text, sizeof(text), &kind);
+		if (n >= 0 && kind != MTS_ANSWER_TEMP) {
+			logf_(r, LOG_NOTICE, "domain=%s: answered from the cached policy (id %s) "
+			      "while the lookup goes on", q->domain, e.id);
+			complete(q, text, (size_t)n, kind);
+			ok = true;
+		}
+		mts_policy_free(p);
+	}
+	mts_cache_entry_clear(&e);
+	return ok;
+}
+
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct request *q = arg;
@@ -442,10 +477,17 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 		(void)mts_discovery_cancel(r->discovery, q->domain, on_discovered, q);
 		q->waiting = false;
 	}
+	/* DANE not settled (still asking, or failed): never fall back to STS. */
+	bool dane_unsettled = q->dns_pending > 0 || q->dane_temp;
 	cancel_dns(q);
 	r->timeouts++;
 	logf_(r, LOG_WARNING, "lookup timeout zone=%s domain=%s after %u s",
 	      q->zone.name[0] ? q->zone.name : "default", q->domain, q->zone.timeout);
+	/* RFC 8461 §5.1: while DNS or the fetch fails, an unexpired cached
+	 * policy stays in force. The lookup goes on in the background; until
+	 * it ends, this is what Postfix gets rather than TEMP. */
+	if (!q->conn->control && !dane_unsettled && answer_from_cache(q))
+		return;
 	char text[128];
 	snprintf(text, sizeof(text), "TEMP no answer within %u s", q->zone.timeout);
 	if (q->conn->control)

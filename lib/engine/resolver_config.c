@@ -273,6 +273,31 @@ static int sqlite_pair(struct reader *rd, const char *key, yaml_node_t *k, yaml_
 	return unknown(rd, k, "cache options (sqlite)", key);
 }
 
+/* redis: the URL, as aioredis's from_url() takes it; the pool and socket
+ * knobs of that library are accepted, and socket_timeout (seconds) bounds
+ * every call of ours. */
+static int redis_pair(struct reader *rd, const char *key, yaml_node_t *k, yaml_node_t *v,
+		      void *arg)
+{
+	struct mts_resolver_config *c = arg;
+	if (strcmp(key, "url") == 0 || strcmp(key, "address") == 0)
+		return get_string(rd, v, key, c->cache_url, sizeof(c->cache_url));
+	if (strcmp(key, "socket_timeout") == 0 || strcmp(key, "socket_connect_timeout") == 0)
+		return get_double(rd, v, key, 0.001, 60, &c->cache_timeout);
+	if (strcmp(key, "max_connections") == 0) /* one connection: one loop */
+		return get_uint(rd, v, key, 1, 1000000, &c->cache_threads);
+	return unknown(rd, k, "cache options (redis)", key);
+}
+
+static int postgres_pair(struct reader *rd, const char *key, yaml_node_t *k, yaml_node_t *v,
+			 void *arg)
+{
+	struct mts_resolver_config *c = arg;
+	if (strcmp(key, "dsn") == 0)
+		return get_string(rd, v, key, c->cache_url, sizeof(c->cache_url));
+	return unknown(rd, k, "cache options (postgres)", key);
+}
+
 static int parse_cache(struct reader *rd, yaml_node_t *v, struct mts_resolver_config *c)
 {
 	struct cache_ctx cc = {.c = c};
@@ -298,16 +323,35 @@ static int parse_cache(struct reader *rd, yaml_node_t *v, struct mts_resolver_co
 				    "the sqlite cache needs an absolute file name");
 		return 0;
 	}
-	if (strcmp(type, "redis") == 0 || strcmp(type, "redis_sentinel") == 0 ||
-	    strcmp(type, "postgres") == 0) {
-		c->cache_type = type[0] == 'p' ? MTS_RESOLVER_CACHE_POSTGRES
-					       : MTS_RESOLVER_CACHE_REDIS;
-		return mts_error_set(rd->err, MTS_EUSAGE,
-				     "%s:%u: type: the %s cache is not supported yet (use internal or "
-				     "sqlite)",
-				     rd->file, line_of(cc.type_node), type);
+	if (strcmp(type, "redis") == 0 || strcmp(type, "postgres") == 0) {
+		bool redis = type[0] == 'r';
+		c->cache_type = redis ? MTS_RESOLVER_CACHE_REDIS : MTS_RESOLVER_CACHE_POSTGRES;
+		c->cache_timeout = 0;
+		if (cc.options && !is_null(cc.options) &&
+		    (rc = each_pair(rd, cc.options, "options", redis ? redis_pair : postgres_pair,
+				    c)) < 0)
+			return rc;
+		const char *need = redis ? "url" : "dsn";
+		if (!c->cache_url[0])
+			return fail(rd, cc.options ? cc.options : v, need,
+				    "the %s cache needs options.%s", type, need);
+		if (redis && strncmp(c->cache_url, "redis://", 8) != 0)
+			return fail(rd, cc.options, need, "the redis cache needs a redis:// URL");
+		if (!redis && strncmp(c->cache_url, "postgresql://", 13) != 0 &&
+		    strncmp(c->cache_url, "postgres://", 11) != 0)
+			return fail(rd, cc.options, need,
+				    "the postgres cache needs a postgresql:// URL");
+		return 0;
 	}
-	return fail(rd, cc.type_node, "type", "unknown cache type '%.32s' (internal, sqlite)", type);
+	if (strcmp(type, "redis_sentinel") == 0) {
+		c->cache_type = MTS_RESOLVER_CACHE_REDIS;
+		return mts_error_set(rd->err, MTS_EUSAGE,
+				     "%s:%u: type: the redis_sentinel cache is not supported "
+				     "(use redis with the master's URL)",
+				     rd->file, line_of(cc.type_node));
+	}
+	return fail(rd, cc.type_node, "type",
+		    "unknown cache type '%.32s' (internal, sqlite, redis, postgres)", type);
 }
 
 static int proactive_pair(struct reader *rd, const char *key, yaml_node_t *k, yaml_node_t *v,
@@ -532,8 +576,21 @@ int mts_resolver_cache_url(const struct mts_resolver_config *c, char *out, size_
 	case MTS_RESOLVER_CACHE_SQLITE:
 		n = snprintf(out, cap, "sqlite://%s", c->cache_filename);
 		break;
+	case MTS_RESOLVER_CACHE_REDIS:
+		n = snprintf(out, cap, "%s", c->cache_url);
+		/* options.socket_timeout bounds our calls, unless the URL says. */
+		if (c->cache_timeout > 0 && n >= 0 && (size_t)n < cap &&
+		    !strstr(c->cache_url, "timeout")) {
+			unsigned ms = (unsigned)(c->cache_timeout * 1000.0 + 0.5);
+			n += snprintf(out + n, cap - (size_t)n, "%ctimeout_ms=%u",
+				      strchr(c->cache_url, '?') ? '&' : '?', ms ? ms : 1);
+		}
+		break;
+	case MTS_RESOLVER_CACHE_POSTGRES:
+		n = snprintf(out, cap, "%s", c->cache_url);
+		break;
 	default:
-		return mts_error_set(err, MTS_EUSAGE, "this cache type is not supported yet");
+		return mts_error_set(err, MTS_EUSAGE, "unknown cache type");
 	}
 	if (n < 0 || (size_t)n >= cap)
 		return mts_error_set(err, MTS_ETOOBIG, "cache URL too long");

@@ -126,6 +126,21 @@ int mts_redis_url_parse(const char *url, struct mts_redis_url *out, struct mts_e
 					return mts_error_set(err, MTS_EUSAGE,
 							     "redis URL: timeout_ms must be 1..60000");
 				out->timeout_ms = (unsigned)ms;
+			} else if ((klen == 14 && strncmp(p, "socket_timeout", 14) == 0) ||
+				   (klen == 22 && strncmp(p, "socket_connect_timeout", 22) == 0)) {
+				/* aioredis's names (postfix-mta-sts-resolver configs), in seconds */
+				char num[16], *e;
+				if (set_part(num, sizeof(num), eq + 1, vlen) < 0)
+					return mts_error_set(err, MTS_EUSAGE, "redis URL: bad %.*s",
+							     (int)klen, p);
+				double sec = strtod(num, &e);
+				if (*e || !num[0] || !(sec > 0) || sec > 60)
+					return mts_error_set(err, MTS_EUSAGE,
+							     "redis URL: %.*s must be 0..60 seconds",
+							     (int)klen, p);
+				out->timeout_ms = (unsigned)(sec * 1000.0 + 0.5);
+				if (!out->timeout_ms)
+					out->timeout_ms = 1;
 			} else {
 				return mts_error_set(err, MTS_EUSAGE, "redis URL: unknown parameter '%.*s'",
 						     (int)(klen < 32 ? klen : 32), p);

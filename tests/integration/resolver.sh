@@ -50,6 +50,7 @@ zones:
     tlsrpt: true
 dns_resolver: $RIG_RESOLVER
 ca_file: $RIG_CA_FILE
+trust_anchor_file: $RIG_TRUST_ANCHOR
 control_path: $tmp/ctl.sock
 metrics: 127.0.0.1:0
 EOF
@@ -70,8 +71,8 @@ start_daemon() {
 t_exit "--check accepts the configuration" 0 "$M" resolver --check --config "$tmp/r.yml"
 printf 'host: 127.0.0.1\ncache:\n  type: redis\n' >"$tmp/redis.yml"
 out=$("$M" resolver --config "$tmp/redis.yml" 2>&1); rc=$?
-t_eq "a redis cache: exit 2" 2 "$rc"
-t_contains "a redis cache: not supported yet, with the line" "redis.yml:3: type: the redis cache is not supported yet" "$out"
+t_eq "a redis cache without options.url: exit 2" 2 "$rc"
+t_contains "a redis cache without options.url: says so, with the line" "redis.yml:3: url: the redis cache needs options.url" "$out"
 
 start_daemon || { t_fail "the daemon starts"; t_done; exit 1; }
 t_ok "the daemon starts (port $port)"

@@ -117,6 +117,10 @@ static void test_redis_url_parts(void **state)
 	assert_int_equal(mts_redis_url_parse("redis://pw@h", &u, &err), 0);
 	assert_string_equal(u.user, "");
 	assert_string_equal(u.password, "pw");
+	assert_int_equal(mts_redis_url_parse("redis://h/0?socket_timeout=2.5&socket_connect_timeout=5",
+					     &u, &err), 0);
+	assert_int_equal(u.timeout_ms, 5000); /* the last one wins */
+	assert_int_equal(mts_redis_url_parse("redis://h/0?socket_timeout=0", &u, &err), MTS_EUSAGE);
 	assert_int_equal(mts_redis_url_parse("redis://h:65536", &u, &err), MTS_EUSAGE);
 	assert_non_null(strstr(err.message, "port"));
 }

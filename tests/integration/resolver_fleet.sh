@@ -1,0 +1,115 @@
+#!/bin/bash
+# resolver_fleet.sh - `mtasts resolver` beyond one machine and when things
+# break: two daemons (two MTAs) sharing a Redis cache, Redis restarted under a
+# running daemon, DANE precedence on the rig's DNSSEC-signed zones, and a
+# daemon whose DNS is dead answering from what the shared cache holds, never
+# keeping Postfix waiting past the zone timeout. Needs RIG_ENV, REDIS_ENV and
+# MTASTS.
+set -u
+. "$MTASTS_SOURCE_DIR/tests/lib.sh"
+. "$RIG_ENV"
+. "$REDIS_ENV"
+M=$MTASTS
+tmp=$(mktemp -d /tmp/mtasts-fleet-test.XXXXXX)
+pids=()
+trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+PF=(-c "$RIG_DIR/postfix/etc")
+R() { redis-cli -h "$REDIS_ADDR" -p "$REDIS_PORT" "$@"; }
+R FLUSHALL >/dev/null
+
+# config NAME CACHE-YAML [EXTRA...]: write $tmp/NAME.yml
+config() {
+	local name=$1 cache=$2
+	shift 2
+	{
+		printf 'host: 127.0.0.1\nport: 0\ncache_grace: 0\nshutdown_timeout: 2\n'
+		printf '%s\n' "$cache"
+		printf 'default_zone:\n  timeout: 3\n'
+		printf 'ca_file: %s\ncontrol_path: %s/%s.ctl\n' "$RIG_CA_FILE" "$tmp" "$name"
+		printf '%s\n' "$@"
+	} >"$tmp/$name.yml"
+}
+# start NAME: run the daemon of $tmp/NAME.yml; its socketmap in SM_NAME
+start() {
+	local name=$1 log=$tmp/$1.log
+	: >"$log"
+	"$M" resolver --config "$tmp/$name.yml" 2>>"$log" &
+	pids+=($!)
+	for _ in $(seq 100); do grep -q 'listening on' "$log" && break; sleep 0.05; done
+	local port
+	port=$(sed -n 's/.*listening on inet:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | tail -1)
+	[ -n "$port" ] || { cat "$log" >&2; return 1; }
+	printf -v "SM_$name" '%s' "socketmap:inet:127.0.0.1:$port:postfix"
+}
+ask() { postmap "${PF[@]}" -q "$2" "$1" 2>&1; }
+stats() { "$M" resolver ctl stats --control "$tmp/$1.ctl" 2>/dev/null; }
+E_GOOD="secure match=valid.mx.test servername=hostname"
+
+REDIS_CACHE="cache:
+  type: redis
+  options:
+    url: $REDIS_URL
+    socket_timeout: 0.5
+    max_connections: 10"
+
+# 1. Two MTAs, one Redis: the second finds the first one's policy there.
+config a "$REDIS_CACHE" "dns_resolver: $RIG_RESOLVER"
+config b "$REDIS_CACHE" "dns_resolver: $RIG_RESOLVER"
+start a || { t_fail "daemon a starts"; t_done; exit 1; }
+start b || { t_fail "daemon b starts"; t_done; exit 1; }
+t_eq "a: enforce answer" "$E_GOOD" "$(ask "$SM_a" good-enforce.test)"
+stored=$(R GET mtasts:policy:good-enforce.test)
+t_contains "a stored the policy in Redis" "mode: enforce" "$(jq -r .policy <<<"$stored")"
+t_eq "b: the same answer" "$E_GOOD" "$(ask "$SM_b" good-enforce.test)"
+# b looked up the TXT id, found it unchanged and took the policy from Redis:
+# its dump shows the policy's fetch time from a, not a new one.
+fa=$(jq -r .fetched_at <<<"$stored")
+fb=$(jq -r .fetched_at <<<"$(R GET mtasts:policy:good-enforce.test)")
+t_eq "b did not fetch again (fetched_at unchanged)" "$fa" "$fb"
+
+# 2. Redis restarted under the daemons: they keep answering, then store again.
+"$MTASTS_SOURCE_DIR/tests/rig/redis" restart >/dev/null 2>&1
+t_eq "after the restart: a still answers a cached domain" "$E_GOOD" "$(ask "$SM_a" good-enforce.test)"
+t_eq "after the restart: a answers a new domain" \
+	"secure match=valid.mx.test:backup.mx.test servername=hostname" "$(ask "$SM_a" good-multi-mx.test)"
+ask "$SM_a" good-wildcard.test >/dev/null
+[ -n "$(R GET mtasts:policy:good-wildcard.test)" ] && t_ok "after the restart: a stores in Redis again" \
+	|| t_fail "after the restart: a stores in Redis again"
+kill -0 "${pids[0]}" 2>/dev/null && t_ok "a is still running" || t_fail "a is still running"
+
+# 3. DANE precedence on the rig's signed zones (needs the trust anchor).
+if [ -n "${RIG_TRUST_ANCHOR:-}" ]; then
+	config d "cache:
+  type: internal" "dns_resolver: $RIG_RESOLVER" "trust_anchor_file: $RIG_TRUST_ANCHOR" "dane: true"
+	start d || t_fail "daemon d starts"
+	t_eq "dane-signed: DANE takes precedence" "dane-only" "$(ask "$SM_d" dane-signed.test)"
+	t_eq "dane-mismatch: still DANE (a wrong TLSA is DANE's failure, not a reason for STS)" \
+		"dane-only" "$(ask "$SM_d" dane-mismatch.test)"
+	t_eq "dane-unsigned: unsigned TLSA, the STS policy" \
+		"secure match=mx.dane-unsigned.test servername=hostname" "$(ask "$SM_d" dane-unsigned.test)"
+	got=$(ask "$SM_d" dnssec-bogus.test)
+	t_eq "dnssec-bogus: never a policy" "" "$(grep -E '^(secure|dane)' <<<"$got")"
+	t_contains "dnssec-bogus: TEMP (Postfix defers)" "temporary error" "$got"
+fi
+
+# 4. DNS dead: a daemon sharing the Redis cache answers cached domains from
+#    it, and everything else within the zone timeout.
+dead_port=$(( 30000 + RANDOM % 20000 ))
+config x "$REDIS_CACHE" "dns_resolver: 127.0.0.1@$dead_port"
+start x || t_fail "daemon x starts"
+start_s=$(date +%s%N)
+got=$(ask "$SM_x" good-enforce.test)
+took=$(( ($(date +%s%N) - start_s) / 1000000 ))
+t_eq "dead DNS: the cached policy from Redis" "$E_GOOD" "$got"
+[ "$took" -le 3600 ] && t_ok "dead DNS: answered in ${took} ms (zone timeout 3 s)" || t_fail "dead DNS: took ${took} ms"
+start_s=$(date +%s%N)
+got=$(ask "$SM_x" mx-mixed.test); rc=$?
+took=$(( ($(date +%s%N) - start_s) / 1000000 ))
+t_eq "dead DNS, nothing cached: no policy given" "" "$(grep -E '^secure' <<<"$got")"
+t_contains "dead DNS, nothing cached: TEMP at the zone timeout" "no answer within 3 s" "$got"
+# postmap itself waits a second after a TEMP answer before it gives up.
+[ "$took" -le 4600 ] && t_ok "dead DNS, nothing cached: answered in ${took} ms (3 s + postmap's 1 s)" \
+	|| t_fail "dead DNS: took ${took} ms"
+t_eq "dead DNS: the daemon counted one TEMP" 1 "$(stats x | jq -r .answers.temp)"
+
+t_done
