@@ -112,4 +112,36 @@ t_contains "dead DNS, nothing cached: TEMP at the zone timeout" "no answer withi
 	|| t_fail "dead DNS: took ${took} ms"
 t_eq "dead DNS: the daemon counted one TEMP" 1 "$(stats x | jq -r .answers.temp)"
 
+# 5. The SQLite cache deleted, then locked by another process, under a
+#    running daemon: answers go on, within the zone timeout.
+config s "cache:
+  type: sqlite
+  options:
+    filename: $tmp/s.db" "dns_resolver: $RIG_RESOLVER"
+start s || t_fail "daemon s starts"
+t_eq "sqlite: enforce answer" "$E_GOOD" "$(ask "$SM_s" good-enforce.test)"
+rm -f "$tmp"/s.db*
+t_eq "sqlite file deleted: still answers" \
+	"secure match=valid.mx.test:backup.mx.test servername=hostname" "$(ask "$SM_s" good-multi-mx.test)"
+if command -v python3 >/dev/null 2>&1; then
+	config l "cache:
+  type: sqlite
+  options:
+    filename: $tmp/l.db" "dns_resolver: $RIG_RESOLVER"
+	start l || t_fail "daemon l starts"
+	ask "$SM_l" good-enforce.test >/dev/null # creates the database
+	python3 -c "import sqlite3,time; c=sqlite3.connect('$tmp/l.db', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); time.sleep(5)" &
+	locker=$!
+	sleep 0.5
+	start_s=$(date +%s%N)
+	got=$(ask "$SM_l" mx-mixed.test)
+	took=$(( ($(date +%s%N) - start_s) / 1000000 ))
+	wait "$locker"
+	t_eq "sqlite locked by another process: still answers" \
+		"secure match=valid.mx.test:expired.mx.test servername=hostname" "$got"
+	[ "$took" -le 3600 ] && t_ok "sqlite locked: answered in ${took} ms (zone timeout 3 s)" \
+		|| t_fail "sqlite locked: took ${took} ms"
+	kill -0 "${pids[-1]}" 2>/dev/null && t_ok "daemon l survived the lock" || t_fail "daemon l survived the lock"
+fi
+
 t_done
