@@ -35,6 +35,9 @@ struct mts_discovery_net;
 #define MTS_DISCOVERY_NEGATIVE_TTL_MAX 900    /* s: bound of the doubling backoff */
 #define MTS_DISCOVERY_REFRESH_DIVISOR 8       /* refresh in the last 1/8 of max_age */
 #define MTS_DISCOVERY_REFRESH_MAX 86400       /* ... but at most a day before expiry */
+#define MTS_DISCOVERY_REFETCH_AGE 86400       /* s: refetch a policy this old even with an
+						 unchanged id (RFC 8461 §10.2), less a
+						 per-domain jitter of up to 1/8 */
 #define MTS_DISCOVERY_MAX_TXT 16              /* TXT records examined at _mta-sts */
 #define MTS_DISCOVERY_BUCKETS 1024            /* in-flight table (chained) */
 

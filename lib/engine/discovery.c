@@ -293,8 +293,23 @@ static void start_fetch(struct op *o)
 	}
 }
 
+/* A spread of 0 .. MTS_DISCOVERY_REFETCH_AGE/8 s that is stable per domain,
+ * so that a cache full of policies fetched at once is not refetched at once. */
+static long long refetch_jitter(const char *domain)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const char *p = domain; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return (long long)(h % (MTS_DISCOVERY_REFETCH_AGE / 8));
+}
+
+/* Fetch again although the id is unchanged: the policy is close to expiry,
+ * or a day old (RFC 8461 §10.2: an attacker who blocks the TXT update must
+ * not keep a sender on an old policy until it expires). */
 static bool in_refresh_window(const struct op *o)
 {
+	if (o->now - o->cached.fetched_at >= MTS_DISCOVERY_REFETCH_AGE - refetch_jitter(o->domain))
+		return true;
 	long long max_age = o->cached.expires_at - o->cached.fetched_at;
 	long long margin = max_age / MTS_DISCOVERY_REFRESH_DIVISOR;
 	if (margin > MTS_DISCOVERY_REFRESH_MAX)

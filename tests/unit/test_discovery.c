@@ -322,6 +322,37 @@ static void test_proactive_refresh(void **state)
 	assert_int_equal(s.expires_at, w->fake.now + 800);
 }
 
+/* RFC 8461 §10.2: a long-lived policy is fetched again about daily (with a
+ * per-domain jitter of up to 3 hours) even when the id never changes. */
+static void test_daily_refetch(void **state)
+{
+	struct world *w = *state;
+	struct seen s;
+	w->fake.body = "version: STSv1\r\nmode: enforce\r\nmx: mx.example.com\r\nmax_age: 604800\r\n";
+	lookup(w, "example.com", &s);
+	assert_int_equal(w->fake.fetch_calls, 1);
+	w->fake.now += 21 * 3600; /* before the earliest refetch (24 h - 3 h) */
+	lookup(w, "example.com", &s);
+	assert_int_equal(w->fake.fetch_calls, 1);
+	assert_int_equal(s.source, MTS_SOURCE_CACHE);
+	w->fake.now += 3 * 3600; /* a day old: fetched again, id unchanged */
+	lookup(w, "example.com", &s);
+	assert_int_equal(w->fake.fetch_calls, 2);
+	assert_int_equal(s.source, MTS_SOURCE_NETWORK);
+	assert_int_equal(s.fetched_at, w->fake.now);
+	w->fake.now += 100;
+	lookup(w, "example.com", &s);
+	assert_int_equal(w->fake.fetch_calls, 2);
+	/* A day later the refetch fails: the cached policy stays in force. */
+	w->fake.now += 86400;
+	w->fake.fetch_result = MTS_FETCH_ERROR;
+	w->fake.body = NULL;
+	lookup(w, "example.com", &s);
+	assert_int_equal(w->fake.fetch_calls, 3);
+	assert_int_equal(s.source, MTS_SOURCE_CACHE);
+	assert_true(s.has_policy);
+}
+
 static void test_coalescing(void **state)
 {
 	struct world *w = *state;
@@ -446,6 +477,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fetch_then_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_id_change_refetches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_daily_refetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_keeps_cached_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_gone_keeps_cached_policy, setup,
