@@ -113,4 +113,11 @@ extern const struct mts_report_store_ops mts_report_store_postgres_ops;
 #define MTS_REPORT_STORE_SQLITE_SCHEMA 1
 #define MTS_REPORT_STORE_PG_SCHEMA 1
 
+/* For the backends: a string list (policy-string, mx-host) is stored as a
+ * JSON array of strings. list_json returns a malloc'd compact array (NULL
+ * without memory); list_parse reads one back (NULL or not an array: empty)
+ * into malloc'd strings, 0 or MTS_ENOMEM. */
+char *mts_report_store_list_json(char **items, size_t n);
+int mts_report_store_list_parse(const char *text, char ***items, size_t *n);
+
 #endif

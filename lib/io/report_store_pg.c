@@ -152,16 +152,6 @@ static int pg_open(const char *location, struct mts_report_store **out, struct m
 	return rc;
 }
 
-static char *json_list(char **items, size_t n)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, json_string(items[i]));
-	char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
-	json_decref(a);
-	return s;
-}
-
 /* Counts are kept as the SQLite store keeps them: the 64 bits as a signed
  * BIGINT, so that both give back the same numbers. */
 static json_t *count_json(uint64_t v)
@@ -394,8 +384,8 @@ static int pg_ingest(struct mts_report_store *base, const struct mts_report *r, 
 	int queued = 0;
 	for (size_t i = 0; !rc && i < r->policy_count; i++) {
 		const struct mts_report_policy *p = &r->policies[i];
-		char *ps = texts[ntexts++] = json_list(p->policy_string, p->policy_string_count);
-		char *mx = texts[ntexts++] = json_list(p->mx_host, p->mx_host_count);
+		char *ps = texts[ntexts++] = mts_report_store_list_json(p->policy_string, p->policy_string_count);
+		char *mx = texts[ntexts++] = mts_report_store_list_json(p->mx_host, p->mx_host_count);
 		char *fj = texts[ntexts++] = failures_json(p);
 		if (!ps || !mx || !fj) {
 			rc = mts_error_set(err, MTS_ENOMEM, "out of memory (or text not UTF-8)");
@@ -535,36 +525,6 @@ static int pg_list(struct mts_report_store *base, const char *domain,
 	return rc;
 }
 
-static int list_from_json(const char *text, char ***items, size_t *n)
-{
-	*items = NULL;
-	*n = 0;
-	json_t *a = text ? json_loads(text, 0, NULL) : NULL;
-	if (!json_is_array(a) || json_array_size(a) == 0) {
-		json_decref(a);
-		return 0;
-	}
-	*items = calloc(json_array_size(a), sizeof(**items));
-	if (!*items) {
-		json_decref(a);
-		return MTS_ENOMEM;
-	}
-	size_t i;
-	json_t *v;
-	int rc = 0;
-	json_array_foreach(a, i, v) {
-		const char *sv = json_string_value(v);
-		(*items)[*n] = strdup(sv ? sv : "");
-		if (!(*items)[*n]) {
-			rc = MTS_ENOMEM;
-			break;
-		}
-		(*n)++;
-	}
-	json_decref(a);
-	return rc;
-}
-
 /* Reports are rebuilt in batches: their rows, then the policies, failure
  * details and findings of all of them in one query each, every result
  * sorted by report so that one pass over each builds them in order. */
@@ -653,9 +613,9 @@ static int fill_policies(struct batch *b, struct mts_report *r, const char *id)
 		p->total_successful = (uint64_t)value_int(res, i, 6);
 		p->total_failure = (uint64_t)value_int(res, i, 7);
 		if (!p->policy_type ||
-		    list_from_json(PQgetvalue(res, i, 4), &p->policy_string,
+		    mts_report_store_list_parse(PQgetvalue(res, i, 4), &p->policy_string,
 				   &p->policy_string_count) ||
-		    list_from_json(PQgetvalue(res, i, 5), &p->mx_host, &p->mx_host_count))
+		    mts_report_store_list_parse(PQgetvalue(res, i, 5), &p->mx_host, &p->mx_host_count))
 			return MTS_ENOMEM;
 		p->type = mts_report_policy_type_parse(p->policy_type);
 		/* its failures: the next rows of the same report and policy */

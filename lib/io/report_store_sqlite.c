@@ -157,22 +157,12 @@ static int bind_text(sqlite3_stmt *st, int i, const char *v)
 	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
 }
 
-static char *json_list(char **items, size_t n)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, json_string(items[i]));
-	char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
-	json_decref(a);
-	return s;
-}
-
 static int insert_policy(struct sqlite_store *s, int64_t report, size_t idx,
 			 const struct mts_report_policy *p, struct mts_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	char *ps = json_list(p->policy_string, p->policy_string_count);
-	char *mx = json_list(p->mx_host, p->mx_host_count);
+	char *ps = mts_report_store_list_json(p->policy_string, p->policy_string_count);
+	char *mx = mts_report_store_list_json(p->mx_host, p->mx_host_count);
 	int rc = 0;
 	if (!ps || !mx) {
 		rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
@@ -438,36 +428,6 @@ static int sqlite_list(struct mts_report_store *base, const char *domain,
 	return rc;
 }
 
-static int list_from_json(const char *text, char ***items, size_t *n)
-{
-	*items = NULL;
-	*n = 0;
-	json_t *a = text ? json_loads(text, 0, NULL) : NULL;
-	if (!json_is_array(a) || json_array_size(a) == 0) {
-		json_decref(a);
-		return 0;
-	}
-	*items = calloc(json_array_size(a), sizeof(**items));
-	if (!*items) {
-		json_decref(a);
-		return MTS_ENOMEM;
-	}
-	size_t i;
-	json_t *v;
-	int rc = 0;
-	json_array_foreach(a, i, v) {
-		const char *sv = json_string_value(v);
-		(*items)[*n] = strdup(sv ? sv : "");
-		if (!(*items)[*n]) {
-			rc = MTS_ENOMEM;
-			break;
-		}
-		(*n)++;
-	}
-	json_decref(a);
-	return rc;
-}
-
 static int get_policies(struct sqlite_store *s, struct mts_report *r, int64_t id,
 			struct mts_error *err)
 {
@@ -508,9 +468,9 @@ static int get_policies(struct sqlite_store *s, struct mts_report *r, int64_t id
 		p->total_successful = (uint64_t)sqlite3_column_int64(st, 5);
 		p->total_failure = (uint64_t)sqlite3_column_int64(st, 6);
 		if (!p->policy_type ||
-		    list_from_json((const char *)sqlite3_column_text(st, 3), &p->policy_string,
+		    mts_report_store_list_parse((const char *)sqlite3_column_text(st, 3), &p->policy_string,
 				   &p->policy_string_count) ||
-		    list_from_json((const char *)sqlite3_column_text(st, 4), &p->mx_host,
+		    mts_report_store_list_parse((const char *)sqlite3_column_text(st, 4), &p->mx_host,
 				   &p->mx_host_count)) {
 			rc = MTS_ENOMEM;
 			goto out;
