@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "cli.h"
 #include "mtasts/dname.h"
 #include "mtasts/dns.h"
@@ -207,6 +209,17 @@ int cli_net_option(const char *cmd, int opt, const char *arg, struct cli_net *n)
 		return 1;
 	default: return 0;
 	}
+}
+
+int cli_run_until(const char *cmd, struct event_base *base, const size_t *done, size_t count)
+{
+	while (*done < count)
+		if (event_base_loop(base, EVLOOP_ONCE) < 0)
+			break;
+	if (*done >= count)
+		return 0;
+	cli_error(cmd, "the event loop stopped early");
+	return CLI_EXIT_INCOMPLETE;
 }
 
 int cli_parse_domain(const char *arg, char *out)

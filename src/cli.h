@@ -96,6 +96,10 @@ void cli_net_free(struct cli_net *n);
  * 0 when it is not a network option, CLI_EXIT_USAGE (after a message) when
  * its value is wrong. */
 int cli_net_option(const char *cmd, int opt, const char *arg, struct cli_net *n);
+/* Run base until *done reaches count (callbacks count up). Returns 0, or
+ * CLI_EXIT_INCOMPLETE after a message when the loop stopped early. */
+struct event_base;
+int cli_run_until(const char *cmd, struct event_base *base, const size_t *done, size_t count);
 /* A domain argument to an A-label without trailing dot. 0 or MTS_EINVAL. */
 int cli_parse_domain(const char *arg, char *out /* MTS_DNAME_MAX + 1 */);
 /* Whole seconds 1..max. 0 or MTS_EINVAL. */

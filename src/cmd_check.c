@@ -629,13 +629,8 @@ static int run_check(struct check_args *a, int nargs, char **args)
 	}
 	run.exit_code = CLI_EXIT_OK;
 	start_next(&run);
-	while (run.done < run.count)
-		if (event_base_loop(run.base, EVLOOP_ONCE) < 0)
-			break;
-	if (run.done < run.count) {
-		cli_error("check", "the event loop stopped early");
+	if (cli_run_until("check", run.base, &run.done, run.count))
 		run.exit_code = CLI_EXIT_INCOMPLETE;
-	}
 	if (run.format == FORMAT_NAGIOS) {
 		rc = nagios_output(&run);
 		goto out;

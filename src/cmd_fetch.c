@@ -307,13 +307,8 @@ static int run_fetch(struct fetch_args *a, int nargs, char **args)
 	}
 	run.exit_code = CLI_EXIT_OK;
 	start_next(&run);
-	while (run.done < run.count)
-		if (event_base_loop(run.base, EVLOOP_ONCE) < 0)
-			break;
-	if (run.done < run.count) {
-		cli_error("fetch", "the event loop stopped early");
+	if (cli_run_until("fetch", run.base, &run.done, run.count))
 		run.exit_code = CLI_EXIT_INCOMPLETE;
-	}
 	size_t valid = 0;
 	for (size_t i = 0; i < run.count; i++)
 		valid += run.jobs[i].valid;
