@@ -4,6 +4,7 @@
 #ifndef MTASTS_TESTS_CACHE_ROUND_TRIP_H
 #define MTASTS_TESTS_CACHE_ROUND_TRIP_H
 
+#include <stdio.h>
 #include <string.h>
 
 #include "mtasts/cache.h"
@@ -63,6 +64,34 @@ static inline void round_trip(struct mts_cache *c)
 	assert_int_equal(mts_cache_delete(c, "example.com", &err), 0);
 	assert_int_equal(mts_cache_get(c, "example.com", &got, &err), MTS_ENOTFOUND);
 	assert_int_equal(mts_cache_delete(c, "example.com", &err), 0);
+}
+
+/* Entries unused for long go; fresh ones stay. The backend evicts every
+ * 256th put of one client: 200 old puts, then 56 fresh ones. */
+static inline void eviction_round(struct mts_cache *c, long long now)
+{
+	struct mts_cache_entry e, got;
+	struct mts_error err = {0};
+	char name[64];
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "old%d.example", i);
+		make_entry(&e, name, "o", "p", 1000);
+		assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	}
+	for (int i = 0; i < 56; i++) {
+		snprintf(name, sizeof(name), "new%d.example", i);
+		make_entry(&e, name, "n", "p", now);
+		assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	}
+	for (int i = 0; i < 200; i += 37) {
+		snprintf(name, sizeof(name), "old%d.example", i);
+		assert_int_equal(mts_cache_get(c, name, &got, &err), MTS_ENOTFOUND);
+	}
+	for (int i = 0; i < 56; i += 11) {
+		snprintf(name, sizeof(name), "new%d.example", i);
+		assert_int_equal(mts_cache_get(c, name, &got, &err), 0);
+		mts_cache_entry_clear(&got);
+	}
 }
 
 #endif

@@ -6,7 +6,8 @@
  *
  * One interface, several backends chosen by URL:
  *   memory:               bounded LRU in this process (memory:?max=N entries)
- *   sqlite:///path/to/db  one SQLite file, WAL mode, shared by processes
+ *   sqlite:///path/to/db  one SQLite file, WAL mode, shared by processes;
+ *                         unused rows deleted after MTS_CACHE_KEEP
  *   redis://[[USER:]PASSWORD@]HOST[:PORT][/DB][?prefix=P&timeout_ms=N]
  *                         one Redis shared by a fleet of MTAs; entries expire
  *                         by TTL (policy expiry + MTS_CACHE_REDIS_KEEP)
@@ -85,9 +86,12 @@ struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err)
 struct mts_cache *mts_cache_redis_open(const char *url, struct mts_error *err);
 struct mts_cache *mts_cache_pg_open(const char *url, struct mts_error *err);
 
-#define MTS_CACHE_PG_KEEP 86400 /* s a PostgreSQL row outlives its policy / last attempt */
+#define MTS_CACHE_PG_KEEP MTS_CACHE_KEEP
 
-#define MTS_CACHE_REDIS_KEEP 86400 /* s a Redis entry outlives its policy / last attempt */
+/* s an entry outlives its policy's expiry or its last attempt before the
+ * Redis, PostgreSQL and SQLite backends drop it as unused (memory: is an LRU) */
+#define MTS_CACHE_KEEP 86400
+#define MTS_CACHE_REDIS_KEEP MTS_CACHE_KEEP
 
 /* A parsed redis:// URL (pure; exported for tests and fuzzing). */
 struct mts_redis_url {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -24,7 +25,8 @@
 struct sqlite_cache {
 	struct mts_cache base;
 	sqlite3 *db;
-	sqlite3_stmt *get, *put, *del;
+	sqlite3_stmt *get, *put, *del, *evict;
+	unsigned puts;
 };
 
 static const char schema_sql[] =
@@ -54,6 +56,12 @@ static const char put_sql[] =
 	" failures = excluded.failures, last_result = excluded.last_result,"
 	" last_reason = excluded.last_reason;";
 static const char del_sql[] = "DELETE FROM sts_policy WHERE domain = ?1;";
+/* Rows nobody has used for MTS_CACHE_KEEP past their policy's expiry or
+ * their last attempt, a batch at a time, every EVICT_EVERY puts. */
+static const char evict_sql[] =
+	"DELETE FROM sts_policy WHERE domain IN (SELECT domain FROM sts_policy"
+	" WHERE MAX(expires_at, last_attempt) < ?1 LIMIT 1000);";
+#define EVICT_EVERY 256
 
 static int db_error(struct sqlite_cache *s, struct mts_error *err, const char *what)
 {
@@ -128,6 +136,11 @@ static int sqlite_put(struct mts_cache *c, const struct mts_cache_entry *e, stru
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "put");
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	if (rc == 0 && ++s->puts % EVICT_EVERY == 0) {
+		sqlite3_bind_int64(s->evict, 1, (long long)time(NULL) - MTS_CACHE_KEEP);
+		(void)sqlite3_step(s->evict); /* best effort: a busy database waits for the next round */
+		sqlite3_reset(s->evict);
+	}
 	return rc;
 }
 
@@ -147,6 +160,7 @@ static void sqlite_close(struct mts_cache *c)
 	sqlite3_finalize(s->get);
 	sqlite3_finalize(s->put);
 	sqlite3_finalize(s->del);
+	sqlite3_finalize(s->evict);
 	sqlite3_close(s->db);
 	free(s);
 }
@@ -216,7 +230,8 @@ struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err)
 		goto fail;
 	if (sqlite3_prepare_v2(s->db, get_sql, -1, &s->get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, put_sql, -1, &s->put, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, del_sql, -1, &s->del, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v2(s->db, del_sql, -1, &s->del, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, evict_sql, -1, &s->evict, NULL) != SQLITE_OK) {
 		db_error(s, err, "prepare");
 		goto fail;
 	}

@@ -140,20 +140,7 @@ static void test_eviction(void **state)
 	struct mts_error err = {0};
 	struct mts_cache *c = mts_cache_open(url, &err);
 	assert_non_null(c);
-	struct mts_cache_entry e;
-	char name[64];
-	/* 200 entries that nobody has touched for years, then fresh ones until
-	 * the 256th put of this client runs the eviction. */
-	for (int i = 0; i < 200; i++) {
-		snprintf(name, sizeof(name), "old%d.example", i);
-		make_entry(&e, name, "o", "p", 1000);
-		assert_int_equal(mts_cache_put(c, &e, &err), 0);
-	}
-	for (int i = 0; i < 56; i++) {
-		snprintf(name, sizeof(name), "new%d.example", i);
-		make_entry(&e, name, "n", "p", (long long)time(NULL));
-		assert_int_equal(mts_cache_put(c, &e, &err), 0);
-	}
+	eviction_round(c, (long long)time(NULL));
 	PGconn *conn = PQconnectdb(url);
 	assert_int_equal(scalar(conn, "SELECT COUNT(*) FROM sts_policy_cache WHERE domain LIKE 'old%'"), 0);
 	assert_int_equal(scalar(conn, "SELECT COUNT(*) FROM sts_policy_cache WHERE domain LIKE 'new%'"), 56);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -152,6 +153,19 @@ static void test_sqlite_round_trip_and_reopen(void **state)
 	mts_cache_close(c);
 }
 
+static void test_sqlite_eviction(void **state)
+{
+	(void)state;
+	char path[256], url[300];
+	db_path(path, sizeof(path), "evict.db");
+	snprintf(url, sizeof(url), "sqlite://%s", path);
+	struct mts_error err = {0};
+	struct mts_cache *c = mts_cache_open(url, &err);
+	assert_non_null(c);
+	eviction_round(c, (long long)time(NULL));
+	mts_cache_close(c);
+}
+
 static void test_sqlite_newer_schema_refused(void **state)
 {
 	char path[256], url[300];
@@ -251,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_redis_url_parts),
 		cmocka_unit_test(test_sqlite_round_trip_and_reopen),
 		cmocka_unit_test(test_sqlite_newer_schema_refused),
+		cmocka_unit_test(test_sqlite_eviction),
 		cmocka_unit_test(test_sqlite_survives_kill9),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
