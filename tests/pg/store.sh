@@ -117,7 +117,7 @@ before=$(pq "$K" 'SELECT COUNT(*) FROM reports')
 t_eq "no half-stored report" 0 "$(pq "$K" 'SELECT COUNT(*) FROM reports r WHERE NOT EXISTS (SELECT 1 FROM policies p WHERE p.report = r.id)')"
 t_eq "every stored report has its 3 failures" 0 "$(pq "$K" 'SELECT COUNT(*) FROM policies p WHERE (SELECT COUNT(*) FROM failure_details f WHERE f.policy = p.id) <> 3')"
 out=$($M report ingest --store "$K" "$tmp/many" | tail -1)
-t_eq "second run stores the rest" "$((1500 - before)) ingested, $before duplicates, 0 quarantined" "$out"
+t_eq "second run stores the rest" "$((1500 - before)) ingested, $before duplicate$([ "$before" = 1 ] || echo s), 0 quarantined" "$out"
 t_eq "1500 reports" 1500 "$(pq "$K" 'SELECT COUNT(*) FROM reports')"
 # A summary walks them in batches of 500 (all on one day: the batches are
 # cut by id); each report is counted once, with its three failures.
@@ -133,6 +133,6 @@ $M report ingest --store "$T" "$tmp/few" >"$tmp/i1" & a=$!
 $M report ingest --store "$T" "$tmp/few" >"$tmp/i2" & b=$!
 wait $a; wait $b
 t_eq "concurrent ingests: 300 reports" 300 "$(pq "$T" 'SELECT COUNT(*) FROM reports')"
-sum=$(cat "$tmp/i1" "$tmp/i2" | sed -n 's/^\([0-9]*\) ingested, \([0-9]*\) duplicates.*/\1 \2/p' | awk '{i += $1; d += $2} END {print i, d}')
+sum=$(cat "$tmp/i1" "$tmp/i2" | sed -n 's/^\([0-9]*\) ingested, \([0-9]*\) duplicates\?.*/\1 \2/p' | awk '{i += $1; d += $2} END {print i, d}')
 t_eq "concurrent ingests: 300 stored and 300 duplicates between them" "300 300" "$sum"
 t_done
