@@ -25,7 +25,7 @@ const char cmd_check_help[] =
 	"Usage: mtasts check DOMAIN... [--json | --format text|json|nagios]\n"
 	"                    [--resolver ADDR@PORT] [--trust-anchor FILE] [--ca-file FILE]\n"
 	"                    [--connect-to HOST:PORT:ADDR:PORT]... [--timeout SECONDS]\n"
-	"                    [--smtp-port PORT] [--helo NAME] [--concurrency N]\n"
+	"                    [--smtp-port PORT] [--helo NAME] [--concurrency N] [--no-smtp]\n"
 	"\n"
 	"Audit each domain live, as a sending MTA and an attacker would see it: the\n"
 	"_mta-sts record, the policy at https://mta-sts.DOMAIN/.well-known/mta-sts.txt and\n"
@@ -53,12 +53,15 @@ const char cmd_check_help[] =
 	"      --smtp-port PORT     probe MX hosts on this port (default 25)\n"
 	"      --helo NAME          name sent in EHLO (default mtasts.invalid)\n"
 	"      --concurrency N      domains checked at once (default 32)\n"
+	"      --no-smtp            do not connect to MX hosts (where port 25 is blocked,\n"
+	"                           as on many cloud and home networks); their TLS is\n"
+	"                           then unknown and the verdict assumes it passes\n"
 	"  -h, --help               show this help\n"
 	"\n"
 	"Exit codes: 0 no errors found, 1 errors found, 2 usage error, 3 could not\n"
 	"complete. With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n";
 
-enum { OPT_JSON = 256, OPT_FORMAT, OPT_SMTP_PORT, OPT_HELO, OPT_CONCURRENCY };
+enum { OPT_JSON = 256, OPT_FORMAT, OPT_SMTP_PORT, OPT_HELO, OPT_CONCURRENCY, OPT_NO_SMTP };
 
 static const struct option check_options[] = {
 	{"json", no_argument, NULL, OPT_JSON},
@@ -67,6 +70,7 @@ static const struct option check_options[] = {
 	{"smtp-port", required_argument, NULL, OPT_SMTP_PORT},
 	{"helo", required_argument, NULL, OPT_HELO},
 	{"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+	{"no-smtp", no_argument, NULL, OPT_NO_SMTP},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -434,7 +438,9 @@ static void result_text(FILE *fp, const struct mts_check_result *r, const struct
 			fprintf(fp, ", %s", mts_policy_matches(p, m->host, strlen(m->host))
 						    ? "in policy"
 						    : "NOT in policy");
-		if (m->tls.attempted) {
+		if (!m->tls.attempted && m->addr_count) {
+			fprintf(fp, ": TLS not checked");
+		} else if (m->tls.attempted) {
 			fprintf(fp, ": ");
 			if (m->tls.probe.reached >= MTS_SMTP_STAGE_STARTTLS &&
 			    !m->tls.probe.starttls_offered)
@@ -585,6 +591,7 @@ struct check_args {
 	unsigned smtp_port;
 	const char *helo;
 	unsigned concurrency;
+	bool no_smtp;
 };
 
 static int run_check(struct check_args *a, int nargs, char **args)
@@ -621,6 +628,7 @@ static int run_check(struct check_args *a, int nargs, char **args)
 		.timeout_ms = a->net.timeout * 1000u,
 		.smtp_port = a->smtp_port,
 		.helo_name = a->helo,
+		.no_smtp = a->no_smtp,
 	};
 	run.check = mts_check_new(run.base, &opts, &err);
 	if (!run.check) {
@@ -708,6 +716,7 @@ int cmd_check(int argc, char **argv)
 		switch (c) {
 		case 'h': rc = cli_print_help("check"); goto out;
 		case OPT_JSON: a.format = FORMAT_JSON; break;
+		case OPT_NO_SMTP: a.no_smtp = true; break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "text") == 0) {
 				a.format = FORMAT_TEXT;

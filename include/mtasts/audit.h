@@ -109,6 +109,8 @@ struct mts_audit_facts {
 	const char *policy_body;       /* the bytes served, when a 200 came */
 	size_t policy_len;
 	struct mts_audit_tls policy_host; /* the HTTPS connection to mta-sts.<domain> */
+	bool smtp_skipped;             /* MX hosts were not connected to (port 25
+					  blocked): their TLS is unknown, assumed to pass */
 	enum mts_lookup mx_lookup;
 	enum mts_dnssec mx_dnssec;     /* BOGUS: the MX answer failed validation */
 	const char *mx_why;            /* why a failed MX lookup failed, or NULL */

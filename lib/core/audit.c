@@ -358,7 +358,7 @@ int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result 
 						     : MTS_F_CHECK_MX_NOT_COVERED_TESTING,
 					 0, 0, "%s matches no mx pattern of the policy", mx->host);
 		}
-		bool tls_ok = audit_mx_tls(mx, f->now, fs);
+		bool tls_ok = f->smtp_skipped || audit_mx_tls(mx, f->now, fs);
 		if (tls_ok && covered && mx->addresses > 0)
 			out->mx_passing++;
 		if (audit_dane(mx, out, fs))
@@ -416,10 +416,17 @@ int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result 
 	else
 		out->verdict = all_pass ? MTS_VERDICT_PROTECTED : MTS_VERDICT_BROKEN;
 
+	if (f->smtp_skipped && mx_known) {
+		fs->subject = f->domain;
+		mts_findings_add(fs, MTS_F_CHECK_MX_NOT_PROBED, 0, 0,
+				 "the TLS of %zu MX host%s was not checked; the verdict assumes "
+				 "it passes", out->mx_total, out->mx_total == 1 ? "" : "s");
+	}
 	/* DANE takes precedence: senders that use it fail whatever MTA-STS says. */
 	if (dane_broken)
 		out->verdict = MTS_VERDICT_BROKEN;
 	out->ready_to_enforce = all_pass && all_covered && !record_failed && !dane_broken &&
+				!f->smtp_skipped &&
 				(record_absent || (record_ok && policy));
 	fs->subject = f->domain;
 	if (!null_mx && out->verdict != MTS_VERDICT_PROTECTED) {
@@ -437,6 +444,7 @@ int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result 
 						   ? "the record or policy is broken"
 					   : !mx_known     ? "no MX host could be examined"
 					   : dane_broken  ? "DANE fails on some MX hosts"
+					   : f->smtp_skipped ? "the MX hosts' TLS was not checked"
 					   : !all_covered ? "the policy does not cover every MX"
 							  : "TLS fails on some MX hosts");
 	}

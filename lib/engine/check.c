@@ -736,6 +736,7 @@ static void job_done(struct job *j)
 	audit_txt(&r->spf, &f.spf);
 	audit_txt(&r->dmarc, &f.dmarc);
 	f.spf_lookups = r->spf_lookups;
+	f.smtp_skipped = j->c->no_smtp;
 
 	/* The fetch, as a sender would see it. */
 	r->policy_body = j->policy_body;

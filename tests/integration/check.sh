@@ -124,4 +124,12 @@ t_eq "connect-to: probe went to the self-signed listener" "$RIG_PREFIX.14:25" \
 t_contains "connect-to: its certificate is reported" "check.mx.cert" \
 	"$(jq -r '[.domains[0].findings[].code] | join(" ")' <<<"$out")"
 
+# 7. --no-smtp: no connection to MX hosts (port 25 blocked), said so.
+out=$("$M" check good-multi-mx.test "${RIG[@]}" --no-smtp --json)
+t_eq "no-smtp: MX hosts not probed" "null null" "$(jq -r '[.domains[0].mx.hosts[].tls] | map(tostring) | join(" ")' <<<"$out")"
+t_eq "no-smtp: the verdict assumes TLS passes" protected "$(jq -r '.domains[0].verdict' <<<"$out")"
+t_contains "no-smtp: says TLS was not checked" "check.mx.not_probed" "$(jq -r '[.domains[0].findings[].code] | join(" ")' <<<"$out")"
+t_contains "no-smtp: text says so per MX" "10 valid.mx.test $RIG_PREFIX.10, in policy: TLS not checked" \
+	"$("$M" check good-multi-mx.test "${RIG[@]}" --no-smtp)"
+
 t_done

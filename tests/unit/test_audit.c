@@ -260,6 +260,33 @@ static void test_dane(void **state)
 	mts_findings_free(&fs);
 }
 
+/* Port 25 blocked (--no-smtp): MX TLS unknown, assumed to pass, said so. */
+static void test_smtp_skipped(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
+	mx[0].tls = (struct mts_audit_tls){0}; /* nothing was tried */
+	struct mts_audit_facts f = base_facts(enforce_policy, mx, 1);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_BROKEN); /* unknown TLS is not a pass */
+	mts_findings_free(&fs);
+	f.smtp_skipped = true;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_PROTECTED);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_NOT_PROBED));
+	assert_false(mts_findings_has(&fs, MTS_F_CHECK_MX_CONNECT));
+	mts_findings_free(&fs);
+	f = base_facts(testing_policy, mx, 1);
+	f.smtp_skipped = true;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_TESTING);
+	assert_false(r.ready_to_enforce); /* cannot say without TLS */
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_NOT_READY));
+	mts_findings_free(&fs);
+}
+
 static void test_tlsa_match(void **state)
 {
 	(void)state;
@@ -310,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_broken_fetch_and_dns),
 		cmocka_unit_test(test_dane),
 		cmocka_unit_test(test_tlsa_match),
+		cmocka_unit_test(test_smtp_skipped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
