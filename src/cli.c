@@ -188,6 +188,7 @@ int cli_net_option(const char *cmd, int opt, const char *arg, struct cli_net *n)
 {
 	char addr[64];
 	unsigned port;
+	unsigned long v;
 	struct mts_connect_to ct;
 	switch (opt) {
 	case CLI_OPT_RESOLVER:
@@ -203,9 +204,10 @@ int cli_net_option(const char *cmd, int opt, const char *arg, struct cli_net *n)
 		n->connect_to[n->connect_to_count++] = arg;
 		return 1;
 	case CLI_OPT_TIMEOUT:
-		if (cli_parse_seconds(arg, CLI_TIMEOUT_MAX, &n->timeout) < 0)
+		if (cli_parse_uint(arg, 1, CLI_TIMEOUT_MAX, &v) < 0)
 			return cli_usage(cmd, "--timeout must be 1 to %d seconds, not '%s'",
 					 CLI_TIMEOUT_MAX, arg);
+		n->timeout = (unsigned)v;
 		return 1;
 	default: return 0;
 	}
@@ -234,14 +236,14 @@ int cli_parse_domain(const char *arg, char *out)
 	return st == MTS_DNAME_OK ? 0 : MTS_EINVAL;
 }
 
-int cli_parse_seconds(const char *s, unsigned max, unsigned *out)
+int cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
 	char *end;
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v == 0 || v > max)
+	if (errno || end == s || *end || s[0] < '0' || s[0] > '9' || v < min || v > max)
 		return MTS_EINVAL;
-	*out = (unsigned)v;
+	*out = v;
 	return 0;
 }
 

@@ -102,8 +102,8 @@ struct event_base;
 int cli_run_until(const char *cmd, struct event_base *base, const size_t *done, size_t count);
 /* A domain argument to an A-label without trailing dot. 0 or MTS_EINVAL. */
 int cli_parse_domain(const char *arg, char *out /* MTS_DNAME_MAX + 1 */);
-/* Whole seconds 1..max. 0 or MTS_EINVAL. */
-int cli_parse_seconds(const char *s, unsigned max, unsigned *out);
+/* A whole number min..max (decimal, no sign). 0 or MTS_EINVAL. */
+int cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
 const char *cli_color_for(enum mts_severity s, bool color);
 const char *cli_color_reset(bool color);

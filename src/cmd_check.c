@@ -688,16 +688,6 @@ out:
 	return rc;
 }
 
-static int parse_number(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-	if (end == s || *end || s[0] == '-' || v < min || v > max)
-		return MTS_EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 int cmd_check(int argc, char **argv)
 {
 	struct check_args a = {.concurrency = CHECK_CONCURRENCY_DEFAULT};
@@ -706,6 +696,7 @@ int cmd_check(int argc, char **argv)
 		return CLI_EXIT_INCOMPLETE;
 	}
 	int c, rc = CLI_EXIT_USAGE;
+	unsigned long v;
 	optind = 1;
 	while ((c = cli_getopt("check", argc, argv, ":h", check_options)) != -1) {
 		int net = cli_net_option("check", c, optarg, &a.net);
@@ -731,11 +722,12 @@ int cmd_check(int argc, char **argv)
 			}
 			break;
 		case OPT_SMTP_PORT:
-			if (parse_number(optarg, 1, 65535, &a.smtp_port) < 0) {
+			if (cli_parse_uint(optarg, 1, 65535, &v) < 0) {
 				rc = cli_usage("check", "--smtp-port must be 1 to 65535, not '%s'",
 					       optarg);
 				goto out;
 			}
+			a.smtp_port = (unsigned)v;
 			break;
 		case OPT_HELO:
 			if (cli_parse_domain(optarg, (char[MTS_DNAME_MAX + 1]){0}) < 0) {
@@ -745,11 +737,12 @@ int cmd_check(int argc, char **argv)
 			a.helo = optarg;
 			break;
 		case OPT_CONCURRENCY:
-			if (parse_number(optarg, 1, CHECK_CONCURRENCY_MAX, &a.concurrency) < 0) {
+			if (cli_parse_uint(optarg, 1, CHECK_CONCURRENCY_MAX, &v) < 0) {
 				rc = cli_usage("check", "--concurrency must be 1 to %d, not '%s'",
 					       CHECK_CONCURRENCY_MAX, optarg);
 				goto out;
 			}
+			a.concurrency = (unsigned)v;
 			break;
 		default: goto out;
 		}

@@ -235,17 +235,6 @@ static int policy_match(struct policy_args *a, int argc, char **argv)
 	return m ? CLI_EXIT_OK : CLI_EXIT_PROBLEM;
 }
 
-static int parse_seconds(const char *s, uint32_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > MTS_POLICY_MAX_AGE_MAX)
-		return MTS_EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
 static long long now_for_id(void)
 {
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
@@ -280,9 +269,12 @@ static int policy_generate(struct policy_args *a, int argc, char **argv)
 		return cli_usage(a->cmd, "generate needs at least one --mx HOST");
 	uint32_t max_age = mode == MTS_MODE_ENFORCE ? 14u * MTS_SECONDS_PER_DAY
 						    : MTS_SECONDS_PER_DAY;
-	if (a->max_age && parse_seconds(a->max_age, &max_age) < 0)
+	unsigned long v = 0;
+	if (a->max_age && cli_parse_uint(a->max_age, 0, MTS_POLICY_MAX_AGE_MAX, &v) < 0)
 		return cli_usage(a->cmd, "--max-age must be 0 to %u seconds, not '%s'",
 				 MTS_POLICY_MAX_AGE_MAX, a->max_age);
+	if (a->max_age)
+		max_age = (uint32_t)v;
 	char domain[MTS_DNAME_MAX + 1] = "";
 	if (a->domain &&
 	    mts_dname_normalize(a->domain, strlen(a->domain), false, domain, NULL) != MTS_DNAME_OK)

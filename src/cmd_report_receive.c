@@ -283,7 +283,7 @@ int report_receive_main(const char *cmd, int argc, char **argv)
 	int c;
 	optind = 1;
 	while ((c = cli_getopt(cmd, argc, argv, ":h", receive_options)) != -1) {
-		char *end;
+		unsigned long n;
 		switch (c) {
 		case 'h': return cli_print_help("report");
 		case OPT_STORE: srv.store_url = optarg; break;
@@ -291,18 +291,15 @@ int report_receive_main(const char *cmd, int argc, char **argv)
 		case OPT_CERT: cert = optarg; break;
 		case OPT_KEY: key = optarg; break;
 		case OPT_MAX_BODY:
-			errno = 0;
-			max_body = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || max_body < 1 ||
-			    max_body > (long)MTS_REPORT_POST_MAX_BYTES)
+			if (cli_parse_uint(optarg, 1, MTS_REPORT_POST_MAX_BYTES, &n) < 0)
 				return cli_usage(cmd, "--max-body needs a size from 1 to %u bytes",
 						 MTS_REPORT_POST_MAX_BYTES);
+			max_body = (long)n;
 			break;
 		case OPT_TIMEOUT:
-			errno = 0;
-			timeout = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || timeout < 1 || timeout > 3600)
+			if (cli_parse_uint(optarg, 1, 3600, &n) < 0)
 				return cli_usage(cmd, "--timeout needs seconds from 1 to 3600");
+			timeout = (long)n;
 			break;
 		default: return CLI_EXIT_USAGE;
 		}

@@ -279,12 +279,10 @@ static void summary_text(const struct mts_summary *s)
 
 static int parse_count(const char *cmd, const char *opt, const char *v, long max, long *out)
 {
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < 1 || n > max)
+	unsigned long n;
+	if (cli_parse_uint(v, 1, (unsigned long)max, &n) < 0)
 		return cli_usage(cmd, "%s needs a whole number from 1 to %ld", opt, max);
-	*out = n;
+	*out = (long)n;
 	return 0;
 }
 

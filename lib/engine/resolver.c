@@ -955,6 +955,23 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 	conn_free(c);
 }
 
+/* Free what a connection owns (events, buffers, socket) and itself; it is
+ * on no list. Partly built connections (accept_conn) come here too. */
+static void conn_release(struct conn *c)
+{
+	if (c->ev_read)
+		event_free(c->ev_read);
+	if (c->ev_write)
+		event_free(c->ev_write);
+	if (c->ev_idle)
+		event_free(c->ev_idle);
+	if (c->out)
+		evbuffer_free(c->out);
+	free(c->in);
+	evutil_closesocket(c->fd);
+	free(c);
+}
+
 static void conn_free(struct conn *c)
 {
 	struct mts_resolver *r = c->r;
@@ -967,16 +984,6 @@ static void conn_free(struct conn *c)
 		c->head = q->next;
 		request_free(q);
 	}
-	if (c->ev_read)
-		event_free(c->ev_read);
-	if (c->ev_write)
-		event_free(c->ev_write);
-	if (c->ev_idle)
-		event_free(c->ev_idle);
-	if (c->out)
-		evbuffer_free(c->out);
-	free(c->in);
-	evutil_closesocket(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -984,7 +991,7 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	r->conn_count--;
-	free(c);
+	conn_release(c);
 	maybe_finish_shutdown(r);
 }
 
@@ -1016,17 +1023,7 @@ static void accept_conn(struct mts_resolver *r, evutil_socket_t fd, bool control
 	c->ev_idle = evtimer_new(r->base, on_idle, c);
 	if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_idle ||
 	    evutil_make_socket_nonblocking(fd) < 0) {
-		if (c->ev_read)
-			event_free(c->ev_read);
-		if (c->ev_write)
-			event_free(c->ev_write);
-		if (c->ev_idle)
-			event_free(c->ev_idle);
-		if (c->out)
-			evbuffer_free(c->out);
-		free(c->in);
-		free(c);
-		evutil_closesocket(fd);
+		conn_release(c);
 		return;
 	}
 	c->tail = &c->head;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define RIG_ENV_MAX 256
 #define RIG_ENV_VALUE_MAX 4096 /* RIG_SCENARIOS lists every scenario */
@@ -84,6 +85,25 @@ static inline int rig_addr(const char *hostport, struct sockaddr_storage *ss, so
 		return -1;
 	*len = sizeof(*sin);
 	return 0;
+}
+
+/* A socket of type (SOCK_STREAM listening, or SOCK_DGRAM) on 127.0.0.1 at
+ * a free port that never answers: a silent peer for timeout tests. Returns
+ * the fd (close it when done) and the port, or -1. */
+static inline int rig_silent_socket(int type, unsigned *port)
+{
+	int fd = socket(AF_INET, type, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	socklen_t len = sizeof(sin);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 16) < 0) ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(sin.sin_port);
+	return fd;
 }
 
 #endif

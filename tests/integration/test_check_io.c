@@ -94,6 +94,21 @@ static struct mts_check_opts rig_opts(void)
 	return o;
 }
 
+/* Options that send valid.mx.test's probe to a silent peer at port; spec
+ * is the caller's buffer for the connect-to entry. */
+static struct mts_check_opts silent_mx_opts(unsigned port, unsigned timeout_ms, char *spec,
+					    size_t cap, const char **ct)
+{
+	snprintf(spec, cap, "valid.mx.test:%u:127.0.0.1:%u", port, port);
+	ct[0] = spec;
+	struct mts_check_opts opts = rig_opts();
+	opts.timeout_ms = timeout_ms;
+	opts.smtp_port = port;
+	opts.connect_to = ct;
+	opts.connect_to_count = 1;
+	return opts;
+}
+
 static void test_full_check(void **state)
 {
 	(void)state;
@@ -116,21 +131,12 @@ static void test_full_check(void **state)
 static void test_silent_mx_times_out(void **state)
 {
 	(void)state;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(fd, 4), 0);
-	socklen_t len = sizeof(sin);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	unsigned port = ntohs(sin.sin_port);
+	unsigned port = 0;
+	int fd = rig_silent_socket(SOCK_STREAM, &port);
+	assert_true(fd >= 0);
 	char spec[128];
-	snprintf(spec, sizeof(spec), "valid.mx.test:%u:127.0.0.1:%u", port, port);
-	const char *ct[] = {spec};
-	struct mts_check_opts opts = rig_opts();
-	opts.timeout_ms = 700;
-	opts.smtp_port = port;
-	opts.connect_to = ct;
-	opts.connect_to_count = 1;
+	const char *ct[1];
+	struct mts_check_opts opts = silent_mx_opts(port, 700, spec, sizeof(spec), ct);
 	struct outcome o = {0};
 	double took = run_one("good-enforce.test", &opts, &o);
 	close(fd);
@@ -145,21 +151,12 @@ static void test_silent_mx_times_out(void **state)
 static void test_shared_mx_probe(void **state)
 {
 	(void)state;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	socklen_t len = sizeof(sin);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	unsigned port = ntohs(sin.sin_port);
+	unsigned port = 0;
+	int fd = rig_silent_socket(SOCK_STREAM, &port);
+	assert_true(fd >= 0);
 	char spec[128];
-	snprintf(spec, sizeof(spec), "valid.mx.test:%u:127.0.0.1:%u", port, port);
-	const char *ct[] = {spec};
-	struct mts_check_opts opts = rig_opts();
-	opts.timeout_ms = 500;
-	opts.smtp_port = port;
-	opts.connect_to = ct;
-	opts.connect_to_count = 1;
+	const char *ct[1];
+	struct mts_check_opts opts = silent_mx_opts(port, 500, spec, sizeof(spec), ct);
 	struct event_base *base = event_base_new();
 	struct mts_error err = {0};
 	struct mts_check *c = mts_check_new(base, &opts, &err);
@@ -188,13 +185,11 @@ static void test_dead_resolver(void **state)
 {
 	(void)state;
 	/* A UDP port nobody answers on: every question times out. */
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	socklen_t len = sizeof(sin);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
+	unsigned port = 0;
+	int fd = rig_silent_socket(SOCK_DGRAM, &port);
+	assert_true(fd >= 0);
 	char resolver[64];
-	snprintf(resolver, sizeof(resolver), "127.0.0.1@%u", ntohs(sin.sin_port));
+	snprintf(resolver, sizeof(resolver), "127.0.0.1@%u", port);
 	struct mts_check_opts opts = rig_opts();
 	opts.resolver = resolver;
 	opts.timeout_ms = 600;

@@ -161,12 +161,11 @@ static void test_refused(void **state)
 static void test_silent_timeout(void **state)
 {
 	(void)state;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(fd, 4), 0);
-	socklen_t len = sizeof(sin);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
+	unsigned port = 0;
+	int fd = rig_silent_socket(SOCK_STREAM, &port);
+	assert_true(fd >= 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(0x7f000001)};
 	struct sockaddr_storage ss = {0};
 	memcpy(&ss, &sin, sizeof(sin));
 	struct mts_smtp_probe_result r = probe_addr("silent.mx.test", &ss, sizeof(sin), 700);
