@@ -121,8 +121,10 @@ static bool starts(const char *s, const char *prefix)
 static enum layer layer_of(const struct mts_finding *it)
 {
 	const char *code = mts_finding_info(it->id)->code;
-	if (starts(code, "check.dns.")) {
-		/* A failed lookup belongs to the name it concerns. */
+	if (starts(code, "check.dns.") || starts(code, "dns.")) {
+		/* A failed (or DNSSEC-bogus) lookup belongs to the name it concerns;
+		 * at the domain itself the audit says "the TXT ..." (SPF) or
+		 * "the MX ...". */
 		const char *s = it->subject ? it->subject : "";
 		if (starts(s, "_smtp._tls."))
 			return L_TLSRPT;
@@ -134,7 +136,7 @@ static enum layer layer_of(const struct mts_finding *it)
 			return L_RECORD;
 		return strstr(it->message, "TXT") ? L_SPF : L_MX;
 	}
-	if (starts(code, "sts.record.") || starts(code, "check.sts.") || starts(code, "dns."))
+	if (starts(code, "sts.record.") || starts(code, "check.sts."))
 		return L_RECORD;
 	if (starts(code, "sts.") || starts(code, "check.policy"))
 		return L_POLICY;

@@ -66,6 +66,22 @@ static inline void round_trip(struct mts_cache *c)
 	assert_int_equal(mts_cache_delete(c, "example.com", &err), 0);
 }
 
+/* Two clients of one shared backend (a fleet): what one puts the other
+ * reads, what one deletes is gone for the other. */
+static inline void fleet_round(struct mts_cache *a, struct mts_cache *b)
+{
+	struct mts_cache_entry e, got;
+	struct mts_error err = {0};
+	make_entry(&e, "shared.example", "v1", "body-1", 1000);
+	assert_int_equal(mts_cache_put(a, &e, &err), 0);
+	assert_int_equal(mts_cache_get(b, "shared.example", &got, &err), 0);
+	assert_string_equal(got.id, "v1");
+	assert_string_equal(got.policy, "body-1");
+	mts_cache_entry_clear(&got);
+	assert_int_equal(mts_cache_delete(b, "shared.example", &err), 0);
+	assert_int_equal(mts_cache_get(a, "shared.example", &got, &err), MTS_ENOTFOUND);
+}
+
 /* Entries unused for long go; fresh ones stay. The backend evicts every
  * 256th put of one client: 200 old puts, then 56 fresh ones. */
 static inline void eviction_round(struct mts_cache *c, long long now)

@@ -109,7 +109,6 @@ int mts_report_store_last_day(struct mts_report_store *s, int64_t *day, struct m
 /* The backends, for tests that need their schema versions. */
 extern const struct mts_report_store_ops mts_report_store_sqlite_ops;
 extern const struct mts_report_store_ops mts_report_store_pg_ops;
-extern const struct mts_report_store_ops mts_report_store_postgres_ops;
 #define MTS_REPORT_STORE_SQLITE_SCHEMA 1
 #define MTS_REPORT_STORE_PG_SCHEMA 1
 

@@ -385,8 +385,8 @@ static void start_mx_probe(struct job *j, size_t i, const char *addr, unsigned p
 		else
 			c->probes = sp;
 		c->probes_tail = sp;
-		c->probe_count++;
-		shared_probe_trim(c);
+		if (++c->probe_count > PROBE_CACHE_MAX)
+			shared_probe_trim(c);
 	}
 	o->handle = sp;
 	o->wnext = sp->waiters;

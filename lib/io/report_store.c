@@ -7,10 +7,14 @@
 
 #include "mtasts/report_store.h"
 
-static const struct mts_report_store_ops *const backends[] = {
-	&mts_report_store_sqlite_ops,
-	&mts_report_store_pg_ops,
-	&mts_report_store_postgres_ops,
+/* URL schemes and their backends; libpq takes both of its schemes. */
+static const struct {
+	const char *scheme;
+	const struct mts_report_store_ops *ops;
+} backends[] = {
+	{"sqlite", &mts_report_store_sqlite_ops},
+	{"postgresql", &mts_report_store_pg_ops},
+	{"postgres", &mts_report_store_pg_ops},
 };
 
 int mts_report_store_open(const char *url, struct mts_report_store **out, struct mts_error *err)
@@ -22,9 +26,9 @@ int mts_report_store_open(const char *url, struct mts_report_store **out, struct
 				     "store '%.200s': expected a URL such as sqlite:///path/db or postgresql://host/db", url);
 	size_t scheme_len = (size_t)(sep - url);
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-		if (strlen(backends[i]->scheme) == scheme_len &&
-		    strncmp(url, backends[i]->scheme, scheme_len) == 0)
-			return backends[i]->open(sep + 3, out, err);
+		if (strlen(backends[i].scheme) == scheme_len &&
+		    strncmp(url, backends[i].scheme, scheme_len) == 0)
+			return backends[i].ops->open(sep + 3, out, err);
 	return mts_error_set(err, MTS_EUSAGE, "store '%.200s': unsupported scheme '%.*s'", url,
 			     (int)(scheme_len > 40 ? 40 : scheme_len), url);
 }

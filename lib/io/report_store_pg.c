@@ -779,15 +779,3 @@ const struct mts_report_store_ops mts_report_store_pg_ops = {
 	.each = pg_each,
 	.close = pg_close,
 };
-
-/* libpq takes both URI schemes; so do we. */
-const struct mts_report_store_ops mts_report_store_postgres_ops = {
-	.scheme = "postgres",
-	.open = pg_open,
-	.ingest = pg_ingest,
-	.quarantine = pg_quarantine,
-	.list = pg_list,
-	.get = pg_get,
-	.each = pg_each,
-	.close = pg_close,
-};

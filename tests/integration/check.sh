@@ -82,6 +82,8 @@ if [ -n "${RIG_TRUST_ANCHOR:-}" ]; then
 	t_eq "dane-mismatch: no record matches" no-match "$(q dane-mismatch.test '.mx.hosts[0].tlsa.match')"
 	t_eq "dane-unsigned: TLSA not validated" insecure "$(q dane-unsigned.test '.mx.hosts[0].tlsa.dnssec')"
 fi
+t_eq "dnssec-bogus: each bogus answer under its own layer" "dmarc mx record spf tlsrpt" \
+	"$(q dnssec-bogus.test '[.findings[] | select(.code == "dns.bogus") | .layer] | sort | join(" ")')"
 d=null-mx.test
 t_eq "$d: null MX seen" true "$(q $d '.mx.null_mx')"
 d=servfail.test

@@ -104,15 +104,7 @@ static void test_fleet_shares_entries(void **state)
 	struct mts_cache *a = mts_cache_open(url, &err), *b = mts_cache_open(url, &err);
 	assert_non_null(a);
 	assert_non_null(b);
-	struct mts_cache_entry e, got;
-	make_entry(&e, "shared.example", "v1", "body-1", (long long)time(NULL));
-	assert_int_equal(mts_cache_put(a, &e, &err), 0);
-	assert_int_equal(mts_cache_get(b, "shared.example", &got, &err), 0);
-	assert_string_equal(got.id, "v1");
-	assert_string_equal(got.policy, "body-1");
-	mts_cache_entry_clear(&got);
-	assert_int_equal(mts_cache_delete(b, "shared.example", &err), 0);
-	assert_int_equal(mts_cache_get(a, "shared.example", &got, &err), MTS_ENOTFOUND);
+	fleet_round(a, b);
 	mts_cache_close(a);
 	mts_cache_close(b);
 }

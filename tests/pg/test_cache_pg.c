@@ -108,12 +108,7 @@ static void test_fleet_and_report_store(void **state)
 	struct mts_cache *a = mts_cache_open(url, &err), *b = mts_cache_open(url, &err);
 	assert_non_null(a);
 	assert_non_null(b);
-	struct mts_cache_entry e, got;
-	make_entry(&e, "shared.example", "v1", "body-1", (long long)time(NULL));
-	assert_int_equal(mts_cache_put(a, &e, &err), 0);
-	assert_int_equal(mts_cache_get(b, "shared.example", &got, &err), 0);
-	assert_string_equal(got.policy, "body-1");
-	mts_cache_entry_clear(&got);
+	fleet_round(a, b);
 	/* The report store migrates the same database beside the cache. */
 	struct mts_report_store *store = NULL;
 	if (mts_report_store_open(url, &store, &err) < 0)
