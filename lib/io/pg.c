@@ -1,8 +1,12 @@
 /* pg.c - PostgreSQL helpers shared by the report store and the policy
  * cache (see include/mtasts/pg.h). */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "mtasts/pg.h"
 
@@ -58,13 +62,150 @@ PGconn *mts_pg_connect(const char *url, const struct mts_pg_limits *limits,
 		PQfinish(conn);
 		return NULL;
 	}
-	PQclear(PQexec(conn, "SET client_min_messages = warning"));
+	/* Sends never block: every wait for the server is ours, bounded. */
+	if (PQsetnonblocking(conn, 1) != 0) {
+		mts_pg_error(conn, err, "connect");
+		PQfinish(conn);
+		return NULL;
+	}
+	if (mts_pg_command(conn, limits->statement_ms + MTS_PG_WAIT_MARGIN_MS,
+			   "SET client_min_messages = warning", "connect", err) < 0) {
+		PQfinish(conn);
+		return NULL;
+	}
 	return conn;
 }
 
-int mts_pg_command(PGconn *conn, const char *sql, const char *what, struct mts_error *err)
+double mts_pg_deadline(unsigned wait_ms)
 {
-	PGresult *res = PQexec(conn, sql);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + wait_ms / 1000.0;
+}
+
+/* Wait until the socket is ready for events or the deadline passes:
+ * 1 ready, 0 timed out, -1 the socket is gone. */
+static int wait_socket(PGconn *conn, short events, double deadline)
+{
+	int fd = PQsocket(conn);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		double left = deadline - mts_pg_deadline(0);
+		if (left <= 0)
+			return 0;
+		struct pollfd p = {.fd = fd, .events = events};
+		int n = poll(&p, 1, (int)(left * 1000.0) + 1);
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* The server did not answer in time: give the connection up, so that the
+ * owner sees it lost (PQstatus) and reconnects later. libpq's cancel
+ * request is not used: it waits for the server, which is not answering. */
+static int give_up(PGconn *conn, const char *what, unsigned wait_ms, struct mts_error *err)
+{
+	if (PQstatus(conn) != CONNECTION_OK) /* it was lost, not slow */
+		return mts_pg_error(conn, err, what);
+	int fd = PQsocket(conn);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	PQconsumeInput(conn); /* reads the end of the stream: CONNECTION_BAD */
+	return mts_error_set(err, MTS_ETIMEOUT, "postgresql: %s: no answer from %s:%s within %u ms",
+			     what, PQhost(conn), PQport(conn), wait_ms);
+}
+
+int mts_pg_flush(PGconn *conn, double deadline)
+{
+	for (;;) {
+		int rc = PQflush(conn);
+		if (rc <= 0)
+			return rc;
+		int ready = wait_socket(conn, POLLIN | POLLOUT, deadline);
+		if (ready <= 0)
+			return ready == 0 ? 1 : -1;
+		if (!PQconsumeInput(conn))
+			return -1;
+	}
+}
+
+int mts_pg_result(PGconn *conn, double deadline, PGresult **out)
+{
+	*out = NULL;
+	while (PQisBusy(conn)) {
+		int ready = wait_socket(conn, POLLIN, deadline);
+		if (ready == 0)
+			return 1;
+		if (ready < 0 || !PQconsumeInput(conn))
+			break; /* PQgetResult reports the loss */
+	}
+	*out = PQgetResult(conn);
+	return 0;
+}
+
+int mts_pg_give_up(PGconn *conn, const char *what, unsigned wait_ms, struct mts_error *err)
+{
+	return give_up(conn, what, wait_ms, err);
+}
+
+PGresult *mts_pg_collect(PGconn *conn, unsigned wait_ms, const char *what, struct mts_error *err)
+{
+	double deadline = mts_pg_deadline(wait_ms);
+	int flushed = mts_pg_flush(conn, deadline);
+	if (flushed) {
+		if (flushed > 0)
+			give_up(conn, what, wait_ms, err);
+		else
+			mts_pg_error(conn, err, what);
+		return NULL;
+	}
+	/* Like PQexec: the last result, but the first error wins. */
+	PGresult *keep = NULL, *res;
+	for (;;) {
+		if (mts_pg_result(conn, deadline, &res)) {
+			PQclear(keep);
+			give_up(conn, what, wait_ms, err);
+			return NULL;
+		}
+		if (!res)
+			break;
+		ExecStatusType st = PQresultStatus(keep);
+		if (keep && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(keep);
+		keep = res;
+	}
+	if (!keep)
+		mts_pg_error(conn, err, what);
+	return keep;
+}
+
+PGresult *mts_pg_exec(PGconn *conn, unsigned wait_ms, const char *sql, int n,
+		      const char *const *values, const int *lengths, const int *formats,
+		      const char *what, struct mts_error *err)
+{
+	/* Without parameters, the simple protocol: several statements may
+	 * share the string (migrations). */
+	int sent = n > 0 ? PQsendQueryParams(conn, sql, n, NULL, values, lengths, formats, 0)
+			 : PQsendQuery(conn, sql);
+	if (!sent) {
+		mts_pg_error(conn, err, what);
+		return NULL;
+	}
+	return mts_pg_collect(conn, wait_ms, what, err);
+}
+
+int mts_pg_command(PGconn *conn, unsigned wait_ms, const char *sql, const char *what,
+		   struct mts_error *err)
+{
+	PGresult *res = mts_pg_exec(conn, wait_ms, sql, 0, NULL, NULL, NULL, what, err);
+	if (!res)
+		return err && err->code ? err->code : MTS_ESTORE;
 	int rc = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK
 			 ? 0
 			 : mts_pg_error(conn, err, what);
@@ -72,31 +213,32 @@ int mts_pg_command(PGconn *conn, const char *sql, const char *what, struct mts_e
 	return rc;
 }
 
-int mts_pg_migrate(PGconn *conn, const char *version_table, const char *lock_key,
+int mts_pg_migrate(PGconn *conn, unsigned wait_ms, const char *version_table, const char *lock_key,
 		   const char *const *migrations, int count, struct mts_error *err)
 {
 	char sql[160];
-	int rc = mts_pg_command(conn, "BEGIN", "migrate", err);
+	int rc = mts_pg_command(conn, wait_ms, "BEGIN", "migrate", err);
 	if (rc)
 		return rc;
 	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%s)", lock_key);
-	rc = mts_pg_command(conn, sql, "migrate", err);
+	rc = mts_pg_command(conn, wait_ms, sql, "migrate", err);
 	if (!rc)
-		rc = mts_pg_command(conn, "SET LOCAL client_min_messages = warning", "migrate", err);
+		rc = mts_pg_command(conn, wait_ms, "SET LOCAL client_min_messages = warning", "migrate", err);
 	if (!rc) {
 		snprintf(sql, sizeof(sql),
 			 "CREATE TABLE IF NOT EXISTS %s (version INTEGER NOT NULL)", version_table);
-		rc = mts_pg_command(conn, sql, version_table, err);
+		rc = mts_pg_command(conn, wait_ms, sql, version_table, err);
 	}
 	int version = 0;
 	if (!rc) {
 		snprintf(sql, sizeof(sql), "SELECT COALESCE(MAX(version), 0) FROM %s",
 			 version_table);
-		PGresult *res = PQexec(conn, sql);
+		PGresult *res = mts_pg_exec(conn, wait_ms, sql, 0, NULL, NULL, NULL, version_table,
+					    err);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK)
 			version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 		else
-			rc = mts_pg_error(conn, err, version_table);
+			rc = res ? mts_pg_error(conn, err, version_table) : MTS_ESTORE;
 		PQclear(res);
 	}
 	if (!rc && version > count)
@@ -106,14 +248,15 @@ int mts_pg_migrate(PGconn *conn, const char *version_table, const char *lock_key
 				   version_table, version, count);
 	for (int v = version; !rc && v < count; v++) {
 		/* Several statements in one string: the simple query protocol. */
-		rc = mts_pg_command(conn, migrations[v], "migration", err);
+		rc = mts_pg_command(conn, wait_ms, migrations[v], "migration", err);
 		snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (%d)", version_table, v + 1);
 		if (!rc)
-			rc = mts_pg_command(conn, sql, version_table, err);
+			rc = mts_pg_command(conn, wait_ms, sql, version_table, err);
 	}
 	if (rc) {
-		PQclear(PQexec(conn, "ROLLBACK"));
+		if (PQstatus(conn) == CONNECTION_OK)
+			mts_pg_command(conn, wait_ms, "ROLLBACK", "migrate", NULL);
 		return rc;
 	}
-	return mts_pg_command(conn, "COMMIT", "migrate", err);
+	return mts_pg_command(conn, wait_ms, "COMMIT", "migrate", err);
 }

@@ -73,6 +73,9 @@ static const char *const migrations[] = {
 	" raw BYTEA);",
 };
 
+/* What we wait for the server: its own statement limit, plus a margin. */
+#define WAIT_MS (MTS_REPORT_STORE_PG_STATEMENT_MS + MTS_PG_WAIT_MARGIN_MS)
+
 /* Any 64-bit constant of ours: serialises migrations between programs. */
 #define MIGRATION_LOCK "7011390251620954113"
 
@@ -88,8 +91,10 @@ static PGresult *run(struct pg_store *s, const char *sql, int n, const char *con
 		     const int *lengths, const int *binary, ExecStatusType want, const char *what,
 		     struct mts_error *err)
 {
-	PGresult *res = PQexecParams(s->conn, sql, n, NULL, values, lengths, binary, 0);
-	if (res && PQresultStatus(res) == want)
+	PGresult *res = mts_pg_exec(s->conn, WAIT_MS, sql, n, values, lengths, binary, what, err);
+	if (!res)
+		return NULL;
+	if (PQresultStatus(res) == want)
 		return res;
 	PQclear(res);
 	pg_error(s, err, what);
@@ -98,7 +103,7 @@ static PGresult *run(struct pg_store *s, const char *sql, int n, const char *con
 
 static int migrate(struct pg_store *s, struct mts_error *err)
 {
-	return mts_pg_migrate(s->conn, "schema_version", MIGRATION_LOCK, migrations,
+	return mts_pg_migrate(s->conn, WAIT_MS, "schema_version", MIGRATION_LOCK, migrations,
 			      (int)(sizeof(migrations) / sizeof(migrations[0])), err);
 }
 
@@ -254,8 +259,14 @@ static const struct {
 static int prepare(struct pg_store *s, struct mts_error *err)
 {
 	for (int i = 0; i < STMT__COUNT; i++) {
-		PGresult *res = PQprepare(s->conn, statements[i].name, statements[i].sql,
-					  statements[i].params, NULL);
+		PGresult *res = NULL;
+		if (PQsendPrepare(s->conn, statements[i].name, statements[i].sql,
+				  statements[i].params, NULL))
+			res = mts_pg_collect(s->conn, WAIT_MS, "prepare", err);
+		else
+			pg_error(s, err, "prepare");
+		if (!res)
+			return MTS_ESTORE;
 		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		PQclear(res);
 		if (!ok)
@@ -280,11 +291,22 @@ static int drain(struct pg_store *s, int count, int keep, PGresult **kept, const
 		 struct mts_error *err)
 {
 	int rc = 0;
+	double deadline = mts_pg_deadline(WAIT_MS);
 	if (!PQpipelineSync(s->conn))
 		return pg_error(s, err, what);
+	int flushed = mts_pg_flush(s->conn, deadline);
+	if (flushed)
+		return flushed > 0 ? mts_pg_give_up(s->conn, what, WAIT_MS, err)
+				   : pg_error(s, err, what);
+	PGresult *res;
 	for (int i = 0; i < count; i++) {
-		PGresult *res;
-		while ((res = PQgetResult(s->conn)) != NULL) {
+		for (;;) {
+			if (mts_pg_result(s->conn, deadline, &res)) {
+				rc = mts_pg_give_up(s->conn, what, WAIT_MS, err);
+				goto out;
+			}
+			if (!res)
+				break;
 			ExecStatusType st = PQresultStatus(res);
 			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !rc) {
 				char msg[MTS_ERROR_MSG_MAX];
@@ -299,14 +321,33 @@ static int drain(struct pg_store *s, int count, int keep, PGresult **kept, const
 			else
 				PQclear(res);
 		}
-		if (PQstatus(s->conn) != CONNECTION_OK)
-			return rc ? rc : pg_error(s, err, what);
+		if (PQstatus(s->conn) != CONNECTION_OK) {
+			if (!rc)
+				rc = pg_error(s, err, what);
+			goto out;
+		}
 	}
-	PGresult *sync = PQgetResult(s->conn);
-	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && !rc)
+	if (mts_pg_result(s->conn, deadline, &res)) {
+		rc = mts_pg_give_up(s->conn, what, WAIT_MS, err);
+		goto out;
+	}
+	if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && !rc)
 		rc = pg_error(s, err, what);
-	PQclear(sync);
+	PQclear(res);
+out:
+	if (rc && kept) {
+		PQclear(*kept);
+		*kept = NULL;
+	}
 	return rc;
+}
+
+/* Roll back what a failed ingest left open, unless the connection is
+ * gone (then the server has rolled it back). */
+static void rollback(struct pg_store *s)
+{
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		mts_pg_command(s->conn, WAIT_MS, "ROLLBACK", "rollback", NULL);
 }
 
 static void pipeline_off(struct pg_store *s)
@@ -369,7 +410,7 @@ static int pg_ingest(struct mts_report_store *base, const struct mts_report *r, 
 		if (id)
 			*id = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
 		PQclear(res);
-		PQclear(PQexec(s->conn, "ROLLBACK"));
+		rollback(s);
 		return MTS_INGEST_DUPLICATE;
 	}
 	char report[24];
@@ -433,7 +474,7 @@ fail:
 		free(texts[i]);
 	free(texts);
 	pipeline_off(s);
-	PQclear(PQexec(s->conn, "ROLLBACK"));
+	rollback(s);
 	return rc;
 }
 

@@ -2,8 +2,9 @@
  * test_cache_pg.c - the postgresql:// policy cache against the real server
  * of tests/rig/pg: the shared backend round trip, two clients of one table
  * (a fleet), the cache beside the report store in one database (separate
- * version tables), eviction of rows nobody used, and a server restart
- * under an open cache (reconnect, no crash).
+ * version tables), eviction of rows nobody used, a server restart under an
+ * open cache (reconnect, no crash), and a hung server (the call gives up
+ * within its bound, later calls fail at once until the pause is over).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -164,6 +165,62 @@ static void test_restart(void **state)
 	mts_cache_close(c);
 }
 
+static double monotonic(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int rig_pg(const char *verb)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s/tests/rig/pg %s >/dev/null 2>&1", getenv("MTASTS_SOURCE_DIR"),
+		 verb);
+	return system(cmd);
+}
+
+static void test_hung_server(void **state)
+{
+	(void)state;
+	struct mts_error err = {0};
+	struct mts_cache *c = mts_cache_open(url, &err);
+	assert_non_null(c);
+	struct mts_cache_entry e, got;
+	make_entry(&e, "h.example", "v1", "p", (long long)time(NULL));
+	assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	assert_int_equal(rig_pg("freeze"), 0);
+	/* Everything is measured first and asserted after the thaw, so that a
+	 * failure never leaves the shared server stopped. */
+	double t0 = monotonic();
+	int first = mts_cache_get(c, "h.example", &got, &err);
+	double first_s = monotonic() - t0;
+	char first_msg[sizeof(err.message)];
+	snprintf(first_msg, sizeof(first_msg), "%s", err.message);
+	t0 = monotonic();
+	int second = mts_cache_put(c, &e, &err);
+	double second_s = monotonic() - t0;
+	char second_msg[sizeof(err.message)];
+	snprintf(second_msg, sizeof(second_msg), "%s", err.message);
+	assert_int_equal(rig_pg("thaw"), 0);
+
+	/* The server accepted the query and never answered: the call gave up
+	 * after the statement limit plus the margin (1.5 s), not never. */
+	assert_int_equal(first, MTS_ESTORE);
+	assert_true(first_s >= 1.4 && first_s < 3.0);
+	assert_non_null(strstr(first_msg, "no answer"));
+	/* Meanwhile calls fail at once instead of waiting again. */
+	assert_int_equal(second, MTS_ESTORE);
+	assert_true(second_s < 0.1);
+	assert_non_null(strstr(second_msg, "unavailable"));
+	/* After the pause (5 s) the cache reconnects and has the entry. */
+	sleep(6);
+	assert_int_equal(mts_cache_get(c, "h.example", &got, &err), 0);
+	assert_string_equal(got.id, "v1");
+	mts_cache_entry_clear(&got);
+	mts_cache_close(c);
+}
+
 int main(void)
 {
 	if (rig_env_load_from(&env, "PG_ENV") < 0 || !rig_env_get(&env, "MTASTS_PG_URL")) {
@@ -175,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_fleet_and_report_store),
 		cmocka_unit_test(test_eviction),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_hung_server),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
