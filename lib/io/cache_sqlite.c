@@ -9,7 +9,11 @@
  * (kill -9, crash); only a power loss or kernel crash may roll back the
  * last transactions. For a cache that is an acceptable loss (the policy is
  * fetched again), and NORMAL saves an fsync per put, which matters when a
- * resolver refreshes thousands of policies. */
+ * resolver refreshes thousands of policies.
+ *
+ * Another process holding the write lock is waited for at most 250 ms per
+ * call: a cache user (the resolver's single event loop) must not stall on
+ * it, and a failed get or put costs only a fetch. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +24,7 @@
 #include "mtasts/cache.h"
 
 #define SCHEMA_VERSION 1
-#define BUSY_TIMEOUT_MS 2000
+#define BUSY_TIMEOUT_MS 250
 
 struct sqlite_cache {
 	struct mts_cache base;
