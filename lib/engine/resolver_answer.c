@@ -50,6 +50,20 @@ static void put_reason(struct out *o, const char *reason)
 	put(o, "%s", mts_printable(reason, strlen(reason), shown, sizeof(shown)));
 }
 
+/* The MTA-STS policy failures of RFC 8460 §4.3.2.2 and the general
+ * validation-failure are the only policy_failure values Postfix accepts.
+ * Spelled out rather than borrowed from the discovery outcome names, which
+ * are ours to rename. */
+static const char *policy_failure_name(enum mts_discovery_outcome outcome)
+{
+	switch (outcome) {
+	case MTS_OUTCOME_FETCH_ERROR: return "sts-policy-fetch-error";
+	case MTS_OUTCOME_WEBPKI: return "sts-webpki-invalid";
+	case MTS_OUTCOME_INVALID: return "sts-policy-invalid";
+	default: return "validation-failure"; /* not reached: the caller's cases */
+	}
+}
+
 static void put_policy(struct out *o, const struct mts_resolver_zone *z,
 		       const struct mts_discovery_result *r)
 {
@@ -65,6 +79,11 @@ static void put_policy(struct out *o, const struct mts_resolver_zone *z,
 		put(o, " servername=hostname");
 	if (!z->tlsrpt)
 		return;
+	/* Postfix 3.10's policy-table attributes (TLSRPT_README, "MTA-STS Support
+	 * via smtp_tls_policy_maps"). No policy_ttl: Postfix ignores it and has
+	 * announced its removal, after which an answer carrying it would be
+	 * refused as a whole. The braces keep the blank in "key: value"; a
+	 * parsed policy's values hold no brace or line break to escape. */
 	put(o, " policy_type=sts policy_domain=%s", r->domain);
 	for (size_t i = 0; i < p->mx_count; i++)
 		put(o, " mx_host_pattern=%s", p->mx[i]);
@@ -72,7 +91,7 @@ static void put_policy(struct out *o, const struct mts_resolver_zone *z,
 	    mts_mode_name(p->mode));
 	for (size_t i = 0; i < p->mx_count; i++)
 		put(o, " { policy_string = mx: %s }", p->mx[i]);
-	put(o, " { policy_string = max_age: %u } policy_ttl=%u", p->max_age, p->max_age);
+	put(o, " { policy_string = max_age: %u }", p->max_age);
 }
 
 long mts_resolver_answer(const struct mts_resolver_zone *z, const struct mts_discovery_result *r,
@@ -105,7 +124,7 @@ long mts_resolver_answer(const struct mts_resolver_zone *z, const struct mts_dis
 			if (z->tlsrpt) {
 				k = MTS_ANSWER_FAILURE;
 				put(&o, "OK may policy_type=sts policy_domain=%s policy_failure=%s",
-				    r->domain, mts_discovery_outcome_name(r->outcome));
+				    r->domain, policy_failure_name(r->outcome));
 			}
 			break;
 		case MTS_OUTCOME_OK:

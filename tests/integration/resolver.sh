@@ -111,7 +111,7 @@ t_eq "strict zone: testing is enforced" "secure match=valid.mx.test servername=h
 t_eq "strict zone: none stays NOTFOUND" "" "$(ask good-none.test strict)"
 t_eq "nosni zone: no servername" "secure match=valid.mx.test" "$(ask good-enforce.test nosni)"
 t_eq "unknown map name: the default zone" "secure match=valid.mx.test servername=hostname" "$(ask good-enforce.test other)"
-t_eq "rpt zone: TLSRPT attributes" "secure match=.mx.test servername=hostname policy_type=sts policy_domain=good-wildcard.test mx_host_pattern=*.mx.test { policy_string = version: STSv1 } { policy_string = mode: enforce } { policy_string = mx: *.mx.test } { policy_string = max_age: 604800 } policy_ttl=604800" "$(ask good-wildcard.test rpt)"
+t_eq "rpt zone: TLSRPT attributes" "secure match=.mx.test servername=hostname policy_type=sts policy_domain=good-wildcard.test mx_host_pattern=*.mx.test { policy_string = version: STSv1 } { policy_string = mode: enforce } { policy_string = mx: *.mx.test } { policy_string = max_age: 604800 }" "$(ask good-wildcard.test rpt)"
 t_eq "rpt zone: sts-webpki-invalid" "may policy_type=sts policy_domain=cert-expired.test policy_failure=sts-webpki-invalid" "$(ask cert-expired.test rpt)"
 t_eq "rpt zone: sts-policy-fetch-error" "may policy_type=sts policy_domain=policy-404.test policy_failure=sts-policy-fetch-error" "$(ask policy-404.test rpt)"
 t_eq "rpt zone: sts-policy-invalid" "may policy_type=sts policy_domain=policy-bad-mode.test policy_failure=sts-policy-invalid" "$(ask policy-bad-mode.test rpt)"

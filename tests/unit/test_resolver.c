@@ -245,6 +245,9 @@ static struct mts_policy *policy(const char *body)
 	"max_age: 86400\r\n"
 #define TESTING "version: STSv1\r\nmode: testing\r\nmx: mx1.example.com\r\nmax_age: 86400\r\n"
 #define NONE "version: STSv1\r\nmode: none\r\nmax_age: 86400\r\n"
+#define RFC8461_EXAMPLE                                                                            \
+	"version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\n"         \
+	"mx: backupmx.example.com\r\nmax_age: 604800\r\n"
 
 struct answer_case {
 	const char *name;
@@ -295,28 +298,327 @@ static const struct answer_case answer_cases[] = {
 		   "policy_type=sts policy_domain=example.com mx_host_pattern=mx1.example.com "
 		   "mx_host_pattern=*.example.net { policy_string = version: STSv1 } "
 		   "{ policy_string = mode: enforce } { policy_string = mx: mx1.example.com } "
-		   "{ policy_string = mx: *.example.net } { policy_string = max_age: 86400 } "
-		   "policy_ttl=86400"},
+		   "{ policy_string = mx: *.example.net } { policy_string = max_age: 86400 }"},
+	/* The policy of RFC 8461 §3.2 that Postfix's TLSRPT_README uses for its
+	 * examples: "policy_type=sts", "policy_domain=example.com", one
+	 * "{ policy_string = KEY: VALUE }" per policy line, one
+	 * "mx_host_pattern=P" per mx line, and no policy_ttl (deprecated there). */
+	{"the example policy of Postfix's TLSRPT_README", RFC8461_EXAMPLE, MTS_OUTCOME_OK,
+	 .require_sni = true, .tlsrpt = true, .kind = MTS_ANSWER_POLICY,
+	 .answer = "OK secure match=mail.example.com:.example.net:backupmx.example.com "
+		   "servername=hostname policy_type=sts policy_domain=example.com "
+		   "mx_host_pattern=mail.example.com mx_host_pattern=*.example.net "
+		   "mx_host_pattern=backupmx.example.com "
+		   "{ policy_string = version: STSv1 } { policy_string = mode: enforce } "
+		   "{ policy_string = mx: mail.example.com } { policy_string = mx: *.example.net } "
+		   "{ policy_string = mx: backupmx.example.com } "
+		   "{ policy_string = max_age: 604800 }"},
+	{"testing, strict, tlsrpt", TESTING, MTS_OUTCOME_OK, .strict_testing = true, .tlsrpt = true,
+	 .kind = MTS_ANSWER_POLICY,
+	 .answer = "OK secure match=mx1.example.com policy_type=sts policy_domain=example.com "
+		   "mx_host_pattern=mx1.example.com { policy_string = version: STSv1 } "
+		   "{ policy_string = mode: testing } { policy_string = mx: mx1.example.com } "
+		   "{ policy_string = max_age: 86400 }"},
 };
+
+/* The answer for a case's discovery result, as the daemon would give it. */
+static long answer_of(const struct answer_case *c, char *out, size_t cap,
+		      enum mts_resolver_kind *kind)
+{
+	struct mts_policy *p = c->policy ? policy(c->policy) : NULL;
+	struct mts_discovery_result r = {.domain = "example.com", .outcome = c->outcome,
+					 .policy = p, .reason = "why\x01"};
+	struct mts_resolver_zone z = {.strict_testing = c->strict_testing,
+				      .require_sni = c->require_sni, .tlsrpt = c->tlsrpt,
+				      .timeout = 4};
+	*kind = MTS_ANSWER_PERM;
+	long n = mts_resolver_answer(&z, &r, out, cap, kind);
+	mts_policy_free(p);
+	return n;
+}
 
 static void test_answers(void **state)
 {
 	for (size_t i = 0; i < sizeof(answer_cases) / sizeof(answer_cases[0]); i++) {
 		const struct answer_case *c = &answer_cases[i];
-		struct mts_policy *p = c->policy ? policy(c->policy) : NULL;
-		struct mts_discovery_result r = {.domain = "example.com", .outcome = c->outcome,
-						 .policy = p, .reason = "why\x01"};
-		struct mts_resolver_zone z = {.strict_testing = c->strict_testing,
-					      .require_sni = c->require_sni, .tlsrpt = c->tlsrpt,
-					      .timeout = 4};
 		char out[MTS_RESOLVER_ANSWER_MAX];
-		enum mts_resolver_kind kind = MTS_ANSWER_PERM;
-		long n = mts_resolver_answer(&z, &r, out, sizeof(out), &kind);
+		enum mts_resolver_kind kind;
+		long n = answer_of(c, out, sizeof(out), &kind);
 		if (n < 0 || strcmp(out, c->answer) != 0 || kind != c->kind ||
 		    (size_t)n != strlen(out))
 			fail_msg("%s: got \"%s\" (%s), want \"%s\" (%s)", c->name, out,
 				 mts_resolver_kind_name(kind), c->answer,
 				 mts_resolver_kind_name(c->kind));
+	}
+}
+
+/* ---- answers as Postfix reads them ------------------------------------
+ * What smtp_tls_policy_maps makes of an "OK" answer (Postfix 3.10 and 3.11,
+ * src/smtp/smtp_tls_policy.c, restated in our words): the value is a
+ * security level, then attributes separated by blanks or commas. An
+ * attribute is NAME=VALUE, or "{ NAME = VALUE }" when the value holds
+ * blanks (blanks after "{", around "=" and before "}" do not count). Postfix
+ * refuses the whole answer, and defers the mail, for an unknown name, a
+ * once-only attribute given twice, a policy_type or policy_failure outside
+ * its vocabulary, a policy_domain that is not a host name, or a TLSRPT
+ * attribute without policy_type. policy_ttl is still accepted but deprecated
+ * (TLSRPT_README: "support ... will eventually be removed"), so this reader
+ * refuses it too. */
+
+#define PF_MAX_PAIRS 64
+
+struct pf_pair {
+	char name[32];
+	char value[256];
+};
+
+struct pf_reading {
+	char level[16];
+	size_t count;
+	struct pf_pair pairs[PF_MAX_PAIRS];
+};
+
+static const char pf_separators[] = " \t\r\n,";
+
+/* Copy [start, start+len) without its leading and trailing blanks. */
+static bool pf_copy_trimmed(char *out, size_t cap, const char *start, size_t len)
+{
+	while (len > 0 && strchr(" \t\r\n", start[0])) {
+		start++;
+		len--;
+	}
+	while (len > 0 && strchr(" \t\r\n", start[len - 1]))
+		len--;
+	if (len >= cap)
+		return false;
+	memcpy(out, start, len);
+	out[len] = '\0';
+	return true;
+}
+
+/* Postfix's host name rule: labels of letters, digits, "_" and inner "-",
+ * 1 to 63 long, not all of the name digits. */
+static bool pf_hostname(const char *name)
+{
+	size_t label = 0, total = strlen(name);
+	bool letters = false;
+	if (total == 0 || total > 255)
+		return false;
+	for (const char *c = name; *c; c++) {
+		if (*c == '.') {
+			if (label == 0 || c[1] == '\0')
+				return false;
+			label = 0;
+		} else if (*c == '-') {
+			if (label == 0 || c[1] == '\0' || c[1] == '.')
+				return false;
+			label++;
+			letters = true;
+		} else if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_') {
+			label++;
+			letters = true;
+		} else if (*c >= '0' && *c <= '9') {
+			label++;
+		} else {
+			return false;
+		}
+		if (label > 63)
+			return false;
+	}
+	return letters;
+}
+
+static bool pf_one_of(const char *value, const char *const *names)
+{
+	for (; *names; names++)
+		if (strcmp(value, *names) == 0)
+			return true;
+	return false;
+}
+
+/* Read an answer; NULL when Postfix would take it, else why not. */
+static const char *pf_read(const char *answer, struct pf_reading *rd)
+{
+	memset(rd, 0, sizeof(*rd));
+	if (strncmp(answer, "OK ", 3) != 0)
+		return "not an OK answer";
+	const char *cursor = answer + 3;
+	bool have_level = false;
+	for (;;) {
+		cursor += strspn(cursor, pf_separators);
+		if (*cursor == '\0')
+			break;
+		const char *start = cursor;
+		size_t len;
+		if (*cursor == '{') {
+			const char *close = strchr(cursor, '}');
+			if (!close)
+				return "a \"{\" without its \"}\"";
+			start = cursor + 1;
+			len = (size_t)(close - start);
+			if (memchr(start, '{', len))
+				return "nested braces";
+			cursor = close + 1;
+			if (*cursor && !strchr(pf_separators, *cursor))
+				return "text right after \"}\"";
+		} else {
+			len = strcspn(cursor, pf_separators);
+			cursor += len;
+			if (memchr(start, '{', len) || memchr(start, '}', len))
+				return "a brace inside a word";
+		}
+		if (!have_level) {
+			if (!pf_copy_trimmed(rd->level, sizeof(rd->level), start, len))
+				return "level too long";
+			have_level = true;
+			continue;
+		}
+		const char *equals = memchr(start, '=', len);
+		if (!equals)
+			return "an attribute without \"=\"";
+		if (rd->count == PF_MAX_PAIRS)
+			return "too many attributes for this reader";
+		struct pf_pair *pair = &rd->pairs[rd->count++];
+		if (!pf_copy_trimmed(pair->name, sizeof(pair->name), start,
+				     (size_t)(equals - start)) ||
+		    !pf_copy_trimmed(pair->value, sizeof(pair->value), equals + 1,
+				     len - (size_t)(equals - start) - 1))
+			return "attribute too long for this reader";
+		if (pair->name[0] == '\0')
+			return "an attribute without a name";
+	}
+	static const char *const levels[] = {"none", "may", "encrypt", "dane", "dane-only",
+					     "fingerprint", "verify", "secure", NULL};
+	static const char *const known[] = {"ciphers", "protocols", "servername", "match",
+					    "exclude", "tafile", "connection_reuse", "enable_rpk",
+					    "policy_type", "policy_domain", "policy_string",
+					    "mx_host_pattern", "policy_failure", NULL};
+	static const char *const once[] = {"ciphers", "protocols", "servername", "exclude",
+					   "policy_type", "policy_domain", "policy_failure", NULL};
+	static const char *const tlsrpt_only[] = {"policy_domain", "policy_string",
+						  "mx_host_pattern", "policy_failure", NULL};
+	static const char *const types[] = {"sts", "no-policy-found", NULL};
+	static const char *const failures[] = {"sts-policy-fetch-error", "sts-policy-invalid",
+					       "sts-webpki-invalid", "validation-failure", NULL};
+	if (!pf_one_of(rd->level, levels))
+		return "unknown security level";
+	bool typed = false, needs_type = false;
+	for (size_t i = 0; i < rd->count; i++) {
+		const struct pf_pair *pair = &rd->pairs[i];
+		if (strcmp(pair->name, "policy_ttl") == 0)
+			return "policy_ttl is deprecated";
+		if (!pf_one_of(pair->name, known))
+			return "invalid attribute name";
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(rd->pairs[j].name, pair->name) == 0 &&
+			    pf_one_of(pair->name, once))
+				return "a once-only attribute given twice";
+		if (strcmp(pair->name, "policy_type") == 0) {
+			if (!pf_one_of(pair->value, types))
+				return "unexpected policy_type";
+			typed = true;
+		}
+		if (strcmp(pair->name, "policy_failure") == 0 && !pf_one_of(pair->value, failures))
+			return "unexpected policy_failure";
+		if (strcmp(pair->name, "policy_domain") == 0 && !pf_hostname(pair->value))
+			return "policy_domain is not a host name";
+		if (strcmp(pair->name, "match") == 0 && strcmp(rd->level, "secure") != 0 &&
+		    strcmp(rd->level, "verify") != 0 && strcmp(rd->level, "fingerprint") != 0)
+			return "match at a level that matches nothing";
+		if (pf_one_of(pair->name, tlsrpt_only))
+			needs_type = true;
+	}
+	if (needs_type && !typed)
+		return "TLSRPT attributes without policy_type";
+	return NULL;
+}
+
+/* The values of every instance of NAME, joined by "|". */
+static void pf_values(const struct pf_reading *rd, const char *name, char *out, size_t cap)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < rd->count; i++) {
+		if (strcmp(rd->pairs[i].name, name) != 0)
+			continue;
+		int n = snprintf(out + len, cap - len, "%s%s", len ? "|" : "", rd->pairs[i].value);
+		assert_true(n >= 0 && (size_t)n < cap - len);
+		len += (size_t)n;
+	}
+}
+
+struct pf_refusal {
+	const char *answer;
+	const char *why;
+};
+
+/* The reader itself: answers Postfix refuses, so that it is known to catch them. */
+static const struct pf_refusal pf_refusals[] = {
+	{"OK secure match=a.example policy_ttl=60 policy_type=sts", "policy_ttl is deprecated"},
+	{"OK secure match=a.example policy_kind=sts", "invalid attribute name"},
+	{"OK sure match=a.example", "unknown security level"},
+	{"OK may policy_type=sts policy_type=sts", "a once-only attribute given twice"},
+	{"OK may policy_type=dane", "unexpected policy_type"},
+	{"OK may policy_type=sts policy_failure=fetch-error", "unexpected policy_failure"},
+	{"OK may policy_type=sts policy_domain=a..example", "policy_domain is not a host name"},
+	{"OK may policy_domain=example.com", "TLSRPT attributes without policy_type"},
+	{"OK secure policy_type=sts { policy_string = mode: enforce", "a \"{\" without its \"}\""},
+	{"OK secure policy_type=sts policy_string=mode: enforce", "an attribute without \"=\""},
+	{"OK may match=a.example", "match at a level that matches nothing"},
+};
+
+static void test_postfix_reads_answers(void **state)
+{
+	for (size_t i = 0; i < sizeof(pf_refusals) / sizeof(pf_refusals[0]); i++) {
+		struct pf_reading rd;
+		const char *why = pf_read(pf_refusals[i].answer, &rd);
+		if (!why || strcmp(why, pf_refusals[i].why) != 0)
+			fail_msg("reader: \"%s\" gave \"%s\", want \"%s\"", pf_refusals[i].answer,
+				 why ? why : "accepted", pf_refusals[i].why);
+	}
+	for (size_t i = 0; i < sizeof(answer_cases) / sizeof(answer_cases[0]); i++) {
+		const struct answer_case *c = &answer_cases[i];
+		char answer[MTS_RESOLVER_ANSWER_MAX];
+		enum mts_resolver_kind kind;
+		assert_true(answer_of(c, answer, sizeof(answer), &kind) >= 0);
+		if (strncmp(answer, "OK ", 3) != 0)
+			continue;
+		struct pf_reading rd;
+		const char *why = pf_read(answer, &rd);
+		if (why)
+			fail_msg("%s: Postfix would refuse \"%s\": %s", c->name, answer, why);
+		if (!c->tlsrpt || c->kind != MTS_ANSWER_POLICY)
+			continue;
+		/* One mx_host_pattern per mx line, and one policy_string per line of
+		 * the policy, in the policy's order. */
+		struct mts_policy *p = policy(c->policy);
+		char want[2048], got[2048];
+		size_t len = 0;
+		want[0] = '\0';
+		for (size_t m = 0; m < p->mx_count; m++)
+			len += (size_t)snprintf(want + len, sizeof(want) - len, "%s%s",
+						m ? "|" : "", p->mx[m]);
+		pf_values(&rd, "mx_host_pattern", got, sizeof(got));
+		assert_string_equal(got, want);
+		char *canonical;
+		size_t canonical_len;
+		assert_int_equal(mts_policy_serialize(p, &canonical, &canonical_len), 0);
+		len = 0;
+		want[0] = '\0';
+		for (char *line = canonical; *line;) {
+			char *end = strstr(line, "\r\n");
+			assert_non_null(end);
+			len += (size_t)snprintf(want + len, sizeof(want) - len, "%s%.*s",
+						len ? "|" : "", (int)(end - line), line);
+			line = end + 2;
+		}
+		free(canonical);
+		pf_values(&rd, "policy_string", got, sizeof(got));
+		assert_string_equal(got, want);
+		pf_values(&rd, "policy_domain", got, sizeof(got));
+		assert_string_equal(got, "example.com");
+		pf_values(&rd, "policy_type", got, sizeof(got));
+		assert_string_equal(got, "sts");
 		mts_policy_free(p);
 	}
 }
@@ -340,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_answers),
+		cmocka_unit_test(test_postfix_reads_answers),
 		cmocka_unit_test(test_answer_too_long),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
