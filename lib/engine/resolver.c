@@ -7,7 +7,9 @@
  * order; each request is answered from the answer cache, or waits for a
  * discovery (coalesced per domain by the engine) bounded by its zone's
  * timeout; answers leave strictly in order. The control socket speaks the
- * same netstring framing with "COMMAND ARG" requests and JSON answers. */
+ * same netstring framing with "COMMAND ARG" requests and JSON answers
+ * (its commands: resolver_ctl.c; the metrics endpoint: resolver_metrics.c;
+ * what they share: resolver_int.h). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -24,7 +26,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <event2/listener.h>
 #include <jansson.h>
 
@@ -32,101 +33,12 @@
 #include "mtasts/netstring.h"
 #include "mtasts/resolver.h"
 #include "mtasts/text.h"
+#include "resolver_int.h"
 
-#define ANSWER_BUCKETS 16384
 #define ANSWER_ENTRIES_MIN 1000
 #define OUTPUT_MAX (1024 * 1024)   /* bytes queued to a client that does not read */
-#define DANE_MX_MAX 8              /* MX hosts checked for TLSA */
-#define CTL_ANSWER_MAX (4 * 1024 * 1024)
 
-/* Upper bounds (s) of the histogram of lookups that waited for the network. */
-static const double wait_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10};
-#define WAIT_BUCKETS (sizeof(wait_buckets) / sizeof(wait_buckets[0]))
-
-struct answer {
-	struct answer *next_in_bucket, *older, *newer;
-	char key[MTS_RESOLVER_NAME_MAX + MTS_DNAME_MAX + 2]; /* zone '\t' domain */
-	const char *domain;          /* inside key */
-	char *text;
-	size_t len;
-	enum mts_resolver_kind kind;
-	long long made_at, expires_at; /* expires_at: the policy's; 0 = none */
-};
-
-struct conn;
-
-struct request {
-	struct request *next;
-	struct conn *conn;
-	struct mts_resolver_zone zone;
-	char domain[MTS_DNAME_MAX + 1];
-	char command[16];            /* control requests */
-	char *answer;
-	size_t answer_len;
-	bool done, waiting;
-	struct event *timer;
-	struct dane_slot {
-		struct request *q;
-		struct mts_dns_query *query; /* NULL once answered or cancelled */
-	} dns[DANE_MX_MAX + 1];              /* [0] MX, then one TLSA per MX host */
-	size_t dns_pending;
-	bool dane_secure, dane_temp;
-	double started;              /* monotonic s */
-};
-
-struct conn {
-	struct mts_resolver *r;
-	struct conn *prev, *next;
-	evutil_socket_t fd;
-	struct event *ev_read, *ev_write, *ev_idle;
-	struct evbuffer *out;        /* answers not yet taken by the kernel */
-	char *in;                    /* bytes of requests not yet complete */
-	size_t in_len, in_cap;
-	int in_use;                  /* inside process_input: do not free */
-	bool dead;                   /* freed once process_input returns */
-	struct request *head, **tail;
-	size_t inflight;
-	bool control, closing, paused;
-};
-
-struct refresh {
-	struct mts_resolver *r;
-	char zone[MTS_RESOLVER_NAME_MAX + 1];
-	char domain[MTS_DNAME_MAX + 1];
-};
-
-struct mts_resolver {
-	struct event_base *base;
-	struct mts_resolver_config cfg;
-	struct mts_resolver_opts opts;
-	struct evconnlistener *listener, *control;
-	char unix_path[108], control_path[108]; /* to unlink at the end */
-	struct mts_cache *cache;
-	struct mts_discovery_net *net;
-	struct mts_discovery *discovery;
-	struct mts_dns *dns;         /* DANE checks */
-	struct conn *conns;
-	size_t conn_count;
-	struct answer *buckets[ANSWER_BUCKETS];
-	struct answer *newest, *oldest;
-	size_t answer_count;
-	struct event *proactive_timer, *shutdown_timer;
-	struct refresh *refresh_jobs;
-	size_t refresh_count, refresh_next, refresh_running;
-	bool shutting_down, finished;
-	unsigned long long counters[6]; /* answers by kind */
-	unsigned long long requests, cache_hits, timeouts;
-	unsigned long long outcomes[MTS_OUTCOME_DNS_ERROR + 1]; /* discovery results */
-	unsigned long long fetches[MTS_OUTCOME_DNS_ERROR + 1];  /* ... that fetched */
-	unsigned long long wait_counts[WAIT_BUCKETS + 1];
-	double wait_sum;
-	struct evhttp *http;
-	struct evhttp_bound_socket *http_socket;
-};
-
-static void logf_(struct mts_resolver *r, int prio, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void logf_(struct mts_resolver *r, int prio, const char *fmt, ...)
+void resolver_log(struct mts_resolver *r, int prio, const char *fmt, ...)
 {
 	if (!r->opts.log)
 		return;
@@ -145,7 +57,7 @@ static double monotonic(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static long long now_of(struct mts_resolver *r)
+long long resolver_now(struct mts_resolver *r)
 {
 	return r->opts.clock ? r->opts.clock(r->opts.clock_arg) : (long long)time(NULL);
 }
@@ -173,7 +85,7 @@ static struct answer **answer_slot(struct mts_resolver *r, const char *key)
 	return slot;
 }
 
-static void answer_remove(struct mts_resolver *r, struct answer *a)
+void resolver_answer_remove(struct mts_resolver *r, struct answer *a)
 {
 	struct answer **slot = answer_slot(r, a->key);
 	if (*slot == a)
@@ -204,9 +116,9 @@ static void answer_store(struct mts_resolver *r, const char *zone, const char *d
 	make_key(key, sizeof(key), zone, domain);
 	struct answer **slot = answer_slot(r, key);
 	if (*slot)
-		answer_remove(r, *slot);
+		resolver_answer_remove(r, *slot);
 	while (r->answer_count >= answer_max(r) && r->oldest)
-		answer_remove(r, r->oldest);
+		resolver_answer_remove(r, r->oldest);
 	struct answer *a = calloc(1, sizeof(*a));
 	char *copy = mts_strndup(text, len);
 	if (!a || !copy) {
@@ -250,7 +162,7 @@ static struct answer *answer_fresh(struct mts_resolver *r, const char *zone, con
 static void answers_clear(struct mts_resolver *r)
 {
 	while (r->oldest)
-		answer_remove(r, r->oldest);
+		resolver_answer_remove(r, r->oldest);
 }
 
 /* ---- connections -------------------------------------------------------- */
@@ -330,7 +242,7 @@ static void flush(struct conn *c)
 	try_write(c); /* may free c */
 }
 
-static void complete(struct request *q, const char *text, size_t len, enum mts_resolver_kind kind)
+void resolver_complete(struct request *q, const char *text, size_t len, enum mts_resolver_kind kind)
 {
 	struct mts_resolver *r = q->conn->r;
 	if (q->done)
@@ -345,16 +257,10 @@ static void complete(struct request *q, const char *text, size_t len, enum mts_r
 	q->done = true;
 	if (!q->conn->control && kind <= MTS_ANSWER_PERM)
 		r->counters[kind]++;
-	if (q->timer) { /* it waited for the network (or for its timeout) */
-		double waited = monotonic() - q->started;
-		size_t b = 0;
-		while (b < WAIT_BUCKETS && waited > wait_buckets[b])
-			b++;
-		r->wait_counts[b]++;
-		r->wait_sum += waited;
-	}
+	if (q->timer) /* it waited for the network (or for its timeout) */
+		resolver_metrics_observe_wait(r, monotonic() - q->started);
 	if (r->opts.verbose && !q->conn->control)
-		logf_(r, LOG_INFO, "lookup zone=%s domain=%s answer=%s",
+		resolver_log(r, LOG_INFO, "lookup zone=%s domain=%s answer=%s",
 		      q->zone.name[0] ? q->zone.name : "default", q->domain,
 		      mts_resolver_kind_name(kind));
 	if (q->timer)
@@ -362,43 +268,9 @@ static void complete(struct request *q, const char *text, size_t len, enum mts_r
 	flush(q->conn);
 }
 
-static void complete_str(struct request *q, const char *text, enum mts_resolver_kind kind)
+void resolver_complete_str(struct request *q, const char *text, enum mts_resolver_kind kind)
 {
-	complete(q, text, strlen(text), kind);
-}
-
-static void complete_json(struct request *q, json_t *v)
-{
-	char *text = json_dumps(v, JSON_COMPACT);
-	json_decref(v);
-	if (!text) {
-		complete_str(q, "{\"error\":\"out of memory\"}", MTS_ANSWER_PERM);
-		return;
-	}
-	if (strlen(text) > CTL_ANSWER_MAX)
-		complete_str(q, "{\"error\":\"answer too long\"}", MTS_ANSWER_PERM);
-	else
-		complete_str(q, text, MTS_ANSWER_POLICY);
-	free(text);
-}
-
-static json_t *result_json(const struct mts_discovery_result *res)
-{
-	json_t *policy = json_null();
-	if (res->policy) {
-		json_t *mx = json_array();
-		for (size_t i = 0; i < res->policy->mx_count; i++)
-			json_array_append_new(mx, json_string(res->policy->mx[i]));
-		policy = json_pack("{s:s, s:s, s:I, s:o, s:I, s:I}", "id", res->policy_id, "mode",
-				   mts_mode_name(res->policy->mode), "max_age",
-				   (json_int_t)res->policy->max_age, "mx", mx, "fetched_at",
-				   (json_int_t)res->fetched_at, "expires_at",
-				   (json_int_t)res->expires_at);
-	}
-	return json_pack("{s:s, s:s, s:s, s:o}", "outcome",
-			 mts_discovery_outcome_name(res->outcome), "source",
-			 mts_policy_source_name(res->source), "reason", res->reason, "policy",
-			 policy);
+	resolver_complete(q, text, strlen(text), kind);
 }
 
 static void on_discovered(const struct mts_discovery_result *res, void *arg)
@@ -410,28 +282,28 @@ static void on_discovered(const struct mts_discovery_result *res, void *arg)
 	if (res->fetched)
 		r->fetches[res->outcome]++;
 	if (res->cache_error[0])
-		logf_(r, LOG_ERR, "cache error domain=%s: %s", q->domain, res->cache_error);
+		resolver_log(r, LOG_ERR, "cache error domain=%s: %s", q->domain, res->cache_error);
 	char text[MTS_RESOLVER_ANSWER_MAX];
 	enum mts_resolver_kind kind;
 	long n = mts_resolver_answer(&q->zone, res, text, sizeof(text), &kind);
 	if (n < 0) {
-		logf_(r, LOG_WARNING, "domain=%s: the answer is longer than %d bytes", q->domain,
-		      MTS_RESOLVER_ANSWER_MAX);
+		resolver_log(r, LOG_WARNING, "domain=%s: the answer is longer than %d bytes",
+			     q->domain, MTS_RESOLVER_ANSWER_MAX);
 		n = snprintf(text, sizeof(text), "TEMP policy too long for an answer");
 		kind = MTS_ANSWER_TEMP;
 	}
 	if (kind != MTS_ANSWER_TEMP)
-		answer_store(r, q->zone.name, q->domain, text, (size_t)n, kind, now_of(r),
+		answer_store(r, q->zone.name, q->domain, text, (size_t)n, kind, resolver_now(r),
 			     res->policy ? res->expires_at : 0);
 	if (q->conn->control) {
-		json_t *v = result_json(res);
+		json_t *v = resolver_result_json(res);
 		json_object_set_new(v, "domain", json_string(q->domain));
 		json_object_set_new(v, "zone", json_string(q->zone.name));
 		json_object_set_new(v, "answer", json_stringn(text, (size_t)n));
-		complete_json(q, v);
+		resolver_complete_json(q, v);
 		return;
 	}
-	complete(q, text, (size_t)n, kind);
+	resolver_complete(q, text, (size_t)n, kind);
 }
 
 /* Answer from the cache's unexpired policy, if there is one. */
@@ -442,7 +314,7 @@ static bool answer_from_cache(struct request *q)
 	struct mts_error err = {0};
 	if (mts_cache_get(r->cache, q->domain, &e, &err) != 0)
 		return false;
-	long long now = now_of(r);
+	long long now = resolver_now(r);
 	bool ok = false;
 	struct mts_policy *p = NULL;
 	if (e.policy && e.expires_at > now)
@@ -458,9 +330,11 @@ static bool answer_from_cache(struct request *q)
 		enum mts_resolver_kind kind;
 		long n = mts_resolver_answer(&q->zone, &res, text, sizeof(text), &kind);
 		if (n >= 0 && kind != MTS_ANSWER_TEMP) {
-			logf_(r, LOG_NOTICE, "domain=%s: answered from the cached policy (id %s) "
-			      "while the lookup goes on", q->domain, e.id);
-			complete(q, text, (size_t)n, kind);
+			resolver_log(r, LOG_NOTICE,
+				     "domain=%s: answered from the cached policy (id %s) "
+				     "while the lookup goes on",
+				     q->domain, e.id);
+			resolver_complete(q, text, (size_t)n, kind);
 			ok = true;
 		}
 		mts_policy_free(p);
@@ -481,7 +355,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	bool dane_unsettled = q->dns_pending > 0 || q->dane_temp;
 	cancel_dns(q);
 	r->timeouts++;
-	logf_(r, LOG_WARNING, "lookup timeout zone=%s domain=%s after %u s",
+	resolver_log(r, LOG_WARNING, "lookup timeout zone=%s domain=%s after %u s",
 	      q->zone.name[0] ? q->zone.name : "default", q->domain, q->zone.timeout);
 	/* RFC 8461 §5.1: while DNS or the fetch fails, an unexpired cached
 	 * policy stays in force. The lookup goes on in the background; until
@@ -491,9 +365,10 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	char text[128];
 	snprintf(text, sizeof(text), "TEMP no answer within %u s", q->zone.timeout);
 	if (q->conn->control)
-		complete_json(q, json_pack("{s:s, s:s}", "domain", q->domain, "answer", text));
+		resolver_complete_json(
+		    q, json_pack("{s:s, s:s}", "domain", q->domain, "answer", text));
 	else
-		complete_str(q, text, MTS_ANSWER_TEMP);
+		resolver_complete_str(q, text, MTS_ANSWER_TEMP);
 }
 
 static void start_sts(struct request *q)
@@ -504,7 +379,7 @@ static void start_sts(struct request *q)
 		q->waiting = false;
 		char text[MTS_ERROR_MSG_MAX + 8];
 		snprintf(text, sizeof(text), "TEMP %s", err.message);
-		complete_str(q, text, MTS_ANSWER_TEMP);
+		resolver_complete_str(q, text, MTS_ANSWER_TEMP);
 	}
 }
 
@@ -517,19 +392,19 @@ static void dane_done(struct request *q)
 		char text[96];
 		snprintf(text, sizeof(text), "OK %s", r->cfg.dane_answer);
 		answer_store(r, q->zone.name, q->domain, text, strlen(text), MTS_ANSWER_DANE,
-			     now_of(r), 0);
+			     resolver_now(r), 0);
 		if (q->conn->control)
-			complete_json(q, json_pack("{s:s, s:s}", "domain", q->domain, "answer",
-						   text));
+			resolver_complete_json(
+			    q, json_pack("{s:s, s:s}", "domain", q->domain, "answer", text));
 		else
-			complete_str(q, text, MTS_ANSWER_DANE);
+			resolver_complete_str(q, text, MTS_ANSWER_DANE);
 	} else if (q->dane_temp) {
 		const char *text = "TEMP the DANE (MX or TLSA) lookup failed";
 		if (q->conn->control)
-			complete_json(q, json_pack("{s:s, s:s}", "domain", q->domain, "answer",
-						   text));
+			resolver_complete_json(
+			    q, json_pack("{s:s, s:s}", "domain", q->domain, "answer", text));
 		else
-			complete_str(q, text, MTS_ANSWER_TEMP);
+			resolver_complete_str(q, text, MTS_ANSWER_TEMP);
 	} else {
 		start_sts(q);
 	}
@@ -588,7 +463,7 @@ static void on_mx(const struct mts_dns_result *res, void *arg)
 		dane_done(q);
 }
 
-static void start_lookup(struct request *q)
+void resolver_start_lookup(struct request *q)
 {
 	struct mts_resolver *r = q->conn->r;
 	struct timeval tv = {.tv_sec = q->zone.timeout};
@@ -598,7 +473,8 @@ static void start_lookup(struct request *q)
 	if (r->dns) {
 		struct mts_error err = {0};
 		q->dns[0].q = q;
-		q->dns[0].query = mts_dns_lookup(r->dns, q->domain, MTS_DNS_MX, on_mx, &q->dns[0], &err);
+		q->dns[0].query =
+		    mts_dns_lookup(r->dns, q->domain, MTS_DNS_MX, on_mx, &q->dns[0], &err);
 		if (!q->dns[0].query) {
 			q->dane_temp = true;
 			dane_done(q);
@@ -606,133 +482,6 @@ static void start_lookup(struct request *q)
 		return;
 	}
 	start_sts(q);
-}
-
-static json_t *entry_json(struct mts_resolver *r, const char *domain)
-{
-	struct mts_cache_entry e;
-	struct mts_error err = {0};
-	if (mts_cache_get(r->cache, domain, &e, &err) < 0)
-		return NULL;
-	json_t *v = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:s}", "domain", e.domain, "id",
-			      e.id, "policy",
-			      e.policy ? json_stringn(e.policy, e.policy_len) : json_null(),
-			      "fetched_at", (json_int_t)e.fetched_at, "expires_at",
-			      (json_int_t)e.expires_at, "last_failure", (json_int_t)e.last_failure,
-			      "failures", (json_int_t)e.failures, "last_reason", e.last_reason);
-	mts_cache_entry_clear(&e);
-	return v;
-}
-
-/* Distinct domains of the answer cache, newest first, into a JSON object
- * used as a set. */
-static json_t *known_domains(struct mts_resolver *r)
-{
-	json_t *set = json_object();
-	for (struct answer *a = r->newest; a; a = a->older)
-		json_object_set_new(set, a->domain, json_true());
-	return set;
-}
-
-static void handle_control(struct request *q, const char *cmd, size_t cmd_len, const char *arg,
-			   size_t arg_len)
-{
-	struct mts_resolver *r = q->conn->r;
-	long long now = now_of(r);
-	char word[16] = "";
-	if (cmd_len < sizeof(word))
-		memcpy(word, cmd, cmd_len);
-	snprintf(q->command, sizeof(q->command), "%s", word);
-	if (strcmp(word, "query") == 0) {
-		/* "query DOMAIN" or "query ZONE DOMAIN": always a fresh lookup. */
-		const char *sp = memchr(arg, ' ', arg_len);
-		const char *zone = "", *key = arg;
-		size_t zone_len = 0, key_len = arg_len;
-		if (sp) {
-			zone = arg;
-			zone_len = (size_t)(sp - arg);
-			key = sp + 1;
-			key_len = arg_len - zone_len - 1;
-		}
-		q->zone = *mts_resolver_zone_find(&r->cfg, zone, zone_len);
-		if (mts_tls_policy_key(key, key_len, q->domain) != MTS_TLS_KEY_DOMAIN) {
-			complete_json(q, json_pack("{s:s%, s:s}", "domain", key, key_len, "answer",
-						   "NOTFOUND "));
-			return;
-		}
-		start_lookup(q);
-		return;
-	}
-	if (strcmp(word, "dump") == 0) {
-		json_t *list = json_array();
-		for (struct answer *a = r->newest; a; a = a->older)
-			json_array_append_new(
-				list, json_pack("{s:s%, s:s, s:s, s:s%, s:I, s:I}", "zone", a->key,
-						(size_t)(a->domain - a->key - 1), "domain",
-						a->domain, "kind", mts_resolver_kind_name(a->kind),
-						"answer", a->text, a->len, "age",
-						(json_int_t)(now - a->made_at), "expires_at",
-						(json_int_t)a->expires_at));
-		complete_json(q, json_pack("{s:o}", "answers", list));
-		return;
-	}
-	if (strcmp(word, "export") == 0) {
-		json_t *set = known_domains(r), *list = json_array();
-		const char *domain;
-		json_t *unused;
-		json_object_foreach(set, domain, unused) {
-			json_t *e = entry_json(r, domain);
-			if (e)
-				json_array_append_new(list, e);
-		}
-		json_decref(set);
-		complete_json(q, json_pack("{s:o}", "policies", list));
-		return;
-	}
-	if (strcmp(word, "purge") == 0) {
-		char domain[MTS_DNAME_MAX + 1] = "";
-		bool all = arg_len == 3 && memcmp(arg, "all", 3) == 0;
-		if (!all && mts_tls_policy_key(arg, arg_len, domain) != MTS_TLS_KEY_DOMAIN) {
-			complete_json(q, json_pack("{s:s}", "error", "purge DOMAIN or purge all"));
-			return;
-		}
-		json_t *set = all ? known_domains(r) : json_object();
-		if (!all)
-			json_object_set_new(set, domain, json_true());
-		size_t purged = 0;
-		const char *d;
-		json_t *unused;
-		json_object_foreach(set, d, unused) {
-			struct mts_error err = {0};
-			for (struct answer *a = r->oldest, *next; a; a = next) {
-				next = a->newer;
-				if (strcmp(a->domain, d) == 0)
-					answer_remove(r, a);
-			}
-			if (mts_cache_delete(r->cache, d, &err) == 0)
-				purged++;
-		}
-		json_decref(set);
-		logf_(r, LOG_NOTICE, "purge %.*s: %zu cached policies removed", (int)arg_len, arg,
-		      purged);
-		complete_json(q, json_pack("{s:I}", "purged", (json_int_t)purged));
-		return;
-	}
-	if (strcmp(word, "stats") == 0) {
-		complete_json(q, json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}",
-					   "requests", (json_int_t)r->requests, "cache_hits",
-					   (json_int_t)r->cache_hits, "timeouts",
-					   (json_int_t)r->timeouts, "connections",
-					   (json_int_t)r->conn_count, "answers", "policy",
-					   (json_int_t)r->counters[MTS_ANSWER_POLICY], "notfound",
-					   (json_int_t)r->counters[MTS_ANSWER_NOTFOUND], "temp",
-					   (json_int_t)r->counters[MTS_ANSWER_TEMP], "failure",
-					   (json_int_t)r->counters[MTS_ANSWER_FAILURE], "dane",
-					   (json_int_t)r->counters[MTS_ANSWER_DANE]));
-		return;
-	}
-	complete_json(q, json_pack("{s:s}", "error",
-				   "unknown command (query, dump, export, purge, stats)"));
 }
 
 /* A lookup request answered without waiting: unusable input, or a fresh
@@ -762,7 +511,7 @@ static bool answer_now(struct mts_resolver *r, const char *payload, size_t len,
 		*kind = MTS_ANSWER_NOTFOUND;
 		return true;
 	}
-	struct answer *a = answer_fresh(r, zone->name, domain, now_of(r));
+	struct answer *a = answer_fresh(r, zone->name, domain, resolver_now(r));
 	if (!a)
 		return false;
 	r->cache_hits++;
@@ -787,7 +536,7 @@ static void handle_request(struct conn *c, const char *payload, size_t len)
 			r->requests++;
 			r->counters[kind]++;
 			if (r->opts.verbose)
-				logf_(r, LOG_INFO, "lookup zone=%s domain=%s answer=%s",
+				resolver_log(r, LOG_INFO, "lookup zone=%s domain=%s answer=%s",
 				      zone.name[0] ? zone.name : "default",
 				      kind == MTS_ANSWER_PERM ? "-" : domain,
 				      mts_resolver_kind_name(kind));
@@ -808,11 +557,11 @@ static void handle_request(struct conn *c, const char *payload, size_t len)
 	r->requests++;
 	if (!c->control) {
 		if (now) {
-			complete(q, text, text_len, kind);
+			resolver_complete(q, text, text_len, kind);
 		} else {
 			q->zone = zone;
 			memcpy(q->domain, domain, sizeof(domain));
-			start_lookup(q);
+			resolver_start_lookup(q);
 		}
 		return;
 	}
@@ -820,18 +569,18 @@ static void handle_request(struct conn *c, const char *payload, size_t len)
 	size_t name_len, key_len;
 	if (mts_socketmap_split(payload, len, &name, &name_len, &key, &key_len) < 0) {
 		if (len > 0 && !memchr(payload, ' ', len))
-			handle_control(q, payload, len, "", 0);
+			resolver_ctl_handle(q, payload, len, "", 0);
 		else
-			complete_str(q, "PERM expected COMMAND [ARG]", MTS_ANSWER_PERM);
+			resolver_complete_str(q, "PERM expected COMMAND [ARG]", MTS_ANSWER_PERM);
 		return;
 	}
-	handle_control(q, name, name_len, key, key_len);
+	resolver_ctl_handle(q, name, name_len, key, key_len);
 }
 
 static void protocol_error(struct conn *c, const char *why)
 {
 	struct mts_resolver *r = c->r;
-	logf_(r, LOG_NOTICE, "client error: %s; closing the connection", why);
+	resolver_log(r, LOG_NOTICE, "client error: %s; closing the connection", why);
 	struct request *q = calloc(1, sizeof(*q));
 	c->closing = true;
 	event_del(c->ev_read);
@@ -844,7 +593,7 @@ static void protocol_error(struct conn *c, const char *why)
 	c->inflight++;
 	char text[96];
 	snprintf(text, sizeof(text), "PERM %s", why);
-	complete_str(q, text, MTS_ANSWER_PERM);
+	resolver_complete_str(q, text, MTS_ANSWER_PERM);
 }
 
 /* Take every complete request from the input buffer, in order. */
@@ -951,7 +700,7 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(c->ev_idle, &idle);
 		return;
 	}
-	logf_(c->r, LOG_INFO, "closing an idle client after %u s", c->r->cfg.idle_timeout);
+	resolver_log(c->r, LOG_INFO, "closing an idle client after %u s", c->r->cfg.idle_timeout);
 	conn_free(c);
 }
 
@@ -1004,7 +753,7 @@ static void set_idle(struct mts_resolver *r, struct conn *c)
 static void accept_conn(struct mts_resolver *r, evutil_socket_t fd, bool control)
 {
 	if (r->conn_count >= MTS_RESOLVER_CONNECTIONS_MAX || r->shutting_down) {
-		logf_(r, LOG_WARNING, "refusing a client: %zu connections", r->conn_count);
+		resolver_log(r, LOG_WARNING, "refusing a client: %zu connections", r->conn_count);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -1128,108 +877,6 @@ static void describe_listener(struct evconnlistener *l, char *out, size_t cap)
 	}
 }
 
-/* ---- Prometheus metrics -------------------------------------------------- */
-
-static void on_metrics(struct evhttp_request *req, void *arg)
-{
-	struct mts_resolver *r = arg;
-	struct evbuffer *b = evbuffer_new();
-	if (!b) {
-		evhttp_send_error(req, HTTP_INTERNAL, NULL);
-		return;
-	}
-	evbuffer_add_printf(b, "# HELP mtasts_resolver_requests_total Socketmap requests.\n"
-			       "# TYPE mtasts_resolver_requests_total counter\n"
-			       "mtasts_resolver_requests_total %llu\n",
-			    r->requests);
-	evbuffer_add_printf(b, "# HELP mtasts_resolver_answers_total Answers by kind.\n"
-			       "# TYPE mtasts_resolver_answers_total counter\n");
-	for (int k = MTS_ANSWER_POLICY; k <= MTS_ANSWER_PERM; k++)
-		evbuffer_add_printf(b, "mtasts_resolver_answers_total{answer=\"%s\"} %llu\n",
-				    mts_resolver_kind_name((enum mts_resolver_kind)k),
-				    r->counters[k]);
-	evbuffer_add_printf(b, "# HELP mtasts_resolver_cache_hits_total Answers from the answer cache.\n"
-			       "# TYPE mtasts_resolver_cache_hits_total counter\n"
-			       "mtasts_resolver_cache_hits_total %llu\n"
-			       "# HELP mtasts_resolver_timeouts_total Lookups over the zone timeout.\n"
-			       "# TYPE mtasts_resolver_timeouts_total counter\n"
-			       "mtasts_resolver_timeouts_total %llu\n",
-			    r->cache_hits, r->timeouts);
-	evbuffer_add_printf(b, "# HELP mtasts_resolver_discoveries_total Discovery results by "
-			       "outcome.\n# TYPE mtasts_resolver_discoveries_total counter\n");
-	for (int o = MTS_OUTCOME_OK; o <= MTS_OUTCOME_DNS_ERROR; o++)
-		evbuffer_add_printf(b, "mtasts_resolver_discoveries_total{outcome=\"%s\"} %llu\n",
-				    mts_discovery_outcome_name((enum mts_discovery_outcome)o),
-				    r->outcomes[o]);
-	evbuffer_add_printf(b, "# HELP mtasts_resolver_fetches_total Policy fetches by result.\n"
-			       "# TYPE mtasts_resolver_fetches_total counter\n");
-	for (int o = MTS_OUTCOME_OK; o <= MTS_OUTCOME_DNS_ERROR; o++)
-		if (o != MTS_OUTCOME_NO_POLICY && o != MTS_OUTCOME_DNS_ERROR)
-			evbuffer_add_printf(b, "mtasts_resolver_fetches_total{result=\"%s\"} %llu\n",
-					    mts_discovery_outcome_name((enum mts_discovery_outcome)o),
-					    r->fetches[o]);
-	evbuffer_add_printf(b, "# HELP mtasts_resolver_lookup_wait_seconds Time lookups "
-			       "that went to the network kept Postfix waiting.\n"
-			       "# TYPE mtasts_resolver_lookup_wait_seconds histogram\n");
-	unsigned long long cumulative = 0;
-	for (size_t i = 0; i < WAIT_BUCKETS; i++) {
-		cumulative += r->wait_counts[i];
-		evbuffer_add_printf(b, "mtasts_resolver_lookup_wait_seconds_bucket{le=\"%g\"} %llu\n",
-				    wait_buckets[i], cumulative);
-	}
-	cumulative += r->wait_counts[WAIT_BUCKETS];
-	evbuffer_add_printf(b, "mtasts_resolver_lookup_wait_seconds_bucket{le=\"+Inf\"} %llu\n"
-			       "mtasts_resolver_lookup_wait_seconds_sum %.6f\n"
-			       "mtasts_resolver_lookup_wait_seconds_count %llu\n",
-			    cumulative, r->wait_sum, cumulative);
-	evbuffer_add_printf(b, "# HELP mtasts_resolver_connections Clients connected.\n"
-			       "# TYPE mtasts_resolver_connections gauge\n"
-			       "mtasts_resolver_connections %zu\n"
-			       "# HELP mtasts_resolver_answer_cache_entries Answers cached.\n"
-			       "# TYPE mtasts_resolver_answer_cache_entries gauge\n"
-			       "mtasts_resolver_answer_cache_entries %zu\n",
-			    r->conn_count, r->answer_count);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "text/plain; version=0.0.4");
-	evhttp_send_reply(req, HTTP_OK, "OK", b);
-	evbuffer_free(b);
-}
-
-static void on_http_other(struct evhttp_request *req, void *arg)
-{
-	evhttp_send_error(req, HTTP_NOTFOUND, "see /metrics");
-}
-
-static int listen_metrics(struct mts_resolver *r, struct mts_error *err)
-{
-	char host[128];
-	const char *colon = strrchr(r->cfg.metrics, ':');
-	size_t hl = (size_t)(colon - r->cfg.metrics);
-	if (hl >= sizeof(host))
-		return mts_error_set(err, MTS_EINVAL, "metrics: address too long");
-	memcpy(host, r->cfg.metrics, hl);
-	host[hl] = '\0';
-	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-		memmove(host, host + 1, hl - 2);
-		host[hl - 2] = '\0';
-	}
-	r->http = evhttp_new(r->base);
-	if (!r->http)
-		return mts_error_set(err, MTS_ENOMEM, "out of memory");
-	evhttp_set_allowed_methods(r->http, EVHTTP_REQ_GET);
-	evhttp_set_timeout(r->http, 10);
-	evhttp_set_max_headers_size(r->http, 8192);
-	evhttp_set_max_body_size(r->http, 0);
-	evhttp_set_cb(r->http, "/metrics", on_metrics, r);
-	evhttp_set_gencb(r->http, on_http_other, r);
-	r->http_socket = evhttp_bind_socket_with_handle(
-		r->http, host, (ev_uint16_t)strtoul(colon + 1, NULL, 10));
-	if (!r->http_socket)
-		return mts_error_set(err, MTS_EIO, "metrics: cannot listen on %s: %s",
-				     r->cfg.metrics, strerror(errno));
-	return 0;
-}
-
 struct mts_resolver *mts_resolver_new(struct event_base *base,
 				      const struct mts_resolver_config *cfg,
 				      const struct mts_resolver_opts *opts, struct mts_error *err)
@@ -1258,7 +905,7 @@ struct mts_resolver *mts_resolver_new(struct event_base *base,
 			goto fail;
 		snprintf(r->control_path, sizeof(r->control_path), "%s", cfg->control_path);
 	}
-	if (cfg->metrics[0] && listen_metrics(r, err) < 0)
+	if (cfg->metrics[0] && resolver_metrics_listen(r, err) < 0)
 		goto fail;
 	return r;
 fail:
@@ -1312,27 +959,9 @@ int mts_resolver_start(struct mts_resolver *r, struct mts_error *err)
 	evconnlistener_enable(r->listener);
 	if (r->control)
 		evconnlistener_enable(r->control);
-	logf_(r, LOG_INFO, "listening on %s cache=%s%s%s", where, url,
+	resolver_log(r, LOG_INFO, "listening on %s cache=%s%s%s", where, url,
 	      r->control_path[0] ? " control=" : "", r->control_path);
-	if (r->http_socket) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		char addr[INET6_ADDRSTRLEN] = "?";
-		unsigned port = 0;
-		evutil_socket_t hfd = evhttp_bound_socket_get_fd(r->http_socket);
-		if (getsockname(hfd, (struct sockaddr *)&ss, &len) == 0) {
-			if (ss.ss_family == AF_INET) {
-				struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-				inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
-				port = ntohs(sin->sin_port);
-			} else if (ss.ss_family == AF_INET6) {
-				struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-				inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
-				port = ntohs(sin6->sin6_port);
-			}
-		}
-		logf_(r, LOG_INFO, "metrics on http://%s:%u/metrics", addr, port);
-	}
+	resolver_metrics_log_address(r);
 	proactive_arm(r);
 	return 0;
 }
@@ -1354,7 +983,7 @@ static void on_refreshed(const struct mts_discovery_result *res, void *arg)
 	enum mts_resolver_kind kind;
 	long n = mts_resolver_answer(z, res, text, sizeof(text), &kind);
 	if (n >= 0 && kind != MTS_ANSWER_TEMP)
-		answer_store(r, job->zone, job->domain, text, (size_t)n, kind, now_of(r),
+		answer_store(r, job->zone, job->domain, text, (size_t)n, kind, resolver_now(r),
 			     res->policy ? res->expires_at : 0);
 	r->refresh_running--;
 	refresh_next(r);
@@ -1370,7 +999,8 @@ static void refresh_next(struct mts_resolver *r)
 			r->refresh_running++;
 	}
 	if (r->refresh_running == 0 && r->refresh_next >= r->refresh_count && r->refresh_jobs) {
-		logf_(r, LOG_INFO, "proactive refresh of %zu answers done", r->refresh_count);
+		resolver_log(r, LOG_INFO, "proactive refresh of %zu answers done",
+			     r->refresh_count);
 		free(r->refresh_jobs);
 		r->refresh_jobs = NULL;
 		r->refresh_count = r->refresh_next = 0;
@@ -1382,7 +1012,7 @@ static void on_proactive(evutil_socket_t fd, short what, void *arg)
 	struct mts_resolver *r = arg;
 	if (r->refresh_jobs || r->shutting_down)
 		return; /* the previous round still runs */
-	long long now = now_of(r);
+	long long now = resolver_now(r);
 	double age = r->cfg.proactive_interval / r->cfg.proactive_grace_ratio;
 	size_t n = 0;
 	for (struct answer *a = r->newest; a; a = a->older)
@@ -1402,7 +1032,7 @@ static void on_proactive(evutil_socket_t fd, short what, void *arg)
 			 a->key);
 		snprintf(job->domain, sizeof(job->domain), "%s", a->domain);
 	}
-	logf_(r, LOG_INFO, "proactive refresh of %zu answers", r->refresh_count);
+	resolver_log(r, LOG_INFO, "proactive refresh of %zu answers", r->refresh_count);
 	refresh_next(r);
 }
 
@@ -1429,13 +1059,14 @@ int mts_resolver_reload(struct mts_resolver *r, const struct mts_resolver_config
 	if (strcmp(old->host, cfg->host) || old->port != cfg->port ||
 	    strcmp(old->path, cfg->path) || old->mode != cfg->mode ||
 	    strcmp(old->control_path, cfg->control_path))
-		logf_(r, LOG_WARNING, "reload: listening changes need a restart");
+		resolver_log(r, LOG_WARNING, "reload: listening changes need a restart");
 	if (old->cache_type != cfg->cache_type ||
 	    strcmp(old->cache_filename, cfg->cache_filename) ||
 	    strcmp(old->dns_resolver, cfg->dns_resolver) || strcmp(old->ca_file, cfg->ca_file) ||
 	    strcmp(old->trust_anchor_file, cfg->trust_anchor_file) || old->dane != cfg->dane ||
 	    strcmp(old->user, cfg->user))
-		logf_(r, LOG_WARNING, "reload: cache, network, DANE and user changes need a restart");
+		resolver_log(r, LOG_WARNING,
+			     "reload: cache, network, DANE and user changes need a restart");
 	struct mts_resolver_config next = *cfg;
 	/* Keep what needs a restart as it runs. */
 	memcpy(next.host, old->host, sizeof(next.host));
@@ -1455,7 +1086,7 @@ int mts_resolver_reload(struct mts_resolver *r, const struct mts_resolver_config
 	for (struct conn *c = r->conns; c; c = c->next)
 		set_idle(r, c);
 	proactive_arm(r);
-	logf_(r, LOG_NOTICE, "configuration reloaded from %s (%zu zones)", cfg->file,
+	resolver_log(r, LOG_NOTICE, "configuration reloaded from %s (%zu zones)", cfg->file,
 	      cfg->zone_count);
 	return 0;
 }
@@ -1463,8 +1094,8 @@ int mts_resolver_reload(struct mts_resolver *r, const struct mts_resolver_config
 static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct mts_resolver *r = arg;
-	logf_(r, LOG_WARNING, "shutdown: %zu clients still connected after %g s", r->conn_count,
-	      r->cfg.shutdown_timeout);
+	resolver_log(r, LOG_WARNING, "shutdown: %zu clients still connected after %g s",
+		     r->conn_count, r->cfg.shutdown_timeout);
 	r->finished = true;
 	event_base_loopbreak(r->base);
 }
@@ -1474,7 +1105,7 @@ void mts_resolver_shutdown(struct mts_resolver *r)
 	if (r->shutting_down)
 		return;
 	r->shutting_down = true;
-	logf_(r, LOG_NOTICE, "shutting down: %zu clients", r->conn_count);
+	resolver_log(r, LOG_NOTICE, "shutting down: %zu clients", r->conn_count);
 	if (r->listener) {
 		evconnlistener_free(r->listener);
 		r->listener = NULL;
@@ -1525,8 +1156,7 @@ void mts_resolver_free(struct mts_resolver *r)
 		evconnlistener_free(r->control);
 	if (r->proactive_timer)
 		event_free(r->proactive_timer);
-	if (r->http)
-		evhttp_free(r->http);
+	resolver_metrics_close(r);
 	if (r->shutdown_timer)
 		event_free(r->shutdown_timer);
 	free(r->refresh_jobs);

@@ -1,0 +1,136 @@
+/*
+ * resolver_int.h - what the parts of the resolver server share: the server,
+ * connection, request and answer-cache structures, and the few functions
+ * one part calls in another. Internal to lib/engine (the public interface
+ * is include/mtasts/resolver.h):
+ *   resolver.c          listeners, connections, lookups, the answer cache,
+ *                       proactive refresh, reload and shutdown
+ *   resolver_ctl.c      the control socket's commands (`mtasts resolver ctl`)
+ *   resolver_metrics.c  the Prometheus endpoint and the wait histogram
+ */
+#ifndef MTASTS_RESOLVER_INT_H
+#define MTASTS_RESOLVER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "mtasts/dns.h"
+#include "mtasts/resolver.h"
+
+#define ANSWER_BUCKETS 16384
+#define DANE_MX_MAX 8              /* MX hosts checked for TLSA */
+#define RESOLVER_WAIT_BUCKETS 11   /* bounds of the wait histogram (resolver_metrics.c) */
+
+struct answer {
+	struct answer *next_in_bucket, *older, *newer;
+	char key[MTS_RESOLVER_NAME_MAX + MTS_DNAME_MAX + 2]; /* zone '\t' domain */
+	const char *domain;          /* inside key */
+	char *text;
+	size_t len;
+	enum mts_resolver_kind kind;
+	long long made_at, expires_at; /* expires_at: the policy's; 0 = none */
+};
+
+struct conn;
+
+struct request {
+	struct request *next;
+	struct conn *conn;
+	struct mts_resolver_zone zone;
+	char domain[MTS_DNAME_MAX + 1];
+	char command[16];            /* control requests */
+	char *answer;
+	size_t answer_len;
+	bool done, waiting;
+	struct event *timer;
+	struct dane_slot {
+		struct request *q;
+		struct mts_dns_query *query; /* NULL once answered or cancelled */
+	} dns[DANE_MX_MAX + 1];              /* [0] MX, then one TLSA per MX host */
+	size_t dns_pending;
+	bool dane_secure, dane_temp;
+	double started;              /* monotonic s */
+};
+
+struct conn {
+	struct mts_resolver *r;
+	struct conn *prev, *next;
+	evutil_socket_t fd;
+	struct event *ev_read, *ev_write, *ev_idle;
+	struct evbuffer *out;        /* answers not yet taken by the kernel */
+	char *in;                    /* bytes of requests not yet complete */
+	size_t in_len, in_cap;
+	int in_use;                  /* inside process_input: do not free */
+	bool dead;                   /* freed once process_input returns */
+	struct request *head, **tail;
+	size_t inflight;
+	bool control, closing, paused;
+};
+
+struct refresh {
+	struct mts_resolver *r;
+	char zone[MTS_RESOLVER_NAME_MAX + 1];
+	char domain[MTS_DNAME_MAX + 1];
+};
+
+struct mts_resolver {
+	struct event_base *base;
+	struct mts_resolver_config cfg;
+	struct mts_resolver_opts opts;
+	struct evconnlistener *listener, *control;
+	char unix_path[108], control_path[108]; /* to unlink at the end */
+	struct mts_cache *cache;
+	struct mts_discovery_net *net;
+	struct mts_discovery *discovery;
+	struct mts_dns *dns;         /* DANE checks */
+	struct conn *conns;
+	size_t conn_count;
+	struct answer *buckets[ANSWER_BUCKETS];
+	struct answer *newest, *oldest;
+	size_t answer_count;
+	struct event *proactive_timer, *shutdown_timer;
+	struct refresh *refresh_jobs;
+	size_t refresh_count, refresh_next, refresh_running;
+	bool shutting_down, finished;
+	unsigned long long counters[6]; /* answers by kind */
+	unsigned long long requests, cache_hits, timeouts;
+	unsigned long long outcomes[MTS_OUTCOME_DNS_ERROR + 1]; /* discovery results */
+	unsigned long long fetches[MTS_OUTCOME_DNS_ERROR + 1];  /* ... that fetched */
+	unsigned long long wait_counts[RESOLVER_WAIT_BUCKETS + 1];
+	double wait_sum;
+	struct evhttp *http;
+	struct evhttp_bound_socket *http_socket;
+};
+
+/* resolver.c */
+void resolver_log(struct mts_resolver *r, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+long long resolver_now(struct mts_resolver *r);
+void resolver_answer_remove(struct mts_resolver *r, struct answer *a);
+/* Give q its answer; the connection writes what is ready, in order. */
+void resolver_complete(struct request *q, const char *text, size_t len,
+		       enum mts_resolver_kind kind);
+void resolver_complete_str(struct request *q, const char *text, enum mts_resolver_kind kind);
+/* A lookup of q->domain under q->zone: DANE first when enabled, then STS,
+ * bounded by the zone's timeout. */
+void resolver_start_lookup(struct request *q);
+
+/* resolver_ctl.c */
+/* Answer a control request with v (consumed), as compact JSON. */
+void resolver_complete_json(struct request *q, json_t *v);
+json_t *resolver_result_json(const struct mts_discovery_result *res);
+/* One control request: "COMMAND [ARG]". */
+void resolver_ctl_handle(struct request *q, const char *cmd, size_t cmd_len, const char *arg,
+			 size_t arg_len);
+
+/* resolver_metrics.c */
+int resolver_metrics_listen(struct mts_resolver *r, struct mts_error *err);
+void resolver_metrics_log_address(struct mts_resolver *r);
+/* Count a lookup that kept its client waiting for seconds. */
+void resolver_metrics_observe_wait(struct mts_resolver *r, double seconds);
+void resolver_metrics_close(struct mts_resolver *r);
+
+#endif
