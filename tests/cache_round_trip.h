@@ -1,10 +1,12 @@
 /* cache_round_trip.h - the behaviour every policy cache backend shares
- * (cache.h), asserted the same way for memory:, sqlite:// (tests/unit) and
- * redis:// (tests/integration, against a real server). cmocka required. */
+ * (cache.h), asserted the same way for memory:, sqlite:// (tests/unit),
+ * redis:// (tests/integration) and postgresql:// (tests/pg), the last two
+ * against real servers. cmocka required. */
 #ifndef MTASTS_TESTS_CACHE_ROUND_TRIP_H
 #define MTASTS_TESTS_CACHE_ROUND_TRIP_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mtasts/cache.h"
@@ -108,6 +110,107 @@ static inline void eviction_round(struct mts_cache *c, long long now)
 		assert_int_equal(mts_cache_get(c, name, &got, &err), 0);
 		mts_cache_entry_clear(&got);
 	}
+}
+
+/* What a walk gave: how often each w<i>.example came, and anything else. */
+#define WALK_N 250
+struct walk_log {
+	size_t given;
+	unsigned seen[WALK_N];
+	size_t others;
+	bool w7_ok, w3_negative;
+	size_t fail_at; /* > 0: fail with MTS_EIO at this entry */
+};
+
+static inline int walk_collect(const struct mts_cache_entry *e, void *arg)
+{
+	struct walk_log *log = arg;
+	log->given++;
+	if (log->fail_at && log->given == log->fail_at)
+		return MTS_EIO;
+	char *end;
+	unsigned long i = e->domain[0] == 'w' ? strtoul(e->domain + 1, &end, 10) : WALK_N;
+	if (i >= WALK_N || end == e->domain + 1 || strcmp(end, ".example") != 0) {
+		log->others++;
+		return 0;
+	}
+	log->seen[i]++;
+	if (i == 7)
+		log->w7_ok = strcmp(e->id, "id7") == 0 && e->policy_len == 6 &&
+			     memcmp(e->policy, "body-7", 6) == 0 && e->fetched_at == 7000;
+	if (i == 3)
+		log->w3_negative = e->policy == NULL && e->last_failure == 33;
+	return 0;
+}
+
+/* Walk c to the end, batch entries a call; returns the number of calls. */
+static inline size_t walk_all(struct mts_cache *c, struct mts_cache_walk *w, size_t batch,
+			      struct walk_log *log)
+{
+	struct mts_error err = {0};
+	size_t calls = 0;
+	while (!w->done) {
+		int rc = mts_cache_each(c, w, batch, walk_collect, log, &err);
+		if (rc != 0)
+			fail_msg("walk: %d %s", rc, err.message);
+		assert_true(++calls < 100000);
+	}
+	return calls;
+}
+
+/* Put w0..w249.example (w7 with a policy we check, w3 negative), then walk
+ * them 7 at a time: each comes once (at least once when exact is false:
+ * Redis's SCAN may repeat), with its fields, and nothing else does. A
+ * callback's error stops the walk and comes back. c holds nothing else. */
+static inline void walk_round(struct mts_cache *c, bool exact)
+{
+	struct mts_cache_entry e;
+	struct mts_error err = {0};
+	struct mts_cache_walk w = {0};
+	struct walk_log *log = calloc(1, sizeof(*log));
+	assert_non_null(log);
+	/* An empty cache: done at once. */
+	assert_int_equal(mts_cache_each(c, &w, 7, walk_collect, log, &err), 0);
+	assert_true(w.done);
+	assert_int_equal(w.visited, 0);
+	for (int i = 0; i < WALK_N; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "w%d.example", i);
+		make_entry(&e, name, i == 7 ? "id7" : "x", i == 3 ? NULL : i == 7 ? "body-7" : "p",
+			   i * 1000);
+		if (i == 3)
+			e.last_failure = 33;
+		assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	}
+	memset(&w, 0, sizeof(w));
+	size_t calls = walk_all(c, &w, 7, log);
+	assert_true(calls >= 2); /* batches, not everything at once */
+	assert_int_equal(log->others, 0);
+	for (int i = 0; i < WALK_N; i++) {
+		if (exact)
+			assert_int_equal(log->seen[i], 1);
+		else
+			assert_true(log->seen[i] >= 1);
+	}
+	if (exact)
+		assert_int_equal(w.visited, WALK_N);
+	assert_int_equal(w.visited, log->given);
+	assert_int_equal(w.skipped, 0);
+	assert_true(log->w7_ok);
+	assert_true(log->w3_negative);
+	/* A finished walk stays finished. */
+	assert_int_equal(mts_cache_each(c, &w, 7, walk_collect, log, &err), 0);
+	assert_int_equal(w.visited, log->given);
+
+	memset(log, 0, sizeof(*log));
+	memset(&w, 0, sizeof(w));
+	log->fail_at = 20;
+	int rc = 0;
+	while (rc == 0 && !w.done)
+		rc = mts_cache_each(c, &w, 7, walk_collect, log, &err);
+	assert_int_equal(rc, MTS_EIO);
+	assert_false(w.done);
+	free(log);
 }
 
 #endif

@@ -19,6 +19,9 @@
  * microseconds. A network backend must bound its own calls by a timeout.
  * An entry read with mts_cache_get() owns its policy copy: release it with
  * mts_cache_entry_clear(). Backends do I/O (SQLite); they decide nothing.
+ *
+ * mts_cache_each() walks every entry a batch per call, so that a caller on
+ * an event loop reads a bounded amount between two turns of its loop.
  */
 #ifndef MTASTS_CACHE_H
 #define MTASTS_CACHE_H
@@ -49,6 +52,29 @@ struct mts_cache_entry {
 
 struct mts_cache;
 
+#define MTS_CACHE_WALK_BATCH 100      /* entries per mts_cache_each() call by default */
+#define MTS_CACHE_WALK_BATCH_MAX 10000
+#define MTS_CACHE_WALK_POS_MAX 512    /* bytes of a walk's position, NUL included */
+
+/* Where a walk over a cache stands (mts_cache_each). Zero it to start; each
+ * call goes on from pos. pos is the backend's and printable: a bucket number
+ * (memory:), the last domain visited (sqlite, postgresql: domain order), a
+ * SCAN cursor (redis). Every entry present for the whole walk is visited;
+ * one put or deleted meanwhile may be visited or not, and Redis may visit an
+ * entry twice (SCAN's guarantee). */
+struct mts_cache_walk {
+	char pos[MTS_CACHE_WALK_POS_MAX];
+	bool done;                  /* every entry has been visited */
+	size_t visited;             /* entries given to the callback, all calls */
+	size_t skipped;             /* stored entries that could not be decoded */
+	char skip_reason[MTS_ERROR_MSG_MAX]; /* why the last one was skipped */
+};
+
+/* One entry of a walk, borrowed for the call. Return 0 to go on; a negative
+ * MTS_E* code stops and is returned by mts_cache_each(). It must not put or
+ * delete in the cache being walked: collect, and act after the call. */
+typedef int (*mts_cache_each_fn)(const struct mts_cache_entry *e, void *arg);
+
 /* A backend: every function returns 0 or a negative MTS_E* code. */
 struct mts_cache_ops {
 	const char *scheme;
@@ -58,6 +84,12 @@ struct mts_cache_ops {
 	/* Insert or replace the whole entry, atomically. */
 	int (*put)(struct mts_cache *c, const struct mts_cache_entry *e, struct mts_error *err);
 	int (*del)(struct mts_cache *c, const char *domain, struct mts_error *err);
+	/* One batch of a walk: about batch entries (memory: and redis: may
+	 * examine a few more or return fewer), each decoded and given to fn;
+	 * undecodable ones are counted in w->skipped, never an error. Sets
+	 * w->done at the end. On MTS_ESTORE w->pos is where it was. */
+	int (*each)(struct mts_cache *c, struct mts_cache_walk *w, size_t batch,
+		    mts_cache_each_fn fn, void *arg, struct mts_error *err);
 	void (*close)(struct mts_cache *c);
 };
 
@@ -74,6 +106,12 @@ int mts_cache_get(struct mts_cache *c, const char *domain, struct mts_cache_entr
 		  struct mts_error *err);
 int mts_cache_put(struct mts_cache *c, const struct mts_cache_entry *e, struct mts_error *err);
 int mts_cache_delete(struct mts_cache *c, const char *domain, struct mts_error *err);
+/* The next batch of a walk (batch 0: MTS_CACHE_WALK_BATCH; at most
+ * MTS_CACHE_WALK_BATCH_MAX). 0 with w->done telling whether entries remain,
+ * fn's code, or MTS_ESTORE when the backend failed (call again to retry the
+ * same batch). A walk that is done returns 0 at once. */
+int mts_cache_each(struct mts_cache *c, struct mts_cache_walk *w, size_t batch,
+		   mts_cache_each_fn fn, void *arg, struct mts_error *err);
 
 /* Free the entry's policy copy and zero it. */
 void mts_cache_entry_clear(struct mts_cache_entry *e);
@@ -85,6 +123,11 @@ struct mts_cache *mts_cache_memory_open(size_t max_entries, struct mts_error *er
 struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err);
 struct mts_cache *mts_cache_redis_open(const char *url, struct mts_error *err);
 struct mts_cache *mts_cache_pg_open(const char *url, struct mts_error *err);
+/* For backends: count an entry a walk skips, remembering why. */
+void mts_cache_walk_skip(struct mts_cache_walk *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* For backends: true when domain (len bytes) can be a cache entry's name. */
+bool mts_cache_domain_ok(const char *domain, size_t len);
 
 #define MTS_CACHE_PG_KEEP MTS_CACHE_KEEP
 

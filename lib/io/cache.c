@@ -1,5 +1,7 @@
 /* cache.c - open a policy cache by URL and dispatch to its backend (see cache.h). */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +89,42 @@ int mts_cache_delete(struct mts_cache *c, const char *domain, struct mts_error *
 	if (!domain_ok(domain))
 		return mts_error_set(err, MTS_EUSAGE, "cache delete: bad domain");
 	return c->ops->del(c, domain, err);
+}
+
+int mts_cache_each(struct mts_cache *c, struct mts_cache_walk *w, size_t batch,
+		   mts_cache_each_fn fn, void *arg, struct mts_error *err)
+{
+	if (!fn)
+		return mts_error_set(err, MTS_EUSAGE, "cache walk: no callback");
+	if (!c->ops->each)
+		return mts_error_set(err, MTS_EUSAGE, "%s cache: cannot be walked", c->ops->scheme);
+	if (w->done)
+		return 0;
+	if (batch == 0)
+		batch = MTS_CACHE_WALK_BATCH;
+	if (batch > MTS_CACHE_WALK_BATCH_MAX)
+		batch = MTS_CACHE_WALK_BATCH_MAX;
+	w->pos[sizeof(w->pos) - 1] = '\0';
+	return c->ops->each(c, w, batch, fn, arg, err);
+}
+
+void mts_cache_walk_skip(struct mts_cache_walk *w, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->skip_reason, sizeof(w->skip_reason), fmt, ap);
+	va_end(ap);
+	w->skipped++;
+}
+
+bool mts_cache_domain_ok(const char *domain, size_t len)
+{
+	if (len == 0 || len > MTS_DNAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)domain[i] <= 0x20 || (unsigned char)domain[i] >= 0x7f)
+			return false;
+	return true;
 }
 
 void mts_cache_entry_clear(struct mts_cache_entry *e)

@@ -6,9 +6,13 @@
  *
  * An entry is one allocation holding its strings by length (domain, id,
  * last reason, policy body one after the other), not the fixed buffers of
- * struct mts_cache_entry: a resolver keeps hundreds of thousands of them. */
+ * struct mts_cache_entry: a resolver keeps hundreds of thousands of them.
+ *
+ * A walk goes through the buckets in index order (its position is the next
+ * bucket), without touching the recency order: walking is not using. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +200,44 @@ static int memory_del(struct mts_cache *c, const char *domain, struct mts_error 
 	return 0;
 }
 
+/* Empty buckets examined per walk call, per entry of the batch. */
+#define WALK_BUCKETS_PER_ENTRY 64
+
+static int memory_each(struct mts_cache *c, struct mts_cache_walk *w, size_t batch,
+		       mts_cache_each_fn fn, void *arg, struct mts_error *err)
+{
+	struct memory_cache *m = (struct memory_cache *)c;
+	char *end;
+	unsigned long long start = strtoull(w->pos, &end, 10);
+	if (*end || start > m->bucket_count)
+		return mts_error_set(err, MTS_EUSAGE, "memory cache: bad walk position");
+	if (m->count == 0) {
+		w->done = true;
+		return 0;
+	}
+	size_t b = (size_t)start, last = b + batch * WALK_BUCKETS_PER_ENTRY, given = 0;
+	for (; b < m->bucket_count && b < last && given < batch; b++) {
+		for (const struct node *n = m->buckets[b]; n; n = n->hash_next) {
+			struct mts_cache_entry e;
+			int rc = node_entry(n, &e);
+			if (rc == 0)
+				rc = fn(&e, arg);
+			mts_cache_entry_clear(&e);
+			if (rc < 0) {
+				snprintf(w->pos, sizeof(w->pos), "%zu", b);
+				if (rc == MTS_ENOMEM)
+					mts_error_set(err, rc, "memory cache: out of memory");
+				return rc;
+			}
+			given++;
+			w->visited++;
+		}
+	}
+	snprintf(w->pos, sizeof(w->pos), "%zu", b);
+	w->done = b >= m->bucket_count;
+	return 0;
+}
+
 static void memory_close(struct mts_cache *c)
 {
 	struct memory_cache *m = (struct memory_cache *)c;
@@ -210,6 +252,7 @@ static const struct mts_cache_ops memory_ops = {
 	.get = memory_get,
 	.put = memory_put,
 	.del = memory_del,
+	.each = memory_each,
 	.close = memory_close,
 };
 

@@ -12,7 +12,11 @@
  * server and the same bound plus a margin on our side (1.5 s), and the
  * connect by 2 s. A connection lost to a restart is re-established at once;
  * a server that did not answer, or could not be reached, is left alone for
- * a while (5 s, doubling up to 60 s), and calls fail at once meanwhile. */
+ * a while (5 s, doubling up to 60 s), and calls fail at once meanwhile.
+ *
+ * A walk reads the table in primary-key order, a batch per call from the
+ * last domain it visited (keyset paging: no cursor, no transaction held
+ * between calls), each batch one bounded call like the others. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +78,10 @@ static const char put_sql[] =
 	" failures = EXCLUDED.failures, last_result = EXCLUDED.last_result,"
 	" last_reason = EXCLUDED.last_reason, keep_until = EXCLUDED.keep_until";
 static const char del_sql[] = "DELETE FROM sts_policy_cache WHERE domain = $1";
+static const char walk_sql[] =
+	"SELECT domain, id, policy, fetched_at, expires_at, last_attempt, last_failure, failures,"
+	" last_result, last_reason FROM sts_policy_cache WHERE domain > $1 ORDER BY domain"
+	" LIMIT $2";
 static const char evict_sql[] =
 	"DELETE FROM sts_policy_cache WHERE domain IN (SELECT domain FROM sts_policy_cache"
 	" WHERE keep_until < $1 LIMIT 1000)";
@@ -144,9 +152,44 @@ static PGresult *exec_params(struct pg_cache *c, const char *sql, int n, const c
 	}
 }
 
-static long long number(PGresult *res, int col)
+static long long number(PGresult *res, int row, int col)
 {
-	return strtoll(PQgetvalue(res, 0, col), NULL, 10);
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* The entry of row from column col on (id, policy, fetched_at, ...,
+ * last_reason); out->domain is the caller's. MTS_ESTORE when the id is too
+ * long to be one we wrote, MTS_ENOMEM. */
+static int row_entry(PGresult *res, int row, int col, struct mts_cache_entry *out,
+		     struct mts_error *err)
+{
+	const char *id = PQgetvalue(res, row, col);
+	if (strlen(id) > MTS_STS_ID_MAX)
+		return mts_error_set(err, MTS_ESTORE, "postgresql cache: the entry of %s is corrupt",
+				     out->domain);
+	memcpy(out->id, id, strlen(id) + 1);
+	if (!PQgetisnull(res, row, col + 1)) {
+		size_t len = 0;
+		unsigned char *raw =
+			PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, col + 1), &len);
+		if (!raw)
+			return mts_error_set(err, MTS_ENOMEM, "out of memory");
+		out->policy = mts_strndup((const char *)raw, len);
+		out->policy_len = len;
+		PQfreemem(raw);
+		if (!out->policy)
+			return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	}
+	out->fetched_at = number(res, row, col + 2);
+	out->expires_at = number(res, row, col + 3);
+	out->last_attempt = number(res, row, col + 4);
+	out->last_failure = number(res, row, col + 5);
+	long long failures = number(res, row, col + 6);
+	out->failures = failures > 0 ? (unsigned)failures : 0;
+	out->last_result = (int)number(res, row, col + 7);
+	const char *reason = PQgetvalue(res, row, col + 8);
+	mts_printable(reason, strlen(reason), out->last_reason, sizeof(out->last_reason));
+	return 0;
 }
 
 static int pg_get(struct mts_cache *base, const char *domain, struct mts_cache_entry *out,
@@ -169,39 +212,7 @@ static int pg_get(struct mts_cache *base, const char *domain, struct mts_cache_e
 	}
 	memset(out, 0, sizeof(*out));
 	snprintf(out->domain, sizeof(out->domain), "%s", domain);
-	const char *id = PQgetvalue(res, 0, 0);
-	int rc = 0;
-	if (strlen(id) > MTS_STS_ID_MAX) {
-		rc = mts_error_set(err, MTS_ESTORE, "postgresql cache: the entry of %s is corrupt",
-				   domain);
-		goto out;
-	}
-	memcpy(out->id, id, strlen(id) + 1);
-	if (!PQgetisnull(res, 0, 1)) {
-		size_t len = 0;
-		unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 1), &len);
-		if (!raw) {
-			rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
-			goto out;
-		}
-		out->policy = mts_strndup((const char *)raw, len);
-		out->policy_len = len;
-		PQfreemem(raw);
-		if (!out->policy) {
-			rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	out->fetched_at = number(res, 2);
-	out->expires_at = number(res, 3);
-	out->last_attempt = number(res, 4);
-	out->last_failure = number(res, 5);
-	long long failures = number(res, 6);
-	out->failures = failures > 0 ? (unsigned)failures : 0;
-	out->last_result = (int)number(res, 7);
-	const char *reason = PQgetvalue(res, 0, 8);
-	mts_printable(reason, strlen(reason), out->last_reason, sizeof(out->last_reason));
-out:
+	int rc = row_entry(res, 0, 0, out, err);
 	PQclear(res);
 	if (rc)
 		mts_cache_entry_clear(out);
@@ -260,6 +271,80 @@ static int pg_del(struct mts_cache *base, const char *domain, struct mts_error *
 	return rc;
 }
 
+/* One row of a walk: the entry, or a skip when the row is not one we could
+ * have written (no usable domain, an id too long). */
+static int walk_row(PGresult *res, int row, struct mts_cache_walk *w, mts_cache_each_fn fn,
+		    void *arg, struct mts_error *err)
+{
+	const char *domain = PQgetvalue(res, row, 0);
+	size_t dlen = (size_t)PQgetlength(res, row, 0);
+	if (!mts_cache_domain_ok(domain, dlen)) {
+		mts_cache_walk_skip(w, "postgresql cache: a row without a usable domain");
+		return 0;
+	}
+	struct mts_cache_entry e = {0};
+	memcpy(e.domain, domain, dlen);
+	struct mts_error why = {0};
+	int rc = row_entry(res, row, 1, &e, &why);
+	if (rc == MTS_ESTORE) {
+		mts_cache_walk_skip(w, "%s", why.message);
+		rc = 0;
+	} else if (rc < 0) {
+		mts_error_set(err, rc, "%s", why.message);
+	} else {
+		rc = fn(&e, arg);
+		if (rc == 0)
+			w->visited++;
+	}
+	mts_cache_entry_clear(&e);
+	return rc;
+}
+
+static int pg_each(struct mts_cache *base, struct mts_cache_walk *w, size_t batch,
+		   mts_cache_each_fn fn, void *arg, struct mts_error *err)
+{
+	struct pg_cache *c = (struct pg_cache *)base;
+	if (pg_connect(c, err) < 0)
+		return MTS_ESTORE;
+	char limit[24];
+	snprintf(limit, sizeof(limit), "%zu", batch);
+	char *from = NULL; /* a position that w->pos cannot hold */
+	for (;;) {
+		const char *values[] = {from ? from : w->pos, limit};
+		PGresult *res = exec_params(c, walk_sql, 2, values, NULL, NULL, "cache walk", err);
+		free(from);
+		from = NULL;
+		if (!res)
+			return MTS_ESTORE;
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			PQclear(res);
+			return mts_pg_error(c->conn, err, "cache walk");
+		}
+		int rows = PQntuples(res), rc = 0;
+		for (int i = 0; rc == 0 && i < rows; i++)
+			rc = walk_row(res, i, w, fn, arg, err);
+		if (rc < 0 || (size_t)rows < batch) {
+			PQclear(res);
+			w->done = rc == 0;
+			return rc;
+		}
+		/* Go on from the batch's last domain next time, unless w->pos
+		 * cannot hold it (then go on now). */
+		const char *last = PQgetvalue(res, rows - 1, 0);
+		size_t len = (size_t)PQgetlength(res, rows - 1, 0);
+		if (mts_cache_domain_ok(last, len)) {
+			memcpy(w->pos, last, len);
+			w->pos[len] = '\0';
+			PQclear(res);
+			return 0;
+		}
+		from = mts_strndup(last, len);
+		PQclear(res);
+		if (!from)
+			return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	}
+}
+
 static void pg_close(struct mts_cache *base)
 {
 	struct pg_cache *c = (struct pg_cache *)base;
@@ -273,6 +358,7 @@ static const struct mts_cache_ops pg_ops = {
 	.get = pg_get,
 	.put = pg_put,
 	.del = pg_del,
+	.each = pg_each,
 	.close = pg_close,
 };
 

@@ -11,7 +11,11 @@
  * Calls are synchronous with a timeout (default 500 ms, ?timeout_ms=N), so a
  * dead or stopped Redis costs the caller at most that per call. A broken
  * connection is reopened at the next call, so a restarted Redis is picked up
- * again without restarting the user. */
+ * again without restarting the user.
+ *
+ * A walk is SCAN with a MATCH on our keys (never KEYS, which blocks a shared
+ * server for as long as it takes): each call is one SCAN ... COUNT batch and
+ * one MGET of the keys it returned; the position is SCAN's cursor. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +322,136 @@ static int redis_del(struct mts_cache *c, const char *domain, struct mts_error *
 	return expect_ok(r, redisCommand(r->ctx, "DEL %s", key), err, "DEL");
 }
 
+/* The MATCH pattern of our keys: the prefix with glob characters escaped. */
+static void match_pattern(const struct redis_cache *r, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (const char *p = r->url.prefix; *p && n + 2 < cap; p++) {
+		if (strchr("*?[]\\", *p))
+			out[n++] = '\\';
+		out[n++] = *p;
+	}
+	snprintf(out + n, cap - n, "policy:*");
+}
+
+static bool cursor_ok(const redisReply *c)
+{
+	if (c->type != REDIS_REPLY_STRING || c->len == 0 || c->len >= 24)
+		return false;
+	for (size_t i = 0; i < c->len; i++)
+		if (c->str[i] < '0' || c->str[i] > '9')
+			return false;
+	return true;
+}
+
+/* Decode the value of one key and give it to fn; a value that does not
+ * decode is skipped. */
+static int walk_value(const char *domain, const redisReply *v, struct mts_cache_walk *w,
+		      mts_cache_each_fn fn, void *arg, struct mts_error *err)
+{
+	if (v->type == REDIS_REPLY_NIL)
+		return 0; /* expired or deleted since the SCAN */
+	if (v->type != REDIS_REPLY_STRING || v->len > REDIS_VALUE_MAX) {
+		mts_cache_walk_skip(w, "redis cache: the entry of %s is not a JSON string", domain);
+		return 0;
+	}
+	struct mts_cache_entry e = {0};
+	struct mts_error why = {0};
+	int rc = entry_from_json(domain, v->str, v->len, &e, &why);
+	if (rc == MTS_ENOMEM) {
+		mts_cache_entry_clear(&e);
+		return mts_error_set(err, rc, "%s", why.message);
+	}
+	if (rc < 0) {
+		mts_cache_walk_skip(w, "%s", why.message);
+		return 0;
+	}
+	rc = fn(&e, arg);
+	mts_cache_entry_clear(&e);
+	if (rc == 0)
+		w->visited++;
+	return rc;
+}
+
+static int redis_each(struct mts_cache *c, struct mts_cache_walk *w, size_t batch,
+		      mts_cache_each_fn fn, void *arg, struct mts_error *err)
+{
+	struct redis_cache *r = (struct redis_cache *)c;
+	if (redis_connect(r, err) < 0)
+		return MTS_ESTORE;
+	char pattern[2 * sizeof(r->url.prefix) + 16], count[24];
+	match_pattern(r, pattern, sizeof(pattern));
+	snprintf(count, sizeof(count), "%zu", batch);
+	redisReply *scan = redisCommand(r->ctx, "SCAN %s MATCH %s COUNT %s",
+					w->pos[0] ? w->pos : "0", pattern, count);
+	if (!scan)
+		return redis_fail(r, err, "SCAN");
+	if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 || !cursor_ok(scan->element[0]) ||
+	    scan->element[1]->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(scan);
+		return mts_error_set(err, MTS_ESTORE, "redis cache: unexpected reply to SCAN");
+	}
+	const redisReply *keys = scan->element[1];
+	size_t plen = strlen(r->url.prefix) + strlen("policy:");
+	const char **argv = calloc(keys->elements + 1, sizeof(*argv));
+	size_t *lens = calloc(keys->elements + 1, sizeof(*lens));
+	size_t *which = calloc(keys->elements + 1, sizeof(*which)); /* argv index -> key */
+	if (!argv || !lens || !which) {
+		free(argv);
+		free(lens);
+		free(which);
+		freeReplyObject(scan);
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	}
+	size_t argc = 0, bad = 0;
+	argv[argc] = "MGET";
+	lens[argc++] = 4;
+	for (size_t i = 0; i < keys->elements; i++) {
+		const redisReply *k = keys->element[i];
+		if (k->type != REDIS_REPLY_STRING || k->len <= plen ||
+		    memcmp(k->str, r->url.prefix, plen - 7) != 0 ||
+		    memcmp(k->str + plen - 7, "policy:", 7) != 0 ||
+		    !mts_cache_domain_ok(k->str + plen, k->len - plen)) {
+			bad++;
+			continue;
+		}
+		which[argc] = i;
+		argv[argc] = k->str;
+		lens[argc++] = k->len;
+	}
+	int rc = 0;
+	redisReply *values = NULL;
+	if (argc > 1) {
+		values = redisCommandArgv(r->ctx, (int)argc, argv, lens);
+		if (!values)
+			rc = redis_fail(r, err, "MGET");
+		else if (values->type != REDIS_REPLY_ARRAY || values->elements != argc - 1)
+			rc = mts_error_set(err, MTS_ESTORE, "redis cache: unexpected reply to MGET");
+	}
+	for (size_t i = 0; rc == 0 && i < bad; i++)
+		mts_cache_walk_skip(w, "redis cache: a key without a usable domain");
+	for (size_t a = 1; rc == 0 && a < argc; a++) {
+		const redisReply *k = keys->element[which[a]];
+		char domain[MTS_DNAME_MAX + 1];
+		memcpy(domain, k->str + plen, k->len - plen);
+		domain[k->len - plen] = '\0';
+		rc = walk_value(domain, values->element[a - 1], w, fn, arg, err);
+	}
+	if (rc == 0) {
+		const redisReply *next = scan->element[0];
+		memcpy(w->pos, next->str, next->len);
+		w->pos[next->len] = '\0';
+		w->done = strcmp(w->pos, "0") == 0;
+	}
+	if (values)
+		freeReplyObject(values);
+	freeReplyObject(scan);
+	free(argv);
+	free(lens);
+	free(which);
+	return rc;
+}
+
 static void redis_close(struct mts_cache *c)
 {
 	struct redis_cache *r = (struct redis_cache *)c;
@@ -331,6 +465,7 @@ static const struct mts_cache_ops redis_ops = {
 	.get = redis_get,
 	.put = redis_put,
 	.del = redis_del,
+	.each = redis_each,
 	.close = redis_close,
 };
 

@@ -13,7 +13,12 @@
  *
  * Another process holding the write lock is waited for at most 250 ms per
  * call: a cache user (the resolver's single event loop) must not stall on
- * it, and a failed get or put costs only a fetch. */
+ * it, and a failed get or put costs only a fetch.
+ *
+ * A walk reads the table in domain order, a batch per call, from the last
+ * domain it visited (the primary key's order: no sort, no long read
+ * transaction between calls). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +34,7 @@
 struct sqlite_cache {
 	struct mts_cache base;
 	sqlite3 *db;
-	sqlite3_stmt *get, *put, *del, *evict;
+	sqlite3_stmt *get, *put, *del, *evict, *walk;
 	unsigned puts;
 };
 
@@ -60,6 +65,9 @@ static const char put_sql[] =
 	" failures = excluded.failures, last_result = excluded.last_result,"
 	" last_reason = excluded.last_reason;";
 static const char del_sql[] = "DELETE FROM sts_policy WHERE domain = ?1;";
+static const char walk_sql[] =
+	"SELECT domain, id, policy, fetched_at, expires_at, last_attempt, last_failure, failures,"
+	" last_result, last_reason FROM sts_policy WHERE domain > ?1 ORDER BY domain LIMIT ?2;";
 /* Rows nobody has used for MTS_CACHE_KEEP past their policy's expiry or
  * their last attempt, a batch at a time, every EVICT_EVERY puts. */
 static const char evict_sql[] =
@@ -78,6 +86,33 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src)
 	snprintf(dst, cap, "%s", src ? (const char *)src : "");
 }
 
+/* The entry columns (id, policy, fetched_at, ..., last_reason) from column
+ * col on; the domain is the caller's. */
+static int row_entry(sqlite3_stmt *st, int col, struct mts_cache_entry *out,
+		     struct mts_error *err)
+{
+	copy_text(out->id, sizeof(out->id), sqlite3_column_text(st, col));
+	if (sqlite3_column_type(st, col + 1) != SQLITE_NULL) {
+		const void *blob = sqlite3_column_blob(st, col + 1);
+		int n = sqlite3_column_bytes(st, col + 1);
+		out->policy = malloc((size_t)n + 1);
+		if (!out->policy)
+			return mts_error_set(err, MTS_ENOMEM, "sqlite cache: out of memory");
+		if (n > 0)
+			memcpy(out->policy, blob, (size_t)n);
+		out->policy[n] = '\0';
+		out->policy_len = (size_t)n;
+	}
+	out->fetched_at = sqlite3_column_int64(st, col + 2);
+	out->expires_at = sqlite3_column_int64(st, col + 3);
+	out->last_attempt = sqlite3_column_int64(st, col + 4);
+	out->last_failure = sqlite3_column_int64(st, col + 5);
+	out->failures = (unsigned)sqlite3_column_int64(st, col + 6);
+	out->last_result = sqlite3_column_int(st, col + 7);
+	copy_text(out->last_reason, sizeof(out->last_reason), sqlite3_column_text(st, col + 8));
+	return 0;
+}
+
 static int sqlite_get(struct mts_cache *c, const char *domain, struct mts_cache_entry *out,
 		      struct mts_error *err)
 {
@@ -87,29 +122,8 @@ static int sqlite_get(struct mts_cache *c, const char *domain, struct mts_cache_
 	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
 	int step = sqlite3_step(st);
 	if (step == SQLITE_ROW) {
-		rc = 0;
 		snprintf(out->domain, sizeof(out->domain), "%s", domain);
-		copy_text(out->id, sizeof(out->id), sqlite3_column_text(st, 0));
-		if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
-			const void *blob = sqlite3_column_blob(st, 1);
-			int n = sqlite3_column_bytes(st, 1);
-			out->policy = malloc((size_t)n + 1);
-			if (!out->policy) {
-				rc = mts_error_set(err, MTS_ENOMEM, "sqlite cache: out of memory");
-			} else {
-				if (n > 0)
-					memcpy(out->policy, blob, (size_t)n);
-				out->policy[n] = '\0';
-				out->policy_len = (size_t)n;
-			}
-		}
-		out->fetched_at = sqlite3_column_int64(st, 2);
-		out->expires_at = sqlite3_column_int64(st, 3);
-		out->last_attempt = sqlite3_column_int64(st, 4);
-		out->last_failure = sqlite3_column_int64(st, 5);
-		out->failures = (unsigned)sqlite3_column_int64(st, 6);
-		out->last_result = sqlite3_column_int(st, 7);
-		copy_text(out->last_reason, sizeof(out->last_reason), sqlite3_column_text(st, 8));
+		rc = row_entry(st, 0, out, err);
 	} else if (step != SQLITE_DONE) {
 		rc = db_error(s, err, "get");
 	}
@@ -158,9 +172,91 @@ static int sqlite_del(struct mts_cache *c, const char *domain, struct mts_error 
 	return rc;
 }
 
+/* One row of a walk: the entry, or a skip when the row is not one we
+ * could have written (a domain that is not TEXT or not a name, an id too
+ * long, a policy that is neither text nor bytes). */
+static int walk_row(sqlite3_stmt *st, struct mts_cache_walk *w, mts_cache_each_fn fn, void *arg,
+		    struct mts_error *err)
+{
+	/* The types first: reading a column as text converts it. */
+	int dtype = sqlite3_column_type(st, 0), ptype = sqlite3_column_type(st, 2);
+	const char *domain = (const char *)sqlite3_column_text(st, 0);
+	size_t dlen = (size_t)sqlite3_column_bytes(st, 0);
+	if (dtype != SQLITE_TEXT || !domain || !mts_cache_domain_ok(domain, dlen)) {
+		mts_cache_walk_skip(w, "sqlite cache: a row without a usable domain");
+		return 0;
+	}
+	if (sqlite3_column_bytes(st, 1) > MTS_STS_ID_MAX ||
+	    (ptype != SQLITE_NULL && ptype != SQLITE_BLOB && ptype != SQLITE_TEXT)) {
+		mts_cache_walk_skip(w, "sqlite cache: the entry of %s is corrupt", domain);
+		return 0;
+	}
+	struct mts_cache_entry e = {0};
+	memcpy(e.domain, domain, dlen);
+	int rc = row_entry(st, 1, &e, err);
+	if (rc == 0)
+		rc = fn(&e, arg);
+	mts_cache_entry_clear(&e);
+	if (rc == 0)
+		w->visited++;
+	return rc;
+}
+
+static int sqlite_each(struct mts_cache *c, struct mts_cache_walk *w, size_t batch,
+		       mts_cache_each_fn fn, void *arg, struct mts_error *err)
+{
+	struct sqlite_cache *s = (struct sqlite_cache *)c;
+	sqlite3_stmt *st = s->walk;
+	sqlite3_value *from = NULL; /* a position that w->pos cannot hold */
+	int rc = 0;
+	for (;;) {
+		if (from)
+			sqlite3_bind_value(st, 1, from);
+		else
+			sqlite3_bind_text(st, 1, w->pos, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)batch);
+		size_t rows = 0;
+		sqlite3_value *last = NULL;
+		int step = SQLITE_DONE;
+		while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+			rows++;
+			sqlite3_value_free(last);
+			last = sqlite3_value_dup(sqlite3_column_value(st, 0));
+			if (!last)
+				rc = mts_error_set(err, MTS_ENOMEM, "sqlite cache: out of memory");
+			else
+				rc = walk_row(st, w, fn, arg, err);
+		}
+		if (rc == 0 && step != SQLITE_DONE)
+			rc = db_error(s, err, "walk");
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		sqlite3_value_free(from);
+		from = NULL;
+		if (rc < 0 || rows < batch) {
+			sqlite3_value_free(last);
+			w->done = rc == 0;
+			return rc;
+		}
+		/* The batch ended: go on from its last domain next time, unless
+		 * that domain is unusable as a position (then go on now). */
+		bool is_text = sqlite3_value_type(last) == SQLITE_TEXT;
+		const char *text = is_text ? (const char *)sqlite3_value_text(last) : NULL;
+		size_t len = is_text ? (size_t)sqlite3_value_bytes(last) : 0;
+		if (text && mts_cache_domain_ok(text, len)) {
+			memcpy(w->pos, text, len);
+			w->pos[len] = '\0';
+			sqlite3_value_free(last);
+			return 0;
+		}
+		from = last;
+	}
+}
+
 static void sqlite_close(struct mts_cache *c)
 {
 	struct sqlite_cache *s = (struct sqlite_cache *)c;
+	sqlite3_finalize(s->walk);
 	sqlite3_finalize(s->get);
 	sqlite3_finalize(s->put);
 	sqlite3_finalize(s->del);
@@ -174,6 +270,7 @@ static const struct mts_cache_ops sqlite_ops = {
 	.get = sqlite_get,
 	.put = sqlite_put,
 	.del = sqlite_del,
+	.each = sqlite_each,
 	.close = sqlite_close,
 };
 
@@ -235,7 +332,8 @@ struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err)
 	if (sqlite3_prepare_v2(s->db, get_sql, -1, &s->get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, put_sql, -1, &s->put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, del_sql, -1, &s->del, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, evict_sql, -1, &s->evict, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v2(s->db, evict_sql, -1, &s->evict, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, walk_sql, -1, &s->walk, NULL) != SQLITE_OK) {
 		db_error(s, err, "prepare");
 		goto fail;
 	}

@@ -2,7 +2,8 @@
  * test_cache_redis.c - the redis:// policy cache against a real Redis
  * (tests/rig/redis, started by the ctest fixture): the shared round trip,
  * key layout and TTLs, a corrupt entry, two clients sharing entries (a
- * fleet), and a Redis restart under an open cache (reconnect, no crash).
+ * fleet), walks with SCAN (only our keys, corrupt ones skipped and
+ * counted), and a Redis restart under an open cache (reconnect, no crash).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -96,6 +97,71 @@ static void test_keys_and_ttl(void **state)
 	mts_cache_close(c);
 }
 
+static void raw_set(redisContext *r, const char *key, const char *value)
+{
+	redisReply *rep = redisCommand(r, "SET %s %s", key, value);
+	assert_non_null(rep);
+	assert_int_not_equal(rep->type, REDIS_REPLY_ERROR);
+	freeReplyObject(rep);
+}
+
+/* A walk sees our keys only: the prefix is matched literally (a '*' in it
+ * is not a wildcard), and keys of other prefixes or other programs are left
+ * alone. Values that do not decode are skipped and counted. */
+static void test_walk(void **state)
+{
+	(void)state;
+	flush();
+	char u[600];
+	snprintf(u, sizeof(u), "%s?prefix=f*1:", url);
+	struct mts_error err = {0};
+	struct mts_cache *c = mts_cache_open(u, &err);
+	assert_non_null(c);
+	walk_round(c, false);
+
+	redisContext *r = raw();
+	const char *good = "{\"id\":\"i\",\"fetched_at\":1,\"expires_at\":2,\"last_attempt\":1,"
+			   "\"last_failure\":0,\"failures\":0,\"last_result\":0}";
+	raw_set(r, "fx1:policy:intruder.example", good);   /* would match an unescaped f*1: */
+	raw_set(r, "mtasts:policy:intruder.example", good);
+	raw_set(r, "f*1:other:intruder.example", good);
+	raw_set(r, "f*1:policy:bad.example", "{not json");
+	raw_set(r, "f*1:policy:idnum.example", "{\"id\": 5}");
+	raw_set(r, "f*1:policy:has space.example", good);
+	char longkey[400];
+	snprintf(longkey, sizeof(longkey), "f*1:policy:%0300d.example", 7);
+	raw_set(r, longkey, good);
+	freeReplyObject(redisCommand(r, "RPUSH %s %s", "f*1:policy:list.example", "x"));
+	redisFree(r);
+
+	struct walk_log *log = calloc(1, sizeof(*log));
+	struct mts_cache_walk w = {0};
+	walk_all(c, &w, 7, log);
+	assert_int_equal(log->others, 0);
+	for (int i = 0; i < WALK_N; i++)
+		assert_true(log->seen[i] >= 1);
+	assert_true(w.skipped >= 4);
+	assert_non_null(strstr(w.skip_reason, "redis cache"));
+	mts_cache_close(c);
+
+	/* Nothing but other programs' keys that an unescaped prefix would
+	 * match: the walk does not even see them. */
+	snprintf(u, sizeof(u), "%s?prefix=g?[2]:", url);
+	c = mts_cache_open(u, &err);
+	assert_non_null(c);
+	r = raw();
+	raw_set(r, "gx2:policy:intruder.example", good);
+	raw_set(r, "gy2:policy:intruder.example", good);
+	redisFree(r);
+	memset(log, 0, sizeof(*log));
+	memset(&w, 0, sizeof(w));
+	walk_all(c, &w, 7, log);
+	assert_int_equal(w.visited, 0);
+	assert_int_equal(w.skipped, 0);
+	free(log);
+	mts_cache_close(c);
+}
+
 static void test_fleet_shares_entries(void **state)
 {
 	(void)state;
@@ -156,6 +222,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_keys_and_ttl),
+		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_fleet_shares_entries),
 		cmocka_unit_test(test_dead_server_is_bounded),
 		cmocka_unit_test(test_restart),

@@ -2,7 +2,8 @@
  * test_cache_pg.c - the postgresql:// policy cache against the real server
  * of tests/rig/pg: the shared backend round trip, two clients of one table
  * (a fleet), the cache beside the report store in one database (separate
- * version tables), eviction of rows nobody used, a server restart under an
+ * version tables), eviction of rows nobody used, walks in batches (rows we
+ * could not have written skipped and counted), a server restart under an
  * open cache (reconnect, no crash), and a hung server (the call gives up
  * within its bound, later calls fail at once until the pause is over).
  */
@@ -144,6 +145,36 @@ static void test_eviction(void **state)
 	mts_cache_close(c);
 }
 
+static void test_walk(void **state)
+{
+	(void)state;
+	struct mts_error err = {0};
+	struct mts_cache *c = mts_cache_open(url, &err);
+	assert_non_null(c);
+	PGconn *conn = PQconnectdb(url);
+	sql(conn, "DELETE FROM sts_policy_cache");
+	walk_round(c, true);
+	/* Rows another program (or a hand) wrote: an id too long, a domain that
+	 * is too long (as a batch's last row it cannot be the next position),
+	 * one with a space. */
+	sql(conn, "INSERT INTO sts_policy_cache (domain, id) VALUES ('w100x.example',"
+		  " repeat('i', 40))");
+	sql(conn, "INSERT INTO sts_policy_cache (domain) VALUES ('w100' || repeat('a', 600))");
+	sql(conn, "INSERT INTO sts_policy_cache (domain) VALUES ('w100 space.example')");
+	PQfinish(conn);
+	for (size_t batch = 1; batch <= 8; batch += 7) {
+		struct walk_log *log = calloc(1, sizeof(*log));
+		struct mts_cache_walk w = {0};
+		walk_all(c, &w, batch, log);
+		assert_int_equal(w.visited, WALK_N);
+		assert_int_equal(log->others, 0);
+		assert_int_equal(w.skipped, 3);
+		assert_non_null(strstr(w.skip_reason, "postgresql cache"));
+		free(log);
+	}
+	mts_cache_close(c);
+}
+
 static void test_restart(void **state)
 {
 	(void)state;
@@ -231,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_fleet_and_report_store),
 		cmocka_unit_test(test_eviction),
+		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_hung_server),
 	};

@@ -63,6 +63,50 @@ static void test_memory_lru(void **state)
 	mts_cache_close(c);
 }
 
+static void test_memory_walk(void **state)
+{
+	(void)state;
+	struct mts_error err = {0};
+	struct mts_cache *c = mts_cache_open("memory:", &err);
+	assert_non_null(c);
+	walk_round(c, true);
+	struct mts_cache_walk w = {0};
+	assert_int_equal(mts_cache_each(c, &w, 0, NULL, NULL, &err), MTS_EUSAGE);
+	mts_cache_close(c);
+
+	/* Walking is not using: the least recently used entry is still the
+	 * one a full cache evicts. */
+	c = mts_cache_open("memory:?max=3", &err);
+	struct mts_cache_entry e, got;
+	const char *names[] = {"d0.example", "d1.example", "d2.example", "d3.example"};
+	for (int i = 0; i < 3; i++) {
+		make_entry(&e, names[i], "x", "p", i);
+		assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	}
+	struct walk_log log = {0};
+	memset(&w, 0, sizeof(w));
+	walk_all(c, &w, 1, &log);
+	assert_int_equal(w.visited, 3);
+	make_entry(&e, names[3], "x", "p", 3);
+	assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	assert_int_equal(mts_cache_get(c, "d0.example", &got, &err), MTS_ENOTFOUND);
+	mts_cache_close(c);
+
+	/* A large table holding little: each call examines a bounded number of
+	 * buckets, so the walk takes many calls and still finds everything. */
+	c = mts_cache_open("memory:?max=100000", &err);
+	for (int i = 0; i < 3; i++) {
+		make_entry(&e, names[i], "x", "p", i);
+		assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	}
+	memset(&log, 0, sizeof(log));
+	memset(&w, 0, sizeof(w));
+	assert_true(walk_all(c, &w, 1, &log) > 100);
+	assert_int_equal(w.visited, 3);
+	assert_int_equal(log.others, 3);
+	mts_cache_close(c);
+}
+
 static void test_urls(void **state)
 {
 	static const struct {
@@ -166,6 +210,49 @@ static void test_sqlite_eviction(void **state)
 	mts_cache_close(c);
 }
 
+static void exec_sql(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+}
+
+/* Every entry, in batches; rows we could not have written (another
+ * program's, a damaged file) are skipped and counted, wherever they fall in
+ * a batch, and the walk goes on. */
+static void test_sqlite_walk(void **state)
+{
+	(void)state;
+	char path[256], url[300];
+	db_path(path, sizeof(path), "walk.db");
+	snprintf(url, sizeof(url), "sqlite://%s", path);
+	struct mts_error err = {0};
+	struct mts_cache *c = mts_cache_open(url, &err);
+	assert_non_null(c);
+	walk_round(c, true);
+
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	exec_sql(db, "INSERT INTO sts_policy (domain, id) VALUES ('w100x.example',"
+		     " '0123456789012345678901234567890123456789')");
+	exec_sql(db, "INSERT INTO sts_policy (domain) VALUES (x'7731303079')");
+	exec_sql(db, "INSERT INTO sts_policy (domain) VALUES ('w100 space.example')");
+	exec_sql(db, "INSERT INTO sts_policy (domain) VALUES ('w100' || printf('%.300c', 'a'))");
+	exec_sql(db, "INSERT INTO sts_policy (domain, policy) VALUES ('w100y.example', 3.5)");
+	sqlite3_close(db);
+	for (size_t batch = 1; batch <= 8; batch += 7) {
+		struct walk_log *log = calloc(1, sizeof(*log));
+		struct mts_cache_walk w = {0};
+		walk_all(c, &w, batch, log);
+		assert_int_equal(w.visited, WALK_N);
+		assert_int_equal(log->others, 0);
+		assert_int_equal(w.skipped, 5);
+		assert_non_null(strstr(w.skip_reason, "sqlite cache"));
+		free(log);
+	}
+	mts_cache_close(c);
+}
+
 static void test_sqlite_newer_schema_refused(void **state)
 {
 	char path[256], url[300];
@@ -261,11 +348,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_memory_round_trip),
 		cmocka_unit_test(test_memory_lru),
+		cmocka_unit_test(test_memory_walk),
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_redis_url_parts),
 		cmocka_unit_test(test_sqlite_round_trip_and_reopen),
 		cmocka_unit_test(test_sqlite_newer_schema_refused),
 		cmocka_unit_test(test_sqlite_eviction),
+		cmocka_unit_test(test_sqlite_walk),
 		cmocka_unit_test(test_sqlite_survives_kill9),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
