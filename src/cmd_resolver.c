@@ -29,6 +29,7 @@
 #define DEFAULT_CONFIG "/etc/mtasts/resolver.yml"
 #define CLIENT_TIMEOUT_MS 30000
 #define CLIENT_REPLY_MAX (4 * 1024 * 1024)
+#define CTL_CURSOR_MAX (2 * MTS_CACHE_WALK_POS_MAX + 1) /* a page cursor: hex */
 
 const char cmd_resolver_help[] =
 	"Usage: mtasts resolver [--config FILE] [--pidfile FILE] [--syslog] [--verbose]\n"
@@ -411,6 +412,70 @@ static int run_query(const struct resolver_args *a, const char *domain)
 	return rc;
 }
 
+/* One control request; *v is its JSON answer. 0 or an exit code. */
+static int ctl_ask(int fd, const char *path, const char *request, json_t **v)
+{
+	char *answer = NULL;
+	size_t len = 0;
+	if (exchange(fd, request, &answer, &len) < 0) {
+		cli_error("resolver", "%s: no answer", path);
+		return CLI_EXIT_INCOMPLETE;
+	}
+	json_error_t jerr;
+	*v = json_loadb(answer, len, 0, &jerr);
+	free(answer);
+	if (!*v) {
+		cli_error("resolver", "the daemon's answer is not JSON: %s", jerr.text);
+		return CLI_EXIT_INCOMPLETE;
+	}
+	return 0;
+}
+
+/* Note the domains of policies not yet in seen (a set); false for those
+ * already there (a Redis walk may give one twice). */
+static bool first_sight(json_t *seen, json_t *policy)
+{
+	const char *d = json_string_value(json_object_get(policy, "domain"));
+	if (!d)
+		return true;
+	if (json_object_get(seen, d))
+		return false;
+	json_object_set_new(seen, d, json_true());
+	return true;
+}
+
+/* Add a following page to the answer so far: its policies (each domain
+ * once, seen holds those listed), its counts, its next cursor. */
+static void merge_page(json_t *v, json_t *page, json_t *seen)
+{
+	if (json_object_get(page, "error")) {
+		json_object_set(v, "error", json_object_get(page, "error"));
+		json_object_del(v, "next");
+		return;
+	}
+	json_t *list = json_object_get(v, "policies"), *more = json_object_get(page, "policies");
+	if (json_is_array(list) && json_is_array(more)) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(more, i, e)
+			if (first_sight(seen, e))
+				json_array_append(list, e);
+	}
+	const char *counts[] = {"purged", "skipped"};
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		json_int_t sum = json_integer_value(json_object_get(v, counts[i])) +
+				 json_integer_value(json_object_get(page, counts[i]));
+		if (json_object_get(v, counts[i]))
+			json_object_set_new(v, counts[i], json_integer(sum));
+	}
+	if (json_object_get(page, "skip_reason"))
+		json_object_set(v, "skip_reason", json_object_get(page, "skip_reason"));
+	if (json_object_get(page, "next"))
+		json_object_set(v, "next", json_object_get(page, "next"));
+	else
+		json_object_del(v, "next");
+}
+
 static int run_ctl(const struct resolver_args *a, int nargs, char **args)
 {
 	char path[MTS_RESOLVER_PATH_MAX];
@@ -445,21 +510,44 @@ static int run_ctl(const struct resolver_args *a, int nargs, char **args)
 		cli_error("resolver", "cannot connect to %s: %s", path, strerror(errno));
 		return CLI_EXIT_INCOMPLETE;
 	}
-	char *answer = NULL;
-	size_t len = 0;
-	int rc = exchange(fd, request, &answer, &len);
+	json_t *v = NULL;
+	int rc = ctl_ask(fd, path, request, &v);
+	/* export and purge all come in pages: follow "next" to the end. */
+	bool paged = strcmp(args[0], "export") == 0 ||
+		     (strcmp(args[0], "purge") == 0 && nargs == 2 && strcmp(args[1], "all") == 0);
+	const char *next;
+	char last[CTL_CURSOR_MAX] = "";
+	json_t *seen = json_object(), *first = rc == 0 ? json_object_get(v, "policies") : NULL;
+	if (json_is_array(first)) {
+		json_t *kept = json_array(), *e;
+		size_t i;
+		json_array_foreach(first, i, e)
+			if (first_sight(seen, e))
+				json_array_append(kept, e);
+		json_object_set_new(v, "policies", kept);
+	}
+	while (rc == 0 && paged && (next = json_string_value(json_object_get(v, "next")))) {
+		if (strlen(next) >= sizeof(last) || strcmp(next, last) == 0) {
+			cli_error("resolver", "%s: the daemon's pages do not advance", path);
+			rc = CLI_EXIT_INCOMPLETE;
+			break;
+		}
+		snprintf(last, sizeof(last), "%s", next);
+		char more[sizeof(request) + CTL_CURSOR_MAX + 1];
+		snprintf(more, sizeof(more), "%s %s", request, last);
+		json_t *page = NULL;
+		rc = ctl_ask(fd, path, more, &page);
+		if (rc == 0)
+			merge_page(v, page, seen);
+		json_decref(page);
+	}
+	json_decref(seen);
 	close(fd);
-	if (rc < 0) {
-		cli_error("resolver", "%s: no answer", path);
-		return CLI_EXIT_INCOMPLETE;
+	if (rc != 0) {
+		json_decref(v);
+		return rc;
 	}
-	json_error_t jerr;
-	json_t *v = json_loadb(answer, len, 0, &jerr);
-	free(answer);
-	if (!v) {
-		cli_error("resolver", "the daemon's answer is not JSON: %s", jerr.text);
-		return CLI_EXIT_INCOMPLETE;
-	}
+	json_object_del(v, "next");
 	bool failed = json_object_get(v, "error") != NULL;
 	cli_print_json(v);
 	return failed ? CLI_EXIT_PROBLEM : CLI_EXIT_OK;

@@ -36,6 +36,7 @@
 #include "resolver_int.h"
 
 #define ANSWER_ENTRIES_MIN 1000
+#define REFRESH_BATCH 100          /* cache entries proactive refresh reads per loop turn */
 #define OUTPUT_MAX (1024 * 1024)   /* bytes queued to a client that does not read */
 
 void resolver_log(struct mts_resolver *r, int prio, const char *fmt, ...)
@@ -159,7 +160,7 @@ static struct answer *answer_fresh(struct mts_resolver *r, const char *zone, con
 	return a;
 }
 
-static void answers_clear(struct mts_resolver *r)
+void resolver_answers_clear(struct mts_resolver *r)
 {
 	while (r->oldest)
 		resolver_answer_remove(r, r->oldest);
@@ -966,9 +967,50 @@ int mts_resolver_start(struct mts_resolver *r, struct mts_error *err)
 	return 0;
 }
 
-/* ---- proactive refresh -------------------------------------------------- */
+/* ---- proactive refresh --------------------------------------------------
+ * A round walks the whole cache (so it covers policies cached before a
+ * restart, or by another daemon sharing the cache), REFRESH_BATCH entries
+ * per turn of the loop: the entries of one batch that hold a policy and
+ * were not looked up for interval / grace_ratio seconds are queued, and
+ * discovered again concurrency_limit at a time; the next batch is read once
+ * the queue is empty. So one turn reads at most one batch, and a round
+ * holds at most one batch and concurrency_limit discoveries in memory. */
 
 static void refresh_next(struct mts_resolver *r);
+
+/* The answers this daemon holds for domain, in every zone, follow the
+ * refreshed result (DANE answers are not STS's to replace). */
+static void refresh_answers(struct mts_resolver *r, const char *domain,
+			    const struct mts_discovery_result *res)
+{
+	for (size_t i = 0; i <= r->cfg.zone_count; i++) {
+		const struct mts_resolver_zone *z =
+			i == 0 ? &r->cfg.default_zone : &r->cfg.zones[i - 1];
+		char key[sizeof(((struct answer *)0)->key)];
+		make_key(key, sizeof(key), z->name, domain);
+		struct answer *a = *answer_slot(r, key);
+		if (!a || a->kind == MTS_ANSWER_DANE)
+			continue;
+		char text[MTS_RESOLVER_ANSWER_MAX];
+		enum mts_resolver_kind kind;
+		long n = mts_resolver_answer(z, res, text, sizeof(text), &kind);
+		if (n >= 0 && kind != MTS_ANSWER_TEMP)
+			answer_store(r, z->name, domain, text, (size_t)n, kind, resolver_now(r),
+				     res->policy ? res->expires_at : 0);
+	}
+}
+
+static void refresh_job_free(struct refresh *job)
+{
+	struct mts_resolver *r = job->r;
+	if (job->prev)
+		job->prev->next = job->next;
+	else
+		r->refresh_jobs = job->next;
+	if (job->next)
+		job->next->prev = job->prev;
+	free(job);
+}
 
 static void on_refreshed(const struct mts_discovery_result *res, void *arg)
 {
@@ -977,63 +1019,110 @@ static void on_refreshed(const struct mts_discovery_result *res, void *arg)
 	r->outcomes[res->outcome]++;
 	if (res->fetched)
 		r->fetches[res->outcome]++;
-	const struct mts_resolver_zone *z =
-		mts_resolver_zone_find(&r->cfg, job->zone, strlen(job->zone));
-	char text[MTS_RESOLVER_ANSWER_MAX];
-	enum mts_resolver_kind kind;
-	long n = mts_resolver_answer(z, res, text, sizeof(text), &kind);
-	if (n >= 0 && kind != MTS_ANSWER_TEMP)
-		answer_store(r, job->zone, job->domain, text, (size_t)n, kind, resolver_now(r),
-			     res->policy ? res->expires_at : 0);
+	r->refreshes++;
+	if (res->cache_error[0])
+		resolver_log(r, LOG_ERR, "cache error domain=%s: %s", job->domain, res->cache_error);
+	if (r->opts.verbose)
+		resolver_log(r, LOG_INFO, "proactive refresh domain=%s outcome=%s source=%s%s",
+			     job->domain, mts_discovery_outcome_name(res->outcome),
+			     mts_policy_source_name(res->source), res->fetched ? " fetched" : "");
+	refresh_answers(r, job->domain, res);
+	refresh_job_free(job);
 	r->refresh_running--;
+	refresh_next(r);
+}
+
+static int refresh_collect(const struct mts_cache_entry *e, void *arg)
+{
+	struct mts_resolver *r = arg;
+	double age = r->cfg.proactive_interval / r->cfg.proactive_grace_ratio;
+	if (!e->policy || (double)(r->refresh_now - e->last_attempt) < age)
+		return 0;
+	if (r->refresh_queued == r->refresh_cap) {
+		size_t cap = r->refresh_cap ? 2 * r->refresh_cap : REFRESH_BATCH;
+		void *bigger = realloc(r->refresh_queue, cap * sizeof(*r->refresh_queue));
+		if (!bigger)
+			return MTS_ENOMEM;
+		r->refresh_queue = bigger;
+		r->refresh_cap = cap;
+	}
+	snprintf(r->refresh_queue[r->refresh_queued++], sizeof(*r->refresh_queue), "%s",
+		 e->domain);
+	return 0;
+}
+
+/* Read the next batch of the cache into the queue, and start on it. */
+static void on_refresh_step(evutil_socket_t fd, short what, void *arg)
+{
+	struct mts_resolver *r = arg;
+	if (!r->refresh_active || r->shutting_down)
+		return;
+	r->refresh_queued = r->refresh_taken = 0;
+	r->refresh_now = resolver_now(r);
+	struct mts_error err = {0};
+	size_t skipped = r->refresh_walk.skipped;
+	int rc = mts_cache_each(r->cache, &r->refresh_walk, REFRESH_BATCH, refresh_collect, r,
+				&err);
+	r->walk_skipped += r->refresh_walk.skipped - skipped;
+	if (rc < 0) {
+		resolver_log(r, LOG_ERR, "proactive refresh: reading the cache failed: %s",
+			     rc == MTS_ENOMEM ? "out of memory" : err.message);
+		r->refresh_walk.done = true; /* the round ends with what it has */
+	}
 	refresh_next(r);
 }
 
 static void refresh_next(struct mts_resolver *r)
 {
-	while (r->refresh_next < r->refresh_count &&
+	while (r->refresh_taken < r->refresh_queued &&
 	       r->refresh_running < r->cfg.proactive_concurrency && !r->shutting_down) {
-		struct refresh *job = &r->refresh_jobs[r->refresh_next++];
+		struct refresh *job = calloc(1, sizeof(*job));
+		if (!job) { /* drop this batch rather than stall the round */
+			r->refresh_taken = r->refresh_queued;
+			break;
+		}
+		job->r = r;
+		memcpy(job->domain, r->refresh_queue[r->refresh_taken++], sizeof(job->domain));
+		job->next = r->refresh_jobs;
+		if (r->refresh_jobs)
+			r->refresh_jobs->prev = job;
+		r->refresh_jobs = job;
 		struct mts_error err = {0};
-		if (mts_discovery_lookup(r->discovery, job->domain, on_refreshed, job, &err) == 0)
-			r->refresh_running++;
+		if (mts_discovery_lookup(r->discovery, job->domain, on_refreshed, job, &err) < 0) {
+			refresh_job_free(job);
+			continue;
+		}
+		r->refresh_running++;
+		r->refresh_round++;
 	}
-	if (r->refresh_running == 0 && r->refresh_next >= r->refresh_count && r->refresh_jobs) {
-		resolver_log(r, LOG_INFO, "proactive refresh of %zu answers done",
-			     r->refresh_count);
-		free(r->refresh_jobs);
-		r->refresh_jobs = NULL;
-		r->refresh_count = r->refresh_next = 0;
+	if (!r->refresh_active || r->shutting_down || r->refresh_taken < r->refresh_queued)
+		return;
+	if (!r->refresh_walk.done) { /* the next batch, after the loop has run */
+		struct timeval now = {0, 0};
+		evtimer_add(r->refresh_step, &now);
+		return;
 	}
+	if (r->refresh_running > 0)
+		return;
+	r->refresh_active = false;
+	if (r->refresh_walk.skipped)
+		resolver_log(r, LOG_WARNING,
+			     "proactive refresh: %zu cache entries could not be read, the last: %s",
+			     r->refresh_walk.skipped, r->refresh_walk.skip_reason);
+	resolver_log(r, LOG_INFO, "proactive refresh of %zu domains done (%zu cache entries read)",
+		     r->refresh_round, r->refresh_walk.visited);
 }
 
 static void on_proactive(evutil_socket_t fd, short what, void *arg)
 {
 	struct mts_resolver *r = arg;
-	if (r->refresh_jobs || r->shutting_down)
+	if (r->refresh_active || r->shutting_down)
 		return; /* the previous round still runs */
-	long long now = resolver_now(r);
-	double age = r->cfg.proactive_interval / r->cfg.proactive_grace_ratio;
-	size_t n = 0;
-	for (struct answer *a = r->newest; a; a = a->older)
-		if ((double)(now - a->made_at) >= age && a->kind != MTS_ANSWER_DANE)
-			n++;
-	if (n == 0)
-		return;
-	r->refresh_jobs = calloc(n, sizeof(*r->refresh_jobs));
-	if (!r->refresh_jobs)
-		return;
-	for (struct answer *a = r->newest; a && r->refresh_count < n; a = a->older) {
-		if ((double)(now - a->made_at) < age || a->kind == MTS_ANSWER_DANE)
-			continue;
-		struct refresh *job = &r->refresh_jobs[r->refresh_count++];
-		job->r = r;
-		snprintf(job->zone, sizeof(job->zone), "%.*s", (int)(a->domain - a->key - 1),
-			 a->key);
-		snprintf(job->domain, sizeof(job->domain), "%s", a->domain);
-	}
-	resolver_log(r, LOG_INFO, "proactive refresh of %zu answers", r->refresh_count);
-	refresh_next(r);
+	memset(&r->refresh_walk, 0, sizeof(r->refresh_walk));
+	r->refresh_active = true;
+	r->refresh_round = 0;
+	resolver_log(r, LOG_INFO, "proactive refresh: a round over the cache begins");
+	on_refresh_step(-1, 0, r);
 }
 
 static void proactive_arm(struct mts_resolver *r)
@@ -1043,6 +1132,10 @@ static void proactive_arm(struct mts_resolver *r)
 		r->proactive_timer = NULL;
 	}
 	if (!r->cfg.proactive)
+		return;
+	if (!r->refresh_step)
+		r->refresh_step = evtimer_new(r->base, on_refresh_step, r);
+	if (!r->refresh_step)
 		return;
 	r->proactive_timer = event_new(r->base, -1, EV_PERSIST, on_proactive, r);
 	struct timeval tv = {.tv_sec = r->cfg.proactive_interval};
@@ -1082,7 +1175,7 @@ int mts_resolver_reload(struct mts_resolver *r, const struct mts_resolver_config
 	next.dane = old->dane;
 	memcpy(next.user, old->user, sizeof(next.user));
 	r->cfg = next;
-	answers_clear(r); /* zones may answer differently now */
+	resolver_answers_clear(r); /* zones may answer differently now */
 	for (struct conn *c = r->conns; c; c = c->next)
 		set_idle(r, c);
 	proactive_arm(r);
@@ -1159,13 +1252,16 @@ void mts_resolver_free(struct mts_resolver *r)
 	resolver_metrics_close(r);
 	if (r->shutdown_timer)
 		event_free(r->shutdown_timer);
-	free(r->refresh_jobs);
-	r->refresh_jobs = NULL;
-	mts_discovery_free(r->discovery);
+	if (r->refresh_step)
+		event_free(r->refresh_step);
+	mts_discovery_free(r->discovery); /* cancels the refreshes: no callback runs */
+	while (r->refresh_jobs)
+		refresh_job_free(r->refresh_jobs);
+	free(r->refresh_queue);
 	mts_discovery_net_free(r->net);
 	mts_dns_free(r->dns);
 	mts_cache_close(r->cache);
-	answers_clear(r);
+	resolver_answers_clear(r);
 	if (r->unix_path[0])
 		unlink(r->unix_path);
 	if (r->control_path[0])

@@ -13,6 +13,10 @@
 #include "resolver_int.h"
 
 #define CTL_ANSWER_MAX (4 * 1024 * 1024)
+#define CTL_PAGE_ENTRIES 1000      /* entries of one export or purge-all page */
+#define CTL_PAGE_BYTES (512 * 1024) /* policy bytes of one export page */
+#define CTL_PAGE_BATCHES 256       /* cache calls for one page */
+#define CTL_WALK_BATCH 16          /* entries per cache call: 16 policies of 64 KiB fit */
 
 void resolver_complete_json(struct request *q, json_t *v)
 {
@@ -48,30 +52,176 @@ json_t *resolver_result_json(const struct mts_discovery_result *res)
 			 policy);
 }
 
-static json_t *entry_json(struct mts_resolver *r, const char *domain)
+static json_t *entry_json(const struct mts_cache_entry *e)
 {
-	struct mts_cache_entry e;
-	struct mts_error err = {0};
-	if (mts_cache_get(r->cache, domain, &e, &err) < 0)
+	json_t *policy = e->policy ? json_stringn(e->policy, e->policy_len) : json_null();
+	if (!policy) /* not UTF-8: not one we fetched */
 		return NULL;
-	json_t *v = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:s}", "domain", e.domain, "id",
-			      e.id, "policy",
-			      e.policy ? json_stringn(e.policy, e.policy_len) : json_null(),
-			      "fetched_at", (json_int_t)e.fetched_at, "expires_at",
-			      (json_int_t)e.expires_at, "last_failure", (json_int_t)e.last_failure,
-			      "failures", (json_int_t)e.failures, "last_reason", e.last_reason);
-	mts_cache_entry_clear(&e);
-	return v;
+	return json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:s}", "domain", e->domain, "id",
+			 e->id, "policy", policy, "fetched_at", (json_int_t)e->fetched_at,
+			 "expires_at", (json_int_t)e->expires_at, "last_failure",
+			 (json_int_t)e->last_failure, "failures", (json_int_t)e->failures,
+			 "last_reason", e->last_reason);
 }
 
-/* Distinct domains of the answer cache, newest first, into a JSON object
- * used as a set. */
-static json_t *known_domains(struct mts_resolver *r)
+/* ---- pages of a cache walk ----------------------------------------------
+ * export and purge all go through the whole cache, which may be shared by
+ * a fleet and hold far more than this daemon has seen. One request reads
+ * one page (CTL_PAGE_ENTRIES entries or CTL_PAGE_BYTES of policies, at most
+ * CTL_PAGE_BATCHES cache calls), so that the loop is never held for long
+ * and an answer stays well under CTL_ANSWER_MAX; the answer's "next" (the
+ * walk position, hex) asks for the following page, and `mtasts resolver
+ * ctl` follows it to the end. */
+
+struct page {
+	struct mts_resolver *r;
+	json_t *list;                   /* export: the entries */
+	char (*domains)[MTS_DNAME_MAX + 1]; /* purge: the domains to delete */
+	size_t count, cap, bytes, unlisted;
+};
+
+static bool page_full(const struct page *p)
 {
-	json_t *set = json_object();
-	for (struct answer *a = r->newest; a; a = a->older)
-		json_object_set_new(set, a->domain, json_true());
-	return set;
+	return p->count >= CTL_PAGE_ENTRIES || p->bytes >= CTL_PAGE_BYTES;
+}
+
+static int export_entry(const struct mts_cache_entry *e, void *arg)
+{
+	struct page *p = arg;
+	json_t *v = entry_json(e);
+	if (!v) {
+		p->unlisted++;
+		return 0;
+	}
+	if (json_array_append_new(p->list, v) < 0)
+		return MTS_ENOMEM;
+	p->count++;
+	p->bytes += 256 + 2 * e->policy_len; /* JSON escapes CR LF */
+	return 0;
+}
+
+static int purge_entry(const struct mts_cache_entry *e, void *arg)
+{
+	struct page *p = arg;
+	if (p->count == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 256;
+		void *bigger = realloc(p->domains, cap * sizeof(*p->domains));
+		if (!bigger)
+			return MTS_ENOMEM;
+		p->domains = bigger;
+		p->cap = cap;
+	}
+	snprintf(p->domains[p->count++], sizeof(*p->domains), "%s", e->domain);
+	return 0;
+}
+
+static bool hex_decode(const char *hex, size_t len, char *out, size_t cap)
+{
+	if (len % 2 || len / 2 >= cap)
+		return false;
+	for (size_t i = 0; i < len; i += 2) {
+		unsigned v = 0;
+		for (size_t j = 0; j < 2; j++) {
+			char c = hex[i + j];
+			unsigned d = c >= '0' && c <= '9'	? (unsigned)(c - '0')
+				     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+							    : 16;
+			if (d == 16)
+				return false;
+			v = v * 16 + d;
+		}
+		if (v == 0)
+			return false;
+		out[i / 2] = (char)v;
+	}
+	out[len / 2] = '\0';
+	return true;
+}
+
+static void hex_encode(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (; *s && n + 2 < cap; s++, n += 2)
+		snprintf(out + n, 3, "%02x", (unsigned char)*s);
+	out[n] = '\0';
+}
+
+/* Walk one page from the position cursor (hex, "" at the start) with fn.
+ * 0 with *w where the page ended, or a negative code with err set. */
+static int walk_page(struct page *p, const char *cursor, size_t cursor_len,
+		     mts_cache_each_fn fn, struct mts_cache_walk *w, struct mts_error *err)
+{
+	memset(w, 0, sizeof(*w));
+	if (!hex_decode(cursor, cursor_len, w->pos, sizeof(w->pos)))
+		return mts_error_set(err, MTS_EUSAGE, "bad page cursor");
+	for (unsigned calls = 0; !w->done && !page_full(p) && calls < CTL_PAGE_BATCHES; calls++) {
+		int rc = mts_cache_each(p->r->cache, w, CTL_WALK_BATCH, fn, p, err);
+		if (rc == MTS_ENOMEM)
+			return mts_error_set(err, rc, "out of memory");
+		if (rc < 0)
+			return rc;
+	}
+	p->r->walk_skipped += w->skipped;
+	if (w->skipped)
+		resolver_log(p->r, LOG_WARNING, "cache walk: %zu entries skipped, the last: %s",
+			     w->skipped, w->skip_reason);
+	return 0;
+}
+
+/* The page's answer fields: "skipped" (entries the cache holds that could
+ * not be read or shown) and "next" unless the walk is done. */
+static void page_close(json_t *v, const struct page *p, const struct mts_cache_walk *w)
+{
+	json_object_set_new(v, "skipped", json_integer((json_int_t)(w->skipped + p->unlisted)));
+	if (w->skipped)
+		json_object_set_new(v, "skip_reason", json_string(w->skip_reason));
+	if (!w->done) {
+		char next[2 * MTS_CACHE_WALK_POS_MAX + 1];
+		hex_encode(w->pos, next, sizeof(next));
+		json_object_set_new(v, "next", json_string(next));
+	}
+}
+
+static void ctl_export(struct request *q, const char *cursor, size_t cursor_len)
+{
+	struct page p = {.r = q->conn->r, .list = json_array()};
+	struct mts_cache_walk w;
+	struct mts_error err = {0};
+	if (!p.list || walk_page(&p, cursor, cursor_len, export_entry, &w, &err) < 0) {
+		json_decref(p.list);
+		resolver_complete_json(q, json_pack("{s:s}", "error", err.message));
+		return;
+	}
+	json_t *v = json_pack("{s:o}", "policies", p.list);
+	if (v)
+		page_close(v, &p, &w);
+	resolver_complete_json(q, v);
+}
+
+static void ctl_purge_all(struct request *q, const char *cursor, size_t cursor_len)
+{
+	struct mts_resolver *r = q->conn->r;
+	struct page p = {.r = r};
+	struct mts_cache_walk w;
+	struct mts_error err = {0};
+	if (cursor_len == 0)
+		resolver_answers_clear(r);
+	if (walk_page(&p, cursor, cursor_len, purge_entry, &w, &err) < 0) {
+		free(p.domains);
+		resolver_complete_json(q, json_pack("{s:s}", "error", err.message));
+		return;
+	}
+	size_t purged = 0;
+	for (size_t i = 0; i < p.count; i++)
+		if (mts_cache_delete(r->cache, p.domains[i], &err) == 0)
+			purged++;
+	free(p.domains);
+	resolver_log(r, LOG_NOTICE, "purge all: %zu cached policies removed%s", purged,
+		     w.done ? "" : " (more follow)");
+	json_t *v = json_pack("{s:I}", "purged", (json_int_t)purged);
+	if (v)
+		page_close(v, &p, &w);
+	resolver_complete_json(q, v);
 }
 
 void resolver_ctl_handle(struct request *q, const char *cmd, size_t cmd_len, const char *arg,
@@ -117,45 +267,30 @@ void resolver_ctl_handle(struct request *q, const char *cmd, size_t cmd_len, con
 		return;
 	}
 	if (strcmp(word, "export") == 0) {
-		json_t *set = known_domains(r), *list = json_array();
-		const char *domain;
-		json_t *unused;
-		json_object_foreach(set, domain, unused) {
-			json_t *e = entry_json(r, domain);
-			if (e)
-				json_array_append_new(list, e);
-		}
-		json_decref(set);
-		resolver_complete_json(q, json_pack("{s:o}", "policies", list));
+		ctl_export(q, arg, arg_len); /* "export [CURSOR]" */
 		return;
 	}
 	if (strcmp(word, "purge") == 0) {
+		/* "purge DOMAIN", or "purge all [CURSOR]" */
 		char domain[MTS_DNAME_MAX + 1] = "";
-		bool all = arg_len == 3 && memcmp(arg, "all", 3) == 0;
-		if (!all && mts_tls_policy_key(arg, arg_len, domain) != MTS_TLS_KEY_DOMAIN) {
+		if (arg_len >= 3 && memcmp(arg, "all", 3) == 0 && (arg_len == 3 || arg[3] == ' ')) {
+			size_t skip = arg_len > 3 ? 4 : 3;
+			ctl_purge_all(q, arg + skip, arg_len - skip);
+			return;
+		}
+		if (mts_tls_policy_key(arg, arg_len, domain) != MTS_TLS_KEY_DOMAIN) {
 			resolver_complete_json(
 			    q, json_pack("{s:s}", "error", "purge DOMAIN or purge all"));
 			return;
 		}
-		json_t *set = all ? known_domains(r) : json_object();
-		if (!all)
-			json_object_set_new(set, domain, json_true());
-		size_t purged = 0;
-		const char *d;
-		json_t *unused;
-		json_object_foreach(set, d, unused) {
-			struct mts_error err = {0};
-			for (struct answer *a = r->oldest, *next; a; a = next) {
-				next = a->newer;
-				if (strcmp(a->domain, d) == 0)
-					resolver_answer_remove(r, a);
-			}
-			if (mts_cache_delete(r->cache, d, &err) == 0)
-				purged++;
+		struct mts_error err = {0};
+		for (struct answer *a = r->oldest, *next; a; a = next) {
+			next = a->newer;
+			if (strcmp(a->domain, domain) == 0)
+				resolver_answer_remove(r, a);
 		}
-		json_decref(set);
-		resolver_log(r, LOG_NOTICE, "purge %.*s: %zu cached policies removed", (int)arg_len,
-			     arg, purged);
+		size_t purged = mts_cache_delete(r->cache, domain, &err) == 0;
+		resolver_log(r, LOG_NOTICE, "purge %s: %zu cached policies removed", domain, purged);
 		resolver_complete_json(q, json_pack("{s:I}", "purged", (json_int_t)purged));
 		return;
 	}

@@ -70,9 +70,10 @@ struct conn {
 	bool control, closing, paused;
 };
 
+/* A domain being refreshed by proactive fetching (a discovery in flight). */
 struct refresh {
 	struct mts_resolver *r;
-	char zone[MTS_RESOLVER_NAME_MAX + 1];
+	struct refresh *prev, *next;
 	char domain[MTS_DNAME_MAX + 1];
 };
 
@@ -92,9 +93,17 @@ struct mts_resolver {
 	struct answer *newest, *oldest;
 	size_t answer_count;
 	struct event *proactive_timer, *shutdown_timer;
-	struct refresh *refresh_jobs;
-	size_t refresh_count, refresh_next, refresh_running;
+	/* proactive refresh: a round walks the cache a batch per loop turn */
+	struct event *refresh_step;
+	struct mts_cache_walk refresh_walk;
+	bool refresh_active;         /* a round is under way */
+	char (*refresh_queue)[MTS_DNAME_MAX + 1]; /* of the batch last read */
+	size_t refresh_queued, refresh_taken, refresh_cap;
+	struct refresh *refresh_jobs; /* discoveries in flight */
+	size_t refresh_running, refresh_round;
+	long long refresh_now;
 	bool shutting_down, finished;
+	unsigned long long refreshes, walk_skipped; /* all rounds */
 	unsigned long long counters[6]; /* answers by kind */
 	unsigned long long requests, cache_hits, timeouts;
 	unsigned long long outcomes[MTS_OUTCOME_DNS_ERROR + 1]; /* discovery results */
@@ -110,6 +119,7 @@ void resolver_log(struct mts_resolver *r, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 long long resolver_now(struct mts_resolver *r);
 void resolver_answer_remove(struct mts_resolver *r, struct answer *a);
+void resolver_answers_clear(struct mts_resolver *r);
 /* Give q its answer; the connection writes what is ready, in order. */
 void resolver_complete(struct request *q, const char *text, size_t len,
 		       enum mts_resolver_kind kind);

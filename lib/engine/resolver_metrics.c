@@ -87,6 +87,15 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 			       "# TYPE mtasts_resolver_answer_cache_entries gauge\n"
 			       "mtasts_resolver_answer_cache_entries %zu\n",
 			    r->conn_count, r->answer_count);
+	evbuffer_add_printf(b, "# HELP mtasts_resolver_proactive_refreshes_total Domains refreshed "
+			       "by proactive policy fetching.\n"
+			       "# TYPE mtasts_resolver_proactive_refreshes_total counter\n"
+			       "mtasts_resolver_proactive_refreshes_total %llu\n"
+			       "# HELP mtasts_resolver_cache_walk_skipped_total Cache entries that "
+			       "walks of the cache could not read.\n"
+			       "# TYPE mtasts_resolver_cache_walk_skipped_total counter\n"
+			       "mtasts_resolver_cache_walk_skipped_total %llu\n",
+			    r->refreshes, r->walk_skipped);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
 	evhttp_send_reply(req, HTTP_OK, "OK", b);

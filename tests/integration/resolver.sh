@@ -3,7 +3,8 @@
 # `postmap -q KEY socketmap:inet:ADDR:PORT:NAME` for every scenario, each
 # answer form of docs/resolver.md (enforce, testing, strict_testing, none,
 # no policy, fetch failures, TLSRPT attributes, TEMP, key normalisation),
-# the query and ctl clients, --check, and the SQLite cache across a restart.
+# the query and ctl clients, --check, the SQLite cache across a restart
+# (export lists what the cache holds, proactive refresh refetches it).
 # Needs RIG_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
@@ -155,6 +156,7 @@ out=$("$M" resolver ctl purge good-wildcard.test "${C[@]}")
 t_eq "ctl purge DOMAIN" 1 "$(jq .purged <<<"$out")"
 t_eq "purged from the SQLite cache" 0 "$(sqlite3 "$tmp/cache.db" "select count(*) from sts_policy where domain='good-wildcard.test'")"
 t_exit "ctl: an unknown command exits 1" 1 "$M" resolver ctl frobnicate "${C[@]}"
+t_exit "ctl export: a bad page cursor exits 1" 1 "$M" resolver ctl export 7a7 "${C[@]}"
 
 # Prometheus metrics.
 murl=$(sed -n 's/.*metrics on \(http:[^ ]*\).*/\1/p' "$tmp/log" | tail -1)
@@ -175,6 +177,30 @@ start_daemon || t_fail "restart"
 t_eq "after kill -9: the policy comes from the cache" cache \
 	"$("$M" resolver ctl query good-enforce.test "${C[@]}" | jq -r .source)"
 t_eq "after kill -9: the answer is the same" "$E" "$(ask good-enforce.test)"
+# export walks the cache: it lists the domains cached before the restart,
+# which this process has never answered.
+out=$("$M" resolver ctl export "${C[@]}")
+t_eq "after kill -9: export lists every cached domain" \
+	"$(sqlite3 "$tmp/cache.db" "select count(*) from sts_policy")" "$(jq '.policies | length' <<<"$out")"
+t_eq "after kill -9: export lists good-multi-mx.test, cached before the restart" \
+	"$(sqlite3 "$tmp/cache.db" "select id from sts_policy where domain='good-multi-mx.test'")" \
+	"$(jq -r '.policies[] | select(.domain == "good-multi-mx.test") | .id' <<<"$out")"
+t_contains "after kill -9: with its policy" "mx: backup.mx.test" \
+	"$(jq -r '.policies[] | select(.domain == "good-multi-mx.test") | .policy' <<<"$out")"
+t_eq "after kill -9: this process never answered good-multi-mx.test" "" \
+	"$("$M" resolver ctl dump "${C[@]}" | jq -r '.answers[] | select(.domain == "good-multi-mx.test") | .domain')"
+t_eq "after kill -9: export has nothing left to page" "false:0" "$(jq -r '(has("next") | tostring) + ":" + (.skipped | tostring)' <<<"$out")"
+# A cache larger than one page (1000 entries), with a row no resolver wrote:
+# ctl follows the pages to the end, each domain once, the row counted.
+sqlite3 "$tmp/cache.db" "with recursive n(i) as (select 1 union all select i + 1 from n where i < 2500)
+	insert into sts_policy (domain, last_attempt) select 'page' || i || '.example', strftime('%s') from n;
+	insert into sts_policy (domain) values ('not a domain')"
+total=$(sqlite3 "$tmp/cache.db" "select count(*) - 1 from sts_policy")
+out=$("$M" resolver ctl export "${C[@]}")
+t_eq "export in pages: every entry, once" "$total:$total" \
+	"$(jq -r '"\([.policies[].domain] | unique | length):\(.policies | length)"' <<<"$out")"
+t_eq "export in pages: the foreign row skipped and counted" 1 "$(jq .skipped <<<"$out")"
+t_eq "export in pages: no cursor left over" false "$(jq 'has("next")' <<<"$out")"
 
 # 7. A zone timeout is TEMP: policy-slow needs ~40 s.
 start=$SECONDS
@@ -185,4 +211,40 @@ t_eq "policy-slow: TEMP after the zone timeout" "3:TEMP no answer within 5 s" "$
 stop_daemon; rc=$?
 t_eq "SIGTERM: exit 0" 0 "$rc"
 t_eq "no errors logged" "" "$(grep -iE 'error|fatal' "$tmp/log" | grep -v 'cache error' || true)"
+
+# 8. Proactive refresh walks the cache: a daemon started on the SQLite file
+#    refetches a policy cached before it started, without any request. The
+#    stored policy of good-multi-mx.test is made two days old (RFC 8461
+#    §10.2: a day-old policy is fetched again even with an unchanged id).
+before=$(date +%s)
+sqlite3 "$tmp/cache.db" "update sts_policy set fetched_at = fetched_at - 172800,
+	last_attempt = last_attempt - 172800 where domain = 'good-multi-mx.test'"
+old_fetched=$(sqlite3 "$tmp/cache.db" "select fetched_at from sts_policy where domain = 'good-multi-mx.test'")
+policies=$(sqlite3 "$tmp/cache.db" "select count(*) from sts_policy where policy is not null")
+sed -i 's/^  enabled: false$/  enabled: true\n  interval: 2\n  grace_ratio: 2/' "$tmp/r.yml"
+start_daemon || t_fail "restart with proactive refresh"
+for _ in $(seq 100); do grep -q 'proactive refresh of .* domains done' "$tmp/log" && break; sleep 0.1; done
+t_contains "proactive: a round over the whole cache" "proactive refresh of $policies domains done" "$(cat "$tmp/log")"
+new_fetched=$(sqlite3 "$tmp/cache.db" "select fetched_at from sts_policy where domain = 'good-multi-mx.test'")
+[ "$new_fetched" -ge "$before" ] && t_ok "proactive: good-multi-mx.test refetched ($old_fetched -> $new_fetched)" \
+	|| t_fail "proactive: good-multi-mx.test refetched ($old_fetched -> $new_fetched, started $before)"
+murl=$(sed -n 's/.*metrics on \(http:[^ ]*\).*/\1/p' "$tmp/log" | tail -1)
+out=$(curl -fsS "$murl")
+metric() { awk -v m="$1" '$1 == m {print $2}' <<<"$out"; }
+t_eq "proactive: no request came in" 0 "$(metric mtasts_resolver_requests_total)"
+[ "$(metric 'mtasts_resolver_fetches_total{result="ok"}')" -ge 1 ] && t_ok "proactive: the refetch is counted" \
+	|| t_fail "proactive: the refetch is counted" "$out"
+[ "$(metric mtasts_resolver_proactive_refreshes_total)" -ge "$policies" ] && t_ok "proactive: every cached policy refreshed" \
+	|| t_fail "proactive: every cached policy refreshed ($policies)" "$out"
+t_eq "proactive: the refreshed answer" "secure match=valid.mx.test:backup.mx.test servername=hostname" \
+	"$(ask good-multi-mx.test)"
+# purge all goes through the cache in pages too.
+total=$(sqlite3 "$tmp/cache.db" "select count(*) - 1 from sts_policy")
+out=$("$M" resolver ctl purge all "${C[@]}")
+t_eq "purge all: every entry, in pages" "$total" "$(jq .purged <<<"$out")"
+t_eq "purge all: the cache is empty but for the foreign row" "not a domain" \
+	"$(sqlite3 "$tmp/cache.db" "select domain from sts_policy")"
+stop_daemon; rc=$?
+t_eq "proactive: SIGTERM, exit 0" 0 "$rc"
+t_eq "proactive: no errors logged" "" "$(grep -iE 'error|fatal' "$tmp/log" | grep -v 'cache error' || true)"
 t_done

@@ -1,10 +1,10 @@
 #!/bin/bash
 # resolver_fleet.sh - `mtasts resolver` beyond one machine and when things
-# break: two daemons (two MTAs) sharing a Redis cache, Redis restarted under a
-# running daemon, DANE precedence on the rig's DNSSEC-signed zones, and a
-# daemon whose DNS is dead answering from what the shared cache holds, never
-# keeping Postfix waiting past the zone timeout. Needs RIG_ENV, REDIS_ENV and
-# MTASTS.
+# break: two daemons (two MTAs) sharing a Redis cache (one exports what the
+# other cached), Redis restarted under a running daemon, DANE precedence on
+# the rig's DNSSEC-signed zones, and a daemon whose DNS is dead answering
+# from what the shared cache holds, never keeping Postfix waiting past the
+# zone timeout. Needs RIG_ENV, REDIS_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
 . "$RIG_ENV"
@@ -65,6 +65,23 @@ t_contains "a stored the policy in Redis" "mode: enforce" "$(jq -r .policy <<<"$
 out=$("$M" resolver ctl query good-enforce.test --control "$tmp/b.ctl")
 t_eq "b: the same answer" "OK $E_GOOD" "$(jq -r .answer <<<"$out")"
 t_eq "b: the policy came from the shared cache, not the network" cache "$(jq -r .source <<<"$out")"
+# b's export walks the shared cache: it lists what a cached, also domains b
+# has never been asked about.
+t_eq "a: multi-mx answer" "secure match=valid.mx.test:backup.mx.test servername=hostname" \
+	"$(ask "$SM_a" good-multi-mx.test)"
+out=$("$M" resolver ctl export --control "$tmp/b.ctl")
+t_contains "b: export lists a's good-multi-mx.test from Redis" "mx: backup.mx.test" \
+	"$(jq -r '.policies[] | select(.domain == "good-multi-mx.test") | .policy' <<<"$out")"
+t_eq "b: export lists every entry in Redis" "$(R --scan --pattern 'mtasts:policy:*' | sort | sed 's/^mtasts:policy://' | paste -sd' ')" \
+	"$(jq -r '.policies[].domain' <<<"$out" | sort | paste -sd' ')"
+t_eq "b: never answered good-multi-mx.test itself" "" \
+	"$("$M" resolver ctl dump --control "$tmp/b.ctl" | jq -r '.answers[] | select(.domain == "good-multi-mx.test") | .domain')"
+# A value another program left under our prefix is skipped and counted.
+R SET mtasts:policy:junk.example '{not json' >/dev/null
+out=$("$M" resolver ctl export --control "$tmp/b.ctl")
+t_eq "b: a corrupt entry is skipped and counted" "1" "$(jq -r .skipped <<<"$out")"
+t_contains "b: ... naming it" "junk.example" "$(jq -r .skip_reason <<<"$out")"
+R DEL mtasts:policy:junk.example >/dev/null
 
 # 2. Redis restarted under the daemons: they keep answering, then store again.
 "$MTASTS_SOURCE_DIR/tests/rig/redis" restart >/dev/null 2>&1
