@@ -9,10 +9,12 @@
  *    key. Pure apart from mts_resolver_config_load(), which reads a file.
  *  - the answers (resolver_answer.c): what Postfix is told for a discovery
  *    result under a zone's settings. Pure; documented in docs/resolver.md.
- *  - the server (resolver.c): listeners, connections, pipelined requests
- *    answered in order, an answer cache (cache_grace), proactive refresh, a
- *    control socket, graceful shutdown. Does I/O on a caller-owned libevent
- *    base; logs through the caller's callback, never prints.
+ *  - the server (resolver.c, resolver_ctl.c, resolver_metrics.c):
+ *    listeners, connections, pipelined requests answered in order, an
+ *    answer cache (cache_grace), proactive refresh over the whole policy
+ *    cache, a control socket, a metrics endpoint, graceful shutdown. Does
+ *    I/O on a caller-owned libevent base; logs through the caller's
+ *    callback, never prints.
  */
 #ifndef MTASTS_RESOLVER_H
 #define MTASTS_RESOLVER_H
@@ -97,8 +99,7 @@ struct mts_resolver_config {
 void mts_resolver_config_defaults(struct mts_resolver_config *c);
 /* Parse YAML bytes (file names the source in messages). Unknown keys, wrong
  * types and out-of-range values are errors naming file, line and key
- * (MTS_EINVAL); redis and postgres caches are MTS_EUSAGE ("not supported
- * yet"). out is filled with defaults first. */
+ * (MTS_EINVAL). out is filled with defaults first. */
 int mts_resolver_config_parse(const char *buf, size_t len, const char *file,
 			      struct mts_resolver_config *out, struct mts_error *err);
 /* Read and parse a file of at most MTS_RESOLVER_CONFIG_MAX_BYTES. */
@@ -108,7 +109,8 @@ int mts_resolver_config_load(const char *path, struct mts_resolver_config *out,
  * default zone (as postfix-mta-sts-resolver). */
 const struct mts_resolver_zone *mts_resolver_zone_find(const struct mts_resolver_config *c,
 						       const char *name, size_t len);
-/* The cache URL the configuration means (memory:?max=N or sqlite:///path). */
+/* The cache URL the configuration means (memory:?max=N, sqlite:///path, or
+ * the redis:// or postgresql:// URL of its options). */
 int mts_resolver_cache_url(const struct mts_resolver_config *c, char *out, size_t cap,
 			   struct mts_error *err);
 
