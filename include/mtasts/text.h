@@ -25,4 +25,10 @@ char *mts_strndup(const char *s, size_t len);
  * *bad (may be NULL) is the offset of the first bad byte. */
 bool mts_utf8_valid(const char *buf, size_t len, size_t *bad);
 
+/* A URL or libpq conninfo string fit for a log line: the password of its
+ * userinfo (scheme://user:password@host), and the value of any password
+ * parameter (?password=..., password=... in conninfo), become "***".
+ * Writes at most cap bytes, always terminated; returns out. */
+char *mts_redact_url(const char *url, char *out, size_t cap);
+
 #endif

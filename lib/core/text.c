@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mtasts/text.h"
 
@@ -101,4 +102,71 @@ fail:
 	if (bad)
 		*bad = i;
 	return false;
+}
+
+/* Copy [from, to) into the output, bounded. */
+struct redact_out {
+	char *buf;
+	size_t cap, len;
+};
+
+static void redact_put(struct redact_out *o, const char *from, size_t n)
+{
+	for (size_t i = 0; i < n && o->len + 1 < o->cap; i++)
+		o->buf[o->len++] = from[i];
+	o->buf[o->len] = '\0';
+}
+
+/* True when the text at p names a password parameter ("password="). */
+static bool password_key(const char *start, const char *p)
+{
+	static const char key[] = "password=";
+	if (strncasecmp(p, key, sizeof(key) - 1) != 0)
+		return false;
+	return p == start || p[-1] == '?' || p[-1] == '&' || p[-1] == ' ' || p[-1] == '\t';
+}
+
+char *mts_redact_url(const char *url, char *out, size_t cap)
+{
+	struct redact_out o = {.buf = out, .cap = cap};
+	if (cap == 0)
+		return out;
+	out[0] = '\0';
+	const char *p = url;
+	const char *scheme = strstr(url, "://");
+	if (scheme) {
+		const char *auth = scheme + 3;
+		size_t alen = strcspn(auth, "/?#");
+		const char *at = NULL;
+		for (const char *q = auth; q < auth + alen; q++)
+			if (*q == '@')
+				at = q;
+		if (at) {
+			const char *colon = memchr(auth, ':', (size_t)(at - auth));
+			redact_put(&o, url, (size_t)((colon ? colon : at) - url));
+			if (colon)
+				redact_put(&o, ":***", 4);
+			p = at;
+		}
+	}
+	while (*p) {
+		if (password_key(url, p)) {
+			redact_put(&o, p, 9);
+			redact_put(&o, "***", 3);
+			p += 9;
+			if (*p == '\'') { /* conninfo quoting: 'a b\'c' */
+				for (p++; *p && *p != '\''; p++)
+					if (*p == '\\' && p[1])
+						p++;
+				if (*p)
+					p++;
+			} else {
+				p += strcspn(p, "& \t#");
+			}
+			continue;
+		}
+		redact_put(&o, p, 1);
+		p++;
+	}
+	return out;
 }

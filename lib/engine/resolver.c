@@ -960,7 +960,9 @@ int mts_resolver_start(struct mts_resolver *r, struct mts_error *err)
 	evconnlistener_enable(r->listener);
 	if (r->control)
 		evconnlistener_enable(r->control);
-	resolver_log(r, LOG_INFO, "listening on %s cache=%s%s%s", where, url,
+	char shown[sizeof(url)];
+	resolver_log(r, LOG_INFO, "listening on %s cache=%s%s%s", where,
+		     mts_redact_url(url, shown, sizeof(shown)),
 	      r->control_path[0] ? " control=" : "", r->control_path);
 	resolver_metrics_log_address(r);
 	proactive_arm(r);

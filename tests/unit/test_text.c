@@ -120,12 +120,39 @@ static void test_utf8_valid(void **state)
 	assert_true(mts_utf8_valid("a\xff", 1, NULL));
 }
 
+static void test_redact_url(void **state)
+{
+	(void)state;
+	static const char *const cases[][2] = {
+		{"redis://:secret@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"},
+		{"redis://user:secret@host/1", "redis://user:***@host/1"},
+		{"postgresql://mtasts:p%40ss@db.example:5432/cache?sslmode=require",
+		 "postgresql://mtasts:***@db.example:5432/cache?sslmode=require"},
+		{"postgresql://mtasts@db/cache", "postgresql://mtasts@db/cache"},
+		{"postgresql://db/cache?user=u&password=pw&sslmode=require",
+		 "postgresql://db/cache?user=u&password=***&sslmode=require"},
+		{"host=db user=u password=pw dbname=x", "host=db user=u password=*** dbname=x"},
+		{"host=db password='a b\\'c' dbname=x", "host=db password=*** dbname=x"},
+		{"sqlite:///var/lib/mtasts/cache.db", "sqlite:///var/lib/mtasts/cache.db"},
+		{"memory:?max=10000", "memory:?max=10000"},
+		{"redis://host/0?mypassword=x", "redis://host/0?mypassword=x"},
+		{"postgresql://u:pw@h/db#password=frag", "postgresql://u:***@h/db#password=frag"},
+	};
+	char out[128];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(mts_redact_url(cases[i][0], out, sizeof(out)), cases[i][1]);
+	/* bounded */
+	char small[12];
+	assert_string_equal(mts_redact_url("redis://:secret@h", small, sizeof(small)), "redis://:**");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_printable),
 		cmocka_unit_test(test_printable_truncation),
 		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_redact_url),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
