@@ -120,7 +120,6 @@ enum mts_resolver_kind {
 	MTS_ANSWER_POLICY = 0,   /* OK secure match=... */
 	MTS_ANSWER_NOTFOUND,
 	MTS_ANSWER_TEMP,
-	MTS_ANSWER_FAILURE,      /* OK may ... policy_failure= (tlsrpt only) */
 	MTS_ANSWER_DANE,         /* OK dane-only */
 	MTS_ANSWER_PERM,
 };

@@ -36,7 +36,6 @@ const char *mts_resolver_kind_name(enum mts_resolver_kind k)
 	case MTS_ANSWER_POLICY: return "policy";
 	case MTS_ANSWER_NOTFOUND: return "notfound";
 	case MTS_ANSWER_TEMP: return "temp";
-	case MTS_ANSWER_FAILURE: return "failure";
 	case MTS_ANSWER_DANE: return "dane";
 	case MTS_ANSWER_PERM: return "perm";
 	}
@@ -48,20 +47,6 @@ static void put_reason(struct out *o, const char *reason)
 {
 	char shown[MTS_PRINTABLE_BUF];
 	put(o, "%s", mts_printable(reason, strlen(reason), shown, sizeof(shown)));
-}
-
-/* The MTA-STS policy failures of RFC 8460 §4.3.2.2 and the general
- * validation-failure are the only policy_failure values Postfix accepts.
- * Spelled out rather than borrowed from the discovery outcome names, which
- * are ours to rename. */
-static const char *policy_failure_name(enum mts_discovery_outcome outcome)
-{
-	switch (outcome) {
-	case MTS_OUTCOME_FETCH_ERROR: return "sts-policy-fetch-error";
-	case MTS_OUTCOME_WEBPKI: return "sts-webpki-invalid";
-	case MTS_OUTCOME_INVALID: return "sts-policy-invalid";
-	default: return "validation-failure"; /* not reached: the caller's cases */
-	}
 }
 
 static void put_policy(struct out *o, const struct mts_resolver_zone *z,
@@ -121,12 +106,12 @@ long mts_resolver_answer(const struct mts_resolver_zone *z, const struct mts_dis
 		case MTS_OUTCOME_FETCH_ERROR:
 		case MTS_OUTCOME_WEBPKI:
 		case MTS_OUTCOME_INVALID:
-			if (z->tlsrpt) {
-				k = MTS_ANSWER_FAILURE;
-				put(&o, "OK may policy_type=sts policy_domain=%s policy_failure=%s",
-				    r->domain, policy_failure_name(r->outcome));
-			}
-			break;
+			/* No usable policy: the domain is treated as having none
+			 * (RFC 8461 §5), and Postfix keeps its own default level.
+			 * Not "OK may ... policy_failure=": that would lower a
+			 * stricter site default (encrypt, dane) for the domain, and
+			 * Postfix 3.10/3.11 do not pass such a failure on to TLSRPT
+			 * at level may anyway. */
 		case MTS_OUTCOME_OK:
 		case MTS_OUTCOME_NO_POLICY:
 			break;

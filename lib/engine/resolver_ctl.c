@@ -302,9 +302,9 @@ void resolver_ctl_handle(struct request *q, const char *cmd, size_t cmd_len, con
 				 (json_int_t)r->conn_count, "answers", "policy",
 				 (json_int_t)r->counters[MTS_ANSWER_POLICY], "notfound",
 				 (json_int_t)r->counters[MTS_ANSWER_NOTFOUND], "temp",
-				 (json_int_t)r->counters[MTS_ANSWER_TEMP], "failure",
-				 (json_int_t)r->counters[MTS_ANSWER_FAILURE], "dane",
-				 (json_int_t)r->counters[MTS_ANSWER_DANE]));
+				 (json_int_t)r->counters[MTS_ANSWER_TEMP], "dane",
+				 (json_int_t)r->counters[MTS_ANSWER_DANE], "perm",
+				 (json_int_t)r->counters[MTS_ANSWER_PERM]));
 		return;
 	}
 	resolver_complete_json(q, json_pack("{s:s}", "error",
