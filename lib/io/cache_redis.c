@@ -11,12 +11,16 @@
  * Calls are synchronous with a timeout (default 500 ms, ?timeout_ms=N), so a
  * dead or stopped Redis costs the caller at most that per call. A broken
  * connection is reopened at the next call, so a restarted Redis is picked up
- * again without restarting the user.
+ * again without restarting the user. A Redis that did not answer in time
+ * (hung, not refusing) is left alone for a while (5 s, doubling up to 60 s)
+ * and calls fail at once meanwhile, so that a user with one event loop (the
+ * resolver) does not pay the timeout on every call.
  *
  * A walk is SCAN with a MATCH on our keys (never KEYS, which blocks a shared
  * server for as long as it takes): each call is one SCAN ... COUNT batch and
  * one MGET of the keys it returned; the position is SCAN's cursor. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +37,36 @@
 #define REDIS_TIMEOUT_MS_DEFAULT 500
 #define REDIS_VALUE_MAX (256 * 1024) /* a stored entry larger than this is corrupt */
 
+#define REDIS_BACKOFF_MIN_S 5
+#define REDIS_BACKOFF_MAX_S 60
+
 struct redis_cache {
 	struct mts_cache base;
 	struct mts_redis_url url;
 	redisContext *ctx;
+	double retry_at;    /* monotonic: no connection attempt before */
+	unsigned backoff_s; /* the next pause after a timeout */
+	char down_why[MTS_ERROR_MSG_MAX];
 };
+
+static double monotonic(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* hiredis reports a read or write timeout as an I/O error with EAGAIN's
+ * message (REDIS_ERR_TIMEOUT only in hiredis 1.1 and later). */
+static bool timed_out(const redisContext *ctx)
+{
+#ifdef REDIS_ERR_TIMEOUT
+	if (ctx->err == REDIS_ERR_TIMEOUT)
+		return true;
+#endif
+	return ctx->err == REDIS_ERR_IO && (strcmp(ctx->errstr, strerror(EAGAIN)) == 0 ||
+					    strcmp(ctx->errstr, strerror(EWOULDBLOCK)) == 0);
+}
 
 static int set_part(char *out, size_t cap, const char *s, size_t len)
 {
@@ -160,6 +189,18 @@ static int redis_fail(struct redis_cache *r, struct mts_error *err, const char *
 	const char *why = r->ctx && r->ctx->err ? r->ctx->errstr : "no connection";
 	mts_error_set(err, MTS_ESTORE, "redis cache %s:%u: %s: %s", r->url.host, r->url.port, what,
 		      why);
+	if (r->ctx && r->ctx->err && timed_out(r->ctx)) { /* hung: leave it alone a while */
+		/* Doubled when it hangs again soon after the last pause, else
+		 * back to the least (it answered for a while in between). */
+		double now = monotonic();
+		bool again = r->backoff_s && now - r->retry_at < 2.0 * r->backoff_s;
+		r->backoff_s = again ? r->backoff_s * 2 : REDIS_BACKOFF_MIN_S;
+		if (r->backoff_s > REDIS_BACKOFF_MAX_S)
+			r->backoff_s = REDIS_BACKOFF_MAX_S;
+		r->retry_at = now + r->backoff_s;
+		snprintf(r->down_why, sizeof(r->down_why), "%s: no answer within %u ms", what,
+			 r->url.timeout_ms);
+	}
 	if (r->ctx && r->ctx->err) { /* reconnect at the next call */
 		redisFree(r->ctx);
 		r->ctx = NULL;
@@ -185,6 +226,11 @@ static int redis_connect(struct redis_cache *r, struct mts_error *err)
 {
 	if (r->ctx)
 		return 0;
+	double now = monotonic();
+	if (r->retry_at > now)
+		return mts_error_set(err, MTS_ESTORE,
+				     "redis cache %s:%u unavailable, next attempt in %.0f s (%s)",
+				     r->url.host, r->url.port, r->retry_at - now, r->down_why);
 	struct timeval tv = {.tv_sec = r->url.timeout_ms / 1000,
 			     .tv_usec = (r->url.timeout_ms % 1000) * 1000};
 	r->ctx = redisConnectWithTimeout(r->url.host, (int)r->url.port, tv);
