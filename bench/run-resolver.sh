@@ -56,9 +56,17 @@ B=$build/bench/bench_socketmap
 M=$build/mtasts
 tmp=$(mktemp -d /tmp/mtasts-bench-resolver.XXXXXX)
 pids=()
+# TERM, then KILL after 5 s: mta-sts-daemon 1.1.2 does not always end on TERM.
 cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+	local pid i
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null && echo "pid $pid killed: it did not end on TERM" >&2
+	done
 	wait 2>/dev/null
 	rm -rf "$tmp"
 }
