@@ -17,8 +17,11 @@
 # first, then resolver first, ...), so a slow patch of the machine hits every
 # server alike. Printed: each round's figures, then per server the median
 # rate, min and max, median p50/p99, median CPU per answer, and the ratio of
-# the medians to the trivial server's. Other work on the machine still shows
-# as spread between rounds: compare medians, read min/max as the noise.
+# the medians to the trivial server's, with the range of the ratios taken
+# within each round. Other work on the machine still shows as spread between
+# rounds: compare medians, read min/max as the noise. The server's CPU time
+# per answer (utime + stime over the run) moves less with that noise than the
+# rate does.
 #
 # Usage: bench/run-resolver.sh [SECONDS]   (SECONDS per run, default 5; root,
 #        for the rig and for the peer's private resolv.conf)
@@ -198,6 +201,10 @@ done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 }
 	END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 minmax() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo " - " hi }'; }
+# paired "RATES" "BASELINE RATES": the ratios of the same rounds, "min - max"
+paired() { awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+	for (i = 1; i <= n; i++) { r = 100 * x[i] / y[i]; if (i == 1 || r < lo) lo = r; if (i == 1 || r > hi) hi = r }
+	printf "%.0f - %.0f%%", lo, hi }'; }
 field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 hz=$(getconf CLK_TCK)
 summary=()
@@ -231,9 +238,10 @@ for load in "1 1" "16 1" "100 8"; do
 	for ((i = 0; i < n; i++)); do
 		m=$(median "${rate[$i]}")
 		ratio=$(awk -v a="$m" -v b="$tmed" 'BEGIN { printf "%.0f%%", 100 * a / b }')
-		summary+=("$(printf '| %s | %s | %.0f | %s | %.1f / %.1f | %.2f | %s |' "$label" \
+		summary+=("$(printf '| %s | %s | %.0f | %s | %.1f / %.1f | %.2f | %s | %s |' "$label" \
 			"${names[$i]}" "$m" "$(minmax "${rate[$i]}")" "$(median "${p50[$i]}")" \
-			"$(median "${p99[$i]}")" "$(median "${cpu[$i]}")" "$ratio")")
+			"$(median "${p99[$i]}")" "$(median "${cpu[$i]}")" "$ratio" \
+			"$(paired "${rate[$i]}" "${rate[0]}")")")
 	done
 	if [ "$n" = 3 ]; then
 		versus+=("$(awk -v l="$label" -v a="$(median "${rate[1]}")" -v b="$(median "${rate[2]}")" \
@@ -244,8 +252,8 @@ done
 echo
 echo "Medians of $rounds rounds x $seconds s ($pinning):"
 echo
-echo "| load | server | median rate/s | min - max | median p50 / p99 (µs) | CPU µs/answer | of trivial |"
-echo "|------|--------|--------------:|----------:|----------------------:|--------------:|-----------:|"
+echo "| load | server | median rate/s | min - max | median p50 / p99 (µs) | CPU µs/answer | of trivial | same-round ratios |"
+echo "|------|--------|--------------:|----------:|----------------------:|--------------:|-----------:|------------------:|"
 printf '%s\n' "${summary[@]}"
 echo
 if [ ${#versus[@]} -gt 0 ]; then
