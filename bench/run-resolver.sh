@@ -191,6 +191,10 @@ for d in good-enforce good-wildcard good-multi-mx record-multistring record-exte
 	fi
 done
 [ "$differ" = 0 ] || echo "($differ domains answered differently: the peer may look those up on every request)"
+if [ "$peer" = 1 ] && grep -q . "$tmp/peer.log"; then
+	echo "peer log (warnings; last lines):"
+	tail -n 5 "$tmp/peer.log"
+fi
 for i in "${!names[@]}"; do
 	[ "${names[$i]}" = trivial ] && continue
 	echo "${names[$i]} with ${#keys[@]} cached answers: $(mem "${spids[$i]}")"
