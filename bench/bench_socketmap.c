@@ -374,6 +374,11 @@ static int fill(int argc, char **argv)
 	       "p50=%.1fms p99=%.1fms\n",
 	       count, ok, notfound, temp, other, elapsed, (double)count / elapsed,
 	       samples[done / 2] * 1e3, samples[(size_t)((double)done * 0.99)] * 1e3);
+	for (size_t i = 0; i < clients; i++)
+		close(fs[i].fd);
+	free(fs);
+	free(pfds);
+	free(samples);
 	return 0;
 }
 
