@@ -257,7 +257,7 @@ YML
 	peer_pid=$!
 	pids+=("$peer_pid")
 	wait_port "$block.3" 8461 "$peer_pid" ||
-		{ echo "mta-sts-daemon did not start:" >&2; cat "$tmp/peer.log" >&2; exit 1; }
+		{ echo "mta-sts-daemon did not start (its log follows, if any)" >&2; cat "$tmp/peer.log" >&2 2>/dev/null; exit 1; }
 	fill peer "$peer_pid" "$block.3:8461" p.bench.test "$peer_n"
 	if grep -q . "$tmp/peer.log"; then
 		echo "peer log (last lines):"

@@ -160,7 +160,7 @@ YML
 	peer_pid=$!
 	pids+=("$peer_pid")
 	wait_port "$paddr" "$pport" "$peer_pid" ||
-		{ echo "mta-sts-daemon did not start:" >&2; cat "$tmp/peer.log" >&2; exit 1; }
+		{ echo "mta-sts-daemon did not start (its log follows, if any)" >&2; cat "$tmp/peer.log" >&2 2>/dev/null; exit 1; }
 	names+=(peer)
 	addrs+=("$paddr:$pport")
 	spids+=("$peer_pid")
