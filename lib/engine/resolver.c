@@ -65,30 +65,38 @@ long long resolver_now(struct mts_resolver *r)
 
 /* ---- the answer cache ------------------------------------------------- */
 
-static uint32_t hash_key(const char *s)
+static uint32_t hash_key(const char *s, size_t len)
 {
 	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
 	return h;
 }
 
-static void make_key(char *key, size_t cap, const char *zone, const char *domain)
+/* "zone '\t' domain" in key (RESOLVER_KEY_MAX bytes); its length. */
+static size_t make_key(char *key, const char *zone, const char *domain)
 {
-	snprintf(key, cap, "%s\t%s", zone, domain);
+	size_t zl = strnlen(zone, MTS_RESOLVER_NAME_MAX), dl = strnlen(domain, MTS_DNAME_MAX);
+	memcpy(key, zone, zl);
+	key[zl] = '\t';
+	memcpy(key + zl + 1, domain, dl);
+	key[zl + 1 + dl] = '\0';
+	return zl + 1 + dl;
 }
 
-static struct answer **answer_slot(struct mts_resolver *r, const char *key)
+static struct answer **answer_slot(struct mts_resolver *r, const char *key, size_t len,
+				   uint32_t hash)
 {
-	struct answer **slot = &r->buckets[hash_key(key) % ANSWER_BUCKETS];
-	while (*slot && strcmp((*slot)->key, key) != 0)
+	struct answer **slot = &r->buckets[hash % ANSWER_BUCKETS];
+	while (*slot && ((*slot)->hash != hash || (*slot)->key_len != len ||
+			 memcmp((*slot)->key, key, len) != 0))
 		slot = &(*slot)->next_in_bucket;
 	return slot;
 }
 
 void resolver_answer_remove(struct mts_resolver *r, struct answer *a)
 {
-	struct answer **slot = answer_slot(r, a->key);
+	struct answer **slot = answer_slot(r, a->key, a->key_len, a->hash);
 	if (*slot == a)
 		*slot = a->next_in_bucket;
 	if (a->older)
@@ -100,7 +108,6 @@ void resolver_answer_remove(struct mts_resolver *r, struct answer *a)
 	else
 		r->newest = a->older;
 	r->answer_count--;
-	free(a->text);
 	free(a);
 }
 
@@ -113,28 +120,31 @@ static void answer_store(struct mts_resolver *r, const char *zone, const char *d
 			 const char *text, size_t len, enum mts_resolver_kind kind, long long now,
 			 long long expires_at)
 {
-	char key[sizeof(((struct answer *)0)->key)];
-	make_key(key, sizeof(key), zone, domain);
-	struct answer **slot = answer_slot(r, key);
+	char key[RESOLVER_KEY_MAX];
+	size_t key_len = make_key(key, zone, domain);
+	uint32_t hash = hash_key(key, key_len);
+	struct answer **slot = answer_slot(r, key, key_len, hash);
 	if (*slot)
 		resolver_answer_remove(r, *slot);
 	while (r->answer_count >= answer_max(r) && r->oldest)
 		resolver_answer_remove(r, r->oldest);
-	struct answer *a = calloc(1, sizeof(*a));
-	char *copy = mts_strndup(text, len);
-	if (!a || !copy) {
-		free(a);
-		free(copy);
+	struct answer *a = malloc(sizeof(*a) + key_len + 1 + len + 1);
+	if (!a)
 		return;
-	}
-	memcpy(a->key, key, sizeof(key));
+	memset(a, 0, sizeof(*a));
+	memcpy(a->key, key, key_len + 1);
+	char *copy = a->key + key_len + 1;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	a->key_len = key_len;
+	a->hash = hash;
 	a->domain = strchr(a->key, '\t') + 1;
 	a->text = copy;
 	a->len = len;
 	a->kind = kind;
 	a->made_at = now;
 	a->expires_at = expires_at;
-	slot = answer_slot(r, key);
+	slot = answer_slot(r, key, key_len, hash);
 	a->next_in_bucket = *slot;
 	*slot = a;
 	a->older = r->newest;
@@ -149,9 +159,9 @@ static void answer_store(struct mts_resolver *r, const char *zone, const char *d
 static struct answer *answer_fresh(struct mts_resolver *r, const char *zone, const char *domain,
 				   long long now)
 {
-	char key[sizeof(((struct answer *)0)->key)];
-	make_key(key, sizeof(key), zone, domain);
-	struct answer *a = *answer_slot(r, key);
+	char key[RESOLVER_KEY_MAX];
+	size_t key_len = make_key(key, zone, domain);
+	struct answer *a = *answer_slot(r, key, key_len, hash_key(key, key_len));
 	if (!a)
 		return NULL;
 	if ((double)(now - a->made_at) >= r->cfg.cache_grace ||
@@ -988,9 +998,9 @@ static void refresh_answers(struct mts_resolver *r, const char *domain,
 	for (size_t i = 0; i <= r->cfg.zone_count; i++) {
 		const struct mts_resolver_zone *z =
 			i == 0 ? &r->cfg.default_zone : &r->cfg.zones[i - 1];
-		char key[sizeof(((struct answer *)0)->key)];
-		make_key(key, sizeof(key), z->name, domain);
-		struct answer *a = *answer_slot(r, key);
+		char key[RESOLVER_KEY_MAX];
+		size_t key_len = make_key(key, z->name, domain);
+		struct answer *a = *answer_slot(r, key, key_len, hash_key(key, key_len));
 		if (!a || a->kind == MTS_ANSWER_DANE)
 			continue;
 		char text[MTS_RESOLVER_ANSWER_MAX];

@@ -11,6 +11,8 @@
 #ifndef MTASTS_RESOLVER_INT_H
 #define MTASTS_RESOLVER_INT_H
 
+#include <stdint.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -24,14 +26,18 @@
 #define DANE_MX_MAX 8              /* MX hosts checked for TLSA */
 #define RESOLVER_WAIT_BUCKETS 11   /* bounds of the wait histogram (resolver_metrics.c) */
 
+/* One allocation per answer, sized by what it holds: the key
+ * "zone '\t' domain", a NUL, the answer text, a NUL. */
+#define RESOLVER_KEY_MAX (MTS_RESOLVER_NAME_MAX + MTS_DNAME_MAX + 2)
 struct answer {
 	struct answer *next_in_bucket, *older, *newer;
-	char key[MTS_RESOLVER_NAME_MAX + MTS_DNAME_MAX + 2]; /* zone '\t' domain */
-	const char *domain;          /* inside key */
-	char *text;
-	size_t len;
+	const char *domain; /* inside key */
+	const char *text;   /* after key */
+	size_t len, key_len;
+	uint32_t hash; /* of the key */
 	enum mts_resolver_kind kind;
 	long long made_at, expires_at; /* expires_at: the policy's; 0 = none */
+	char key[];
 };
 
 struct conn;
