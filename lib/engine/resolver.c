@@ -694,6 +694,14 @@ static void try_write(struct conn *c)
 	}
 }
 
+/* The loop's cached clock (one clock read per loop iteration), in µs. */
+static long long loop_clock_us(struct mts_resolver *r)
+{
+	struct timeval now;
+	event_base_gettimeofday_cached(r->base, &now);
+	return (long long)now.tv_sec * 1000000 + now.tv_usec;
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
@@ -710,8 +718,9 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	c->in_len += (size_t)got;
-	struct timeval idle = {.tv_sec = c->r->cfg.idle_timeout};
-	evtimer_add(c->ev_idle, &idle);
+	/* No timer work per request: the idle timer, when it fires, looks at
+	 * when the client last sent something. */
+	c->last_read_us = loop_clock_us(c->r);
 	process_input(c);
 }
 
@@ -724,6 +733,16 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct timeval idle = {.tv_sec = c->r->cfg.idle_timeout};
+	long long left = (long long)c->r->cfg.idle_timeout * 1000000 -
+			 (loop_clock_us(c->r) - c->last_read_us);
+	if (left > (long long)c->r->cfg.idle_timeout * 1000000) /* the clock was set back */
+		left = (long long)c->r->cfg.idle_timeout * 1000000;
+	if (left > 0) { /* it spoke since the timer was set: wait for the rest */
+		struct timeval rest = {.tv_sec = (time_t)(left / 1000000),
+				       .tv_usec = (suseconds_t)(left % 1000000)};
+		evtimer_add(c->ev_idle, &rest);
+		return;
+	}
 	if (c->head || c->paused || evbuffer_get_length(c->out) > 0) { /* busy, not idle */
 		evtimer_add(c->ev_idle, &idle);
 		return;
@@ -775,6 +794,7 @@ static void conn_free(struct conn *c)
 static void set_idle(struct mts_resolver *r, struct conn *c)
 {
 	struct timeval idle = {.tv_sec = r->cfg.idle_timeout};
+	c->last_read_us = loop_clock_us(r);
 	evtimer_add(c->ev_idle, &idle);
 }
 

@@ -74,6 +74,7 @@ struct conn {
 	struct request *head, **tail;
 	size_t inflight;
 	bool control, closing, paused;
+	long long last_read_us; /* the loop's cached clock at the last request bytes */
 };
 
 /* A domain being refreshed by proactive fetching (a discovery in flight). */
