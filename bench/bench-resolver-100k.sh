@@ -55,31 +55,11 @@ M=$build/mtasts
 tmp=$(mktemp -d /tmp/mtasts-bench-100k.XXXXXX)
 chmod 755 "$tmp"
 pids=()
-# TERM, then KILL after 5 s: mta-sts-daemon 1.1.2 does not always end on TERM.
-cleanup() {
-	local pid i
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null && echo "pid $pid killed: it did not end on TERM" >&2
-	done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$src/bench/lib.sh"
+trap bench_cleanup EXIT
 
-if [ "$(nproc)" -ge 2 ]; then
-	on_server=(taskset -c "$cpu_server")
-	on_load=(taskset -c "$cpu_load")
-	pinning="resolvers on CPU $cpu_server; knot, policy host and driver on CPU $cpu_load"
-else
-	on_server=()
-	on_load=()
-	pinning="one CPU: not pinned"
-fi
+bench_pin "$cpu_server" "$cpu_load" "resolvers on CPU $cpu_server; knot, policy host and driver on CPU $cpu_load"
 
 # A 127.A.B.0/24 block with nothing bound (as tests/rig/rig picks one).
 block=""

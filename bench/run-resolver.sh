@@ -59,31 +59,11 @@ B=$build/bench/bench_socketmap
 M=$build/mtasts
 tmp=$(mktemp -d /tmp/mtasts-bench-resolver.XXXXXX)
 pids=()
-# TERM, then KILL after 5 s: mta-sts-daemon 1.1.2 does not always end on TERM.
-cleanup() {
-	local pid i
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null && echo "pid $pid killed: it did not end on TERM" >&2
-	done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$src/bench/lib.sh"
+trap bench_cleanup EXIT
 
-if [ "$(nproc)" -ge 2 ]; then
-	on_server=(taskset -c "$cpu_server")
-	on_load=(taskset -c "$cpu_load")
-	pinning="servers on CPU $cpu_server, load generator on CPU $cpu_load"
-else
-	on_server=()
-	on_load=()
-	pinning="one CPU: not pinned"
-fi
+bench_pin "$cpu_server" "$cpu_load" "servers on CPU $cpu_server, load generator on CPU $cpu_load"
 
 # mem PID: VmRSS, and from smaps_rollup the process's own pages (Private_Dirty)
 # and its proportional share of the shared ones (Pss).

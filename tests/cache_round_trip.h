@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mtasts/cache.h"
 
@@ -211,6 +213,78 @@ static inline void walk_round(struct mts_cache *c, bool exact)
 	assert_int_equal(rc, MTS_EIO);
 	assert_false(w.done);
 	free(log);
+}
+
+/* Walk a cache that also holds malformed rows, 1 and 8 entries a call:
+ * the WALK_N good ones come once each, the bad ones are skipped and
+ * counted (skipped of them) with a reason naming the backend (says). */
+static inline void skip_walk_round(struct mts_cache *c, size_t skipped, const char *says)
+{
+	for (size_t batch = 1; batch <= 8; batch += 7) {
+		struct walk_log *log = calloc(1, sizeof(*log));
+		assert_non_null(log);
+		struct mts_cache_walk w = {0};
+		walk_all(c, &w, batch, log);
+		assert_int_equal(w.visited, WALK_N);
+		assert_int_equal(log->others, 0);
+		assert_int_equal(w.skipped, skipped);
+		assert_non_null(strstr(w.skip_reason, says));
+		free(log);
+	}
+}
+
+/* tests/rig/SERVER VERB (redis or pg: freeze, thaw, stop, start...). */
+static inline int rig_server(const char *server, const char *verb)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s/tests/rig/%s %s >/dev/null 2>&1",
+		 getenv("MTASTS_SOURCE_DIR"), server, verb);
+	return system(cmd);
+}
+
+static inline double monotonic_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A hung server (tests/rig/SERVER freeze: it accepts, never answers): the
+ * first call gives up within [min_s, max_s), the next one fails at once
+ * saying "unavailable" and then_says, and after the pause (5 s) the cache
+ * reconnects and still has the entry. Measured while frozen, asserted
+ * after the thaw, so that a failure never leaves the shared server
+ * stopped. */
+static inline void hung_round(struct mts_cache *c, const char *server, double min_s, double max_s,
+			      const char *then_says)
+{
+	struct mts_error err = {0};
+	struct mts_cache_entry e, got;
+	make_entry(&e, "h.example", "v1", "p", (long long)time(NULL));
+	assert_int_equal(mts_cache_put(c, &e, &err), 0);
+	assert_int_equal(rig_server(server, "freeze"), 0);
+	double t0 = monotonic_s();
+	int first = mts_cache_get(c, "h.example", &got, &err);
+	double first_s = monotonic_s() - t0;
+	t0 = monotonic_s();
+	int second = mts_cache_put(c, &e, &err);
+	double second_s = monotonic_s() - t0;
+	char second_msg[sizeof(err.message)];
+	snprintf(second_msg, sizeof(second_msg), "%s", err.message);
+	assert_int_equal(rig_server(server, "thaw"), 0);
+
+	assert_int_equal(first, MTS_ESTORE);
+	if (first_s < min_s || first_s >= max_s)
+		fail_msg("the first call took %.2f s, want %.2f..%.2f", first_s, min_s, max_s);
+	assert_int_equal(second, MTS_ESTORE);
+	if (second_s >= 0.1)
+		fail_msg("the call after a timeout took %.2f s, want at once", second_s);
+	assert_non_null(strstr(second_msg, "unavailable"));
+	assert_non_null(strstr(second_msg, then_says));
+	sleep(6);
+	assert_int_equal(mts_cache_get(c, "h.example", &got, &err), 0);
+	assert_string_equal(got.id, "v1");
+	mts_cache_entry_clear(&got);
 }
 
 #endif

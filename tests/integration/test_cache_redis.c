@@ -185,10 +185,7 @@ static void test_restart(void **state)
 	struct mts_cache_entry e, got;
 	make_entry(&e, "r.example", "v1", "p", (long long)time(NULL));
 	assert_int_equal(mts_cache_put(c, &e, &err), 0);
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s/tests/rig/redis restart >/dev/null 2>&1",
-		 getenv("MTASTS_SOURCE_DIR"));
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rig_server("redis", "restart"), 0);
 	/* The old connection is dead: the first call may fail cleanly, then the
 	 * cache reconnects. Nothing was persisted, so the entry is gone. */
 	int rc = mts_cache_get(c, "r.example", &got, &err);
@@ -212,21 +209,6 @@ static void test_dead_server_is_bounded(void **state)
 	assert_non_null(strstr(err.message, "connect"));
 }
 
-static double monotonic(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int rig_redis(const char *verb)
-{
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s/tests/rig/redis %s >/dev/null 2>&1",
-		 getenv("MTASTS_SOURCE_DIR"), verb);
-	return system(cmd);
-}
-
 static void test_hung_server(void **state)
 {
 	(void)state;
@@ -236,35 +218,7 @@ static void test_hung_server(void **state)
 	struct mts_error err = {0};
 	struct mts_cache *c = mts_cache_open(hung_url, &err);
 	assert_non_null(c);
-	struct mts_cache_entry e, got;
-	make_entry(&e, "h.example", "v1", "p", (long long)time(NULL));
-	assert_int_equal(mts_cache_put(c, &e, &err), 0);
-	assert_int_equal(rig_redis("freeze"), 0);
-	/* Measured while frozen, asserted after the thaw: a failed assertion
-	 * never leaves the shared server stopped. */
-	double t0 = monotonic();
-	int first = mts_cache_get(c, "h.example", &got, &err);
-	double first_s = monotonic() - t0;
-	char first_msg[sizeof(err.message)];
-	snprintf(first_msg, sizeof(first_msg), "%s", err.message);
-	t0 = monotonic();
-	int second = mts_cache_put(c, &e, &err);
-	double second_s = monotonic() - t0;
-	char second_msg[sizeof(err.message)];
-	snprintf(second_msg, sizeof(second_msg), "%s", err.message);
-	assert_int_equal(rig_redis("thaw"), 0);
-
-	assert_int_equal(first, MTS_ESTORE); /* gave up after its 300 ms */
-	assert_true(first_s >= 0.25 && first_s < 1.5);
-	assert_int_equal(second, MTS_ESTORE); /* then at once, for a while */
-	assert_true(second_s < 0.1);
-	assert_non_null(strstr(second_msg, "unavailable"));
-	assert_non_null(strstr(second_msg, "no answer within 300 ms"));
-	(void)first_msg;
-	sleep(6); /* the pause (5 s) is over: it reconnects, the entry is there */
-	assert_int_equal(mts_cache_get(c, "h.example", &got, &err), 0);
-	assert_string_equal(got.id, "v1");
-	mts_cache_entry_clear(&got);
+	hung_round(c, "redis", 0.25, 1.5, "no answer within 300 ms");
 	mts_cache_close(c);
 }
 

@@ -162,16 +162,7 @@ static void test_walk(void **state)
 	sql(conn, "INSERT INTO sts_policy_cache (domain) VALUES ('w100' || repeat('a', 600))");
 	sql(conn, "INSERT INTO sts_policy_cache (domain) VALUES ('w100 space.example')");
 	PQfinish(conn);
-	for (size_t batch = 1; batch <= 8; batch += 7) {
-		struct walk_log *log = calloc(1, sizeof(*log));
-		struct mts_cache_walk w = {0};
-		walk_all(c, &w, batch, log);
-		assert_int_equal(w.visited, WALK_N);
-		assert_int_equal(log->others, 0);
-		assert_int_equal(w.skipped, 3);
-		assert_non_null(strstr(w.skip_reason, "postgresql cache"));
-		free(log);
-	}
+	skip_walk_round(c, 3, "postgresql cache");
 	mts_cache_close(c);
 }
 
@@ -184,10 +175,8 @@ static void test_restart(void **state)
 	struct mts_cache_entry e, got;
 	make_entry(&e, "r.example", "v1", "p", (long long)time(NULL));
 	assert_int_equal(mts_cache_put(c, &e, &err), 0);
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s/tests/rig/pg stop >/dev/null 2>&1 && %s/tests/rig/pg start >/dev/null 2>&1",
-		 getenv("MTASTS_SOURCE_DIR"), getenv("MTASTS_SOURCE_DIR"));
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rig_server("pg", "stop"), 0);
+	assert_int_equal(rig_server("pg", "start"), 0);
 	/* The entry was committed: after the restart the cache reconnects and
 	 * finds it. */
 	assert_int_equal(mts_cache_get(c, "r.example", &got, &err), 0);
@@ -196,59 +185,15 @@ static void test_restart(void **state)
 	mts_cache_close(c);
 }
 
-static double monotonic(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int rig_pg(const char *verb)
-{
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s/tests/rig/pg %s >/dev/null 2>&1", getenv("MTASTS_SOURCE_DIR"),
-		 verb);
-	return system(cmd);
-}
-
 static void test_hung_server(void **state)
 {
 	(void)state;
 	struct mts_error err = {0};
 	struct mts_cache *c = mts_cache_open(url, &err);
 	assert_non_null(c);
-	struct mts_cache_entry e, got;
-	make_entry(&e, "h.example", "v1", "p", (long long)time(NULL));
-	assert_int_equal(mts_cache_put(c, &e, &err), 0);
-	assert_int_equal(rig_pg("freeze"), 0);
-	/* Everything is measured first and asserted after the thaw, so that a
-	 * failure never leaves the shared server stopped. */
-	double t0 = monotonic();
-	int first = mts_cache_get(c, "h.example", &got, &err);
-	double first_s = monotonic() - t0;
-	char first_msg[sizeof(err.message)];
-	snprintf(first_msg, sizeof(first_msg), "%s", err.message);
-	t0 = monotonic();
-	int second = mts_cache_put(c, &e, &err);
-	double second_s = monotonic() - t0;
-	char second_msg[sizeof(err.message)];
-	snprintf(second_msg, sizeof(second_msg), "%s", err.message);
-	assert_int_equal(rig_pg("thaw"), 0);
-
-	/* The server accepted the query and never answered: the call gave up
+	/* The server accepted the query and never answered: the call gives up
 	 * after the statement limit plus the margin (1.5 s), not never. */
-	assert_int_equal(first, MTS_ESTORE);
-	assert_true(first_s >= 1.4 && first_s < 3.0);
-	assert_non_null(strstr(first_msg, "no answer"));
-	/* Meanwhile calls fail at once instead of waiting again. */
-	assert_int_equal(second, MTS_ESTORE);
-	assert_true(second_s < 0.1);
-	assert_non_null(strstr(second_msg, "unavailable"));
-	/* After the pause (5 s) the cache reconnects and has the entry. */
-	sleep(6);
-	assert_int_equal(mts_cache_get(c, "h.example", &got, &err), 0);
-	assert_string_equal(got.id, "v1");
-	mts_cache_entry_clear(&got);
+	hung_round(c, "pg", 1.4, 3.0, "no answer");
 	mts_cache_close(c);
 }
 

@@ -240,16 +240,7 @@ static void test_sqlite_walk(void **state)
 	exec_sql(db, "INSERT INTO sts_policy (domain) VALUES ('w100' || printf('%.300c', 'a'))");
 	exec_sql(db, "INSERT INTO sts_policy (domain, policy) VALUES ('w100y.example', 3.5)");
 	sqlite3_close(db);
-	for (size_t batch = 1; batch <= 8; batch += 7) {
-		struct walk_log *log = calloc(1, sizeof(*log));
-		struct mts_cache_walk w = {0};
-		walk_all(c, &w, batch, log);
-		assert_int_equal(w.visited, WALK_N);
-		assert_int_equal(log->others, 0);
-		assert_int_equal(w.skipped, 5);
-		assert_non_null(strstr(w.skip_reason, "sqlite cache"));
-		free(log);
-	}
+	skip_walk_round(c, 5, "sqlite cache");
 	mts_cache_close(c);
 }
 
