@@ -85,14 +85,6 @@ cpu_ticks() { # PID -> user + system clock ticks of the whole process so far
 }
 hz=$(getconf CLK_TCK)
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-wait_port() { # ADDR PORT PID
-	for _ in $(seq 400); do
-		kill -0 "$3" 2>/dev/null || return 1
-		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # ---- the bench world
 "${on_load[@]}" "$build/bench/bench_policy_host" "$block.2" 443 "$tmp/ca.pem" >"$tmp/host.out" \
@@ -230,14 +222,7 @@ cache:
 default_zone:
   timeout: 30
 YML
-	# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
-	"${on_server[@]}" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
-		"$tmp/resolv.conf" env SSL_CERT_FILE="$tmp/ca.pem" \
-		mta-sts-daemon -c "$tmp/peer.yml" -v warn -l "$tmp/peer.log" &
-	peer_pid=$!
-	pids+=("$peer_pid")
-	wait_port "$block.3" 8461 "$peer_pid" ||
-		{ echo "mta-sts-daemon did not start (its log follows, if any)" >&2; cat "$tmp/peer.log" >&2 2>/dev/null; exit 1; }
+	start_peer "$tmp/resolv.conf" "$tmp/ca.pem" "$block.3" 8461
 	fill peer "$peer_pid" "$block.3:8461" p.bench.test "$peer_n"
 	if grep -q . "$tmp/peer.log"; then
 		echo "peer log (last lines):"

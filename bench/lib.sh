@@ -7,6 +7,12 @@
 # bench_pin SERVER_CPU LOAD_CPU WHAT: on a machine with two CPUs or more,
 #   on_server and on_load become taskset prefixes for those CPUs and pinning
 #   says so, WHAT naming what runs where; on one CPU, nothing is pinned.
+# wait_port ADDR PORT PID: until ADDR:PORT accepts (20 s), while PID lives.
+# start_peer RESOLV_CONF CA_FILE ADDR PORT: postfix-mta-sts-resolver's
+#   mta-sts-daemon with $tmp/peer.yml, pinned like a server, in a private
+#   mount namespace where RESOLV_CONF is /etc/resolv.conf, trusting CA_FILE;
+#   its pid in peer_pid (and pids), its log in $tmp/peer.log. Exits the
+#   script, with the log, when it does not start.
 
 bench_cleanup() {
 	local pid i
@@ -32,4 +38,27 @@ bench_pin() {
 		on_load=()
 		pinning="one CPU: not pinned"
 	fi
+}
+
+wait_port() {
+	for _ in $(seq 400); do
+		kill -0 "$3" 2>/dev/null || return 1
+		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+start_peer() {
+	# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
+	"${on_server[@]}" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
+		"$1" env SSL_CERT_FILE="$2" \
+		mta-sts-daemon -c "$tmp/peer.yml" -v warn -l "$tmp/peer.log" &
+	peer_pid=$!
+	pids+=("$peer_pid")
+	wait_port "$3" "$4" "$peer_pid" || {
+		echo "mta-sts-daemon did not start (its log follows, if any)" >&2
+		cat "$tmp/peer.log" >&2 2>/dev/null
+		exit 1
+	}
 }

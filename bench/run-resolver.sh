@@ -79,14 +79,6 @@ cpu_ticks() {
 	read -r -a f <<<"${stat##*) }" # f[0] is field 3 (state): utime is 14, stime 15
 	echo $((f[11] + f[12]))
 }
-wait_port() { # ADDR PORT PID
-	for _ in $(seq 200); do
-		kill -0 "$3" 2>/dev/null || return 1
-		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 echo "method: $rounds rounds x $seconds s per load and server, order rotating; $pinning"
@@ -133,14 +125,7 @@ cache:
 default_zone:
   timeout: 4
 YML
-	# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
-	"${on_server[@]}" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
-		"$tmp/resolv.conf" env SSL_CERT_FILE="$RIG_CA_FILE" \
-		mta-sts-daemon -c "$tmp/peer.yml" -v warn -l "$tmp/peer.log" &
-	peer_pid=$!
-	pids+=("$peer_pid")
-	wait_port "$paddr" "$pport" "$peer_pid" ||
-		{ echo "mta-sts-daemon did not start (its log follows, if any)" >&2; cat "$tmp/peer.log" >&2 2>/dev/null; exit 1; }
+	start_peer "$tmp/resolv.conf" "$RIG_CA_FILE" "$paddr" "$pport"
 	names+=(peer)
 	addrs+=("$paddr:$pport")
 	spids+=("$peer_pid")
