@@ -4,7 +4,9 @@
 # other cached), Redis restarted under a running daemon, DANE precedence on
 # the rig's DNSSEC-signed zones, and a daemon whose DNS is dead answering
 # from what the shared cache holds, never keeping Postfix waiting past the
-# zone timeout. Needs RIG_ENV, REDIS_ENV and MTASTS.
+# zone timeout; policy hosts down (404/500, no address, too slow) under a
+# cached policy whose id changed; the SQLite cache deleted and locked.
+# Needs RIG_ENV, REDIS_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
 . "$RIG_ENV"
@@ -160,5 +162,35 @@ if command -v python3 >/dev/null 2>&1; then
 		|| t_fail "sqlite locked: took ${took} ms"
 	kill -0 "${pids[-1]}" 2>/dev/null && t_ok "daemon l survived the lock" || t_fail "daemon l survived the lock"
 fi
+
+# 6. Policy hosts down while the TXT id says there is a new policy: the
+#    unexpired cached one is kept (RFC 8461 §5.1) within the zone timeout,
+#    whatever the failure: an HTTP error, no address, a host too slow.
+config p "cache:
+  type: sqlite
+  options:
+    filename: $tmp/p.db" "dns_resolver: $RIG_RESOLVER"
+start p || t_fail "daemon p starts"
+t_eq "policy host down: good-enforce cached first" "$E_GOOD" "$(ask "$SM_p" good-enforce.test)"
+kill -TERM "${pids[-1]}"
+wait "${pids[-1]}" 2>/dev/null
+# good-enforce's policy, planted under an old id for domains whose policy
+# host fails: the id in DNS differs, so each lookup must try to fetch.
+for d in policy-500 no-policy-host policy-slow; do
+	sqlite3 "$tmp/p.db" "insert into sts_policy (domain, id, policy, fetched_at, expires_at)
+		select '$d.test', 'OLD', policy, strftime('%s','now'), strftime('%s','now') + 3600
+		from sts_policy where domain = 'good-enforce.test'"
+done
+start p || t_fail "daemon p starts again"
+for d in policy-500 no-policy-host policy-slow; do
+	start_s=$(date +%s%N)
+	got=$(ask "$SM_p" "$d.test")
+	took=$(( ($(date +%s%N) - start_s) / 1000000 ))
+	t_eq "$d: the host fails, the cached policy is answered" "$E_GOOD" "$got"
+	[ "$took" -le 4600 ] && t_ok "$d: answered in ${took} ms (zone timeout 3 s + postmap)" \
+		|| t_fail "$d: took ${took} ms"
+done
+kill -0 "${pids[-1]}" 2>/dev/null && t_ok "daemon p survived the failing hosts" \
+	|| t_fail "daemon p survived the failing hosts"
 
 t_done
