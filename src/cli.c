@@ -279,3 +279,43 @@ void cli_print_json(json_t *v)
 	fputc('\n', stdout);
 	json_decref(v);
 }
+
+FILE *cli_output_text(struct cli_output *o)
+{
+	return open_memstream(&o->text, &o->text_len);
+}
+
+static struct cli_output *output_at(struct cli_output *first, size_t i, size_t stride)
+{
+	return (struct cli_output *)((char *)first + i * stride);
+}
+
+json_t *cli_outputs_take(struct cli_output *first, size_t count, size_t stride, bool json,
+			 const char *sep)
+{
+	json_t *list = json ? json_array() : NULL;
+	bool printed = false;
+	if (json && !list)
+		return NULL;
+	for (size_t i = 0; i < count; i++) {
+		struct cli_output *o = output_at(first, i, stride);
+		if (json && o->json) {
+			json_array_append_new(list, o->json);
+			o->json = NULL;
+		} else if (!json && o->text) {
+			if (printed && sep)
+				fputs(sep, stdout);
+			fwrite(o->text, 1, o->text_len, stdout);
+			printed = true;
+		}
+	}
+	return list;
+}
+
+void cli_output_free(struct cli_output *o)
+{
+	json_decref(o->json);
+	free(o->text);
+	o->json = NULL;
+	o->text = NULL;
+}

@@ -101,6 +101,25 @@ int cli_net_option(const char *cmd, int opt, const char *arg, struct cli_net *n)
 struct event_base;
 int cli_run_until(const char *cmd, struct event_base *base, const size_t *done, size_t count);
 /* A domain argument to an A-label without trailing dot. 0 or MTS_EINVAL. */
+/* One domain's output in a many-domain command (check, fetch), made when
+ * its result arrives and printed in argument order at the end: a JSON
+ * object (--json) or text. cli_output_text opens a stream that fills the
+ * text (NULL when out of memory; fclose it). cli_outputs_take goes
+ * through count outputs stride bytes apart (each a member of a per-domain
+ * job): with json, it moves their JSON into a new array and returns it
+ * (NULL when out of memory); else it writes their texts to stdout,
+ * separated by sep (may be NULL), and returns NULL. cli_output_free frees
+ * one. */
+struct cli_output {
+	json_t *json;
+	char *text;
+	size_t text_len;
+};
+FILE *cli_output_text(struct cli_output *o);
+json_t *cli_outputs_take(struct cli_output *first, size_t count, size_t stride, bool json,
+			 const char *sep);
+void cli_output_free(struct cli_output *o);
+
 int cli_parse_domain(const char *arg, char *out /* MTS_DNAME_MAX + 1 */);
 /* A whole number min..max (decimal, no sign). 0 or MTS_EINVAL. */
 int cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);

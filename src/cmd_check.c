@@ -82,9 +82,7 @@ struct job {
 	bool done;
 	enum mts_verdict verdict;
 	size_t errors, warnings;
-	json_t *json;          /* --json */
-	char *text;            /* text and nagios detail */
-	size_t text_len;
+	struct cli_output out; /* --json, or text and nagios detail */
 	long long cert_days_min; /* nagios perfdata: fewest days left of any certificate */
 	bool have_cert_days;
 	struct check_run *run;
@@ -521,9 +519,9 @@ static void on_result(const struct mts_check_result *r, void *arg)
 	if (r->policy_body && r->fetch == MTS_FETCH_OK)
 		p = mts_policy_parse(r->policy_body, r->policy_len, NULL, NULL);
 	if (run->format == FORMAT_JSON) {
-		job->json = result_json(r, p);
+		job->out.json = result_json(r, p);
 	} else {
-		FILE *fp = open_memstream(&job->text, &job->text_len);
+		FILE *fp = cli_output_text(&job->out);
 		if (fp) {
 			if (run->format == FORMAT_NAGIOS)
 				nagios_text(fp, r);
@@ -558,7 +556,7 @@ static int nagios_output(struct check_run *run)
 	bool have_days = false;
 	for (size_t i = 0; i < run->count; i++) {
 		struct job *j = &run->jobs[i];
-		if (!j->text) {
+		if (!j->out.text) {
 			missing++;
 			continue;
 		}
@@ -575,15 +573,13 @@ static int nagios_output(struct check_run *run)
 	static const char *const status[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 	printf("MTA-STS %s - %zu domain%s: %zu critical, %zu warning", status[rc], run->count,
 	       run->count == 1 ? "" : "s", broken, warn > broken ? warn - broken : 0);
-	if (run->count == 1 && run->jobs[0].text)
+	if (run->count == 1 && run->jobs[0].out.text)
 		printf(", %s", mts_verdict_name(run->jobs[0].verdict));
 	printf(" | errors=%zu", errors);
 	if (have_days)
 		printf(" cert_days_min=%lld;%d;0", days, MTS_AUDIT_CERT_WARN_DAYS);
 	printf("\n");
-	for (size_t i = 0; i < run->count; i++)
-		if (run->jobs[i].text)
-			fwrite(run->jobs[i].text, 1, run->jobs[i].text_len, stdout);
+	cli_outputs_take(&run->jobs[0].out, run->count, sizeof(run->jobs[0]), false, NULL);
 	return rc;
 }
 
@@ -647,18 +643,14 @@ static int run_check(struct check_args *a, int nargs, char **args)
 	}
 	size_t errors = 0, counts[4] = {0};
 	for (size_t i = 0; i < run.count; i++) {
-		if (!run.jobs[i].done || (!run.jobs[i].json && !run.jobs[i].text))
+		if (!run.jobs[i].done || (!run.jobs[i].out.json && !run.jobs[i].out.text))
 			continue;
 		errors += run.jobs[i].errors;
 		counts[run.jobs[i].verdict]++;
 	}
-	if (run.format == FORMAT_JSON) {
-		json_t *list = json_array();
-		for (size_t i = 0; i < run.count; i++)
-			if (run.jobs[i].json) {
-				json_array_append_new(list, run.jobs[i].json);
-				run.jobs[i].json = NULL;
-			}
+	json_t *list = cli_outputs_take(&run.jobs[0].out, run.count, sizeof(run.jobs[0]),
+					run.format == FORMAT_JSON, "\n");
+	if (run.format == FORMAT_JSON)
 		cli_print_json(json_pack(
 			"{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "domains", list, "summary",
 			"domains", (json_int_t)run.count, "protected",
@@ -666,15 +658,6 @@ static int run_check(struct check_args *a, int nargs, char **args)
 			(json_int_t)counts[MTS_VERDICT_TESTING], "not_deployed",
 			(json_int_t)counts[MTS_VERDICT_NOT_DEPLOYED], "broken",
 			(json_int_t)counts[MTS_VERDICT_BROKEN], "errors", (json_int_t)errors));
-	} else {
-		for (size_t i = 0; i < run.count; i++) {
-			if (!run.jobs[i].text)
-				continue;
-			if (i)
-				fputc('\n', stdout);
-			fwrite(run.jobs[i].text, 1, run.jobs[i].text_len, stdout);
-		}
-	}
 	rc = run.exit_code;
 	if (rc == CLI_EXIT_OK && errors)
 		rc = CLI_EXIT_PROBLEM;
@@ -682,10 +665,8 @@ out:
 	mts_check_free(run.check);
 	if (run.base)
 		event_base_free(run.base);
-	for (size_t i = 0; i < run.count; i++) {
-		json_decref(run.jobs[i].json);
-		free(run.jobs[i].text);
-	}
+	for (size_t i = 0; i < run.count; i++)
+		cli_output_free(&run.jobs[i].out);
 	free(run.jobs);
 	return rc;
 }

@@ -84,9 +84,7 @@ struct domain_job {
 	struct fetch_run *run;
 	char name[MTS_DNAME_MAX + 1];
 	bool done, valid;
-	json_t *json;        /* --json */
-	char *text;          /* text output */
-	size_t text_len;
+	struct cli_output out; /* --json, or text */
 };
 
 struct fetch_run {
@@ -219,9 +217,9 @@ static void on_result(const struct mts_discovery_result *r, void *arg)
 	if (r->cache_error[0] && !run->cache_error[0])
 		snprintf(run->cache_error, sizeof(run->cache_error), "%s", r->cache_error);
 	if (run->json) {
-		job->json = result_json(r);
+		job->out.json = result_json(r);
 	} else {
-		FILE *fp = open_memstream(&job->text, &job->text_len);
+		FILE *fp = cli_output_text(&job->out);
 		if (fp) {
 			result_text(fp, r, run->color);
 			fclose(fp);
@@ -312,22 +310,13 @@ static int run_fetch(struct fetch_args *a, int nargs, char **args)
 	size_t valid = 0;
 	for (size_t i = 0; i < run.count; i++)
 		valid += run.jobs[i].valid;
-	if (run.json) {
-		json_t *list = json_array();
-		for (size_t i = 0; i < run.count; i++)
-			if (run.jobs[i].json) {
-				json_array_append_new(list, run.jobs[i].json);
-				run.jobs[i].json = NULL;
-			}
+	json_t *list = cli_outputs_take(&run.jobs[0].out, run.count, sizeof(run.jobs[0]), run.json,
+					NULL);
+	if (run.json)
 		cli_print_json(json_pack("{s:o, s:{s:I, s:I, s:I}}", "domains", list, "summary",
 					 "domains", (json_int_t)run.count, "valid",
 					 (json_int_t)valid, "without_policy",
 					 (json_int_t)(run.count - valid)));
-	} else {
-		for (size_t i = 0; i < run.count; i++)
-			if (run.jobs[i].text)
-				fwrite(run.jobs[i].text, 1, run.jobs[i].text_len, stdout);
-	}
 	if (run.cache_error[0]) {
 		cli_error("fetch", "cache: %s", run.cache_error);
 		run.exit_code = CLI_EXIT_INCOMPLETE;
@@ -341,10 +330,8 @@ out:
 	mts_cache_close(cache);
 	if (run.base)
 		event_base_free(run.base);
-	for (size_t i = 0; i < run.count; i++) {
-		json_decref(run.jobs[i].json);
-		free(run.jobs[i].text);
-	}
+	for (size_t i = 0; i < run.count; i++)
+		cli_output_free(&run.jobs[i].out);
 	free(run.jobs);
 	return rc;
 }
