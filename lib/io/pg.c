@@ -106,7 +106,7 @@ static int wait_socket(PGconn *conn, short events, double deadline)
 /* The server did not answer in time: give the connection up, so that the
  * owner sees it lost (PQstatus) and reconnects later. libpq's cancel
  * request is not used: it waits for the server, which is not answering. */
-static int give_up(PGconn *conn, const char *what, unsigned wait_ms, struct mts_error *err)
+int mts_pg_give_up(PGconn *conn, const char *what, unsigned wait_ms, struct mts_error *err)
 {
 	if (PQstatus(conn) != CONNECTION_OK) /* it was lost, not slow */
 		return mts_pg_error(conn, err, what);
@@ -146,18 +146,13 @@ int mts_pg_result(PGconn *conn, double deadline, PGresult **out)
 	return 0;
 }
 
-int mts_pg_give_up(PGconn *conn, const char *what, unsigned wait_ms, struct mts_error *err)
-{
-	return give_up(conn, what, wait_ms, err);
-}
-
 PGresult *mts_pg_collect(PGconn *conn, unsigned wait_ms, const char *what, struct mts_error *err)
 {
 	double deadline = mts_pg_deadline(wait_ms);
 	int flushed = mts_pg_flush(conn, deadline);
 	if (flushed) {
 		if (flushed > 0)
-			give_up(conn, what, wait_ms, err);
+			mts_pg_give_up(conn, what, wait_ms, err);
 		else
 			mts_pg_error(conn, err, what);
 		return NULL;
@@ -167,7 +162,7 @@ PGresult *mts_pg_collect(PGconn *conn, unsigned wait_ms, const char *what, struc
 	for (;;) {
 		if (mts_pg_result(conn, deadline, &res)) {
 			PQclear(keep);
-			give_up(conn, what, wait_ms, err);
+			mts_pg_give_up(conn, what, wait_ms, err);
 			return NULL;
 		}
 		if (!res)
