@@ -8,6 +8,7 @@
 # Needs RIG_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
+. "$MTASTS_SOURCE_DIR/tests/integration/resolver_lib.bash"
 . "$RIG_ENV"
 M=$MTASTS
 tmp=$(mktemp -d /tmp/mtasts-resolver-test.XXXXXX)
@@ -57,16 +58,12 @@ metrics: 127.0.0.1:0
 EOF
 
 start_daemon() {
-	: >"$tmp/log"
-	"$M" resolver --config "$tmp/r.yml" --pidfile "$tmp/pid" 2>>"$tmp/log" &
-	pid=$!
-	for _ in $(seq 100); do
-		grep -q 'listening on' "$tmp/log" && break
-		sleep 0.05
-	done
-	port=$(sed -n 's/.*listening on inet:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log" | tail -1)
-	[ -n "$port" ] || { cat "$tmp/log"; return 1; }
+	resolver_start "$tmp/r.yml" "$tmp/log" --pidfile "$tmp/pid" 2>&1
+	local rc=$?
+	pid=$RESOLVER_PID
+	port=$RESOLVER_PORT
 	SM="socketmap:inet:127.0.0.1:$port"
+	return $rc
 }
 
 t_exit "--check accepts the configuration" 0 "$M" resolver --check --config "$tmp/r.yml"

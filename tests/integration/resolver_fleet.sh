@@ -9,6 +9,7 @@
 # Needs RIG_ENV, REDIS_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
+. "$MTASTS_SOURCE_DIR/tests/integration/resolver_lib.bash"
 . "$RIG_ENV"
 . "$REDIS_ENV"
 M=$MTASTS
@@ -33,15 +34,11 @@ config() {
 }
 # start NAME: run the daemon of $tmp/NAME.yml; its socketmap in SM_NAME
 start() {
-	local name=$1 log=$tmp/$1.log
-	: >"$log"
-	"$M" resolver --config "$tmp/$name.yml" 2>>"$log" &
-	pids+=($!)
-	for _ in $(seq 100); do grep -q 'listening on' "$log" && break; sleep 0.05; done
-	local port
-	port=$(sed -n 's/.*listening on inet:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | tail -1)
-	[ -n "$port" ] || { cat "$log" >&2; return 1; }
-	printf -v "SM_$name" '%s' "socketmap:inet:127.0.0.1:$port:postfix"
+	local rc=0
+	resolver_start "$tmp/$1.yml" "$tmp/$1.log" || rc=1
+	pids+=("$RESOLVER_PID")
+	printf -v "SM_$1" '%s' "socketmap:inet:127.0.0.1:$RESOLVER_PORT:postfix"
+	return $rc
 }
 ask() { postmap "${PF[@]}" -q "$2" "$1" 2>&1; }
 stats() { "$M" resolver ctl stats --control "$tmp/$1.ctl" 2>/dev/null; }

@@ -7,6 +7,7 @@
 # MTASTS (ctest: the rig and pg fixtures, see tests/CMakeLists.txt).
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
+. "$MTASTS_SOURCE_DIR/tests/integration/resolver_lib.bash"
 . "$MTASTS_SOURCE_DIR/tests/pg/common.bash"
 . "$RIG_ENV"
 M=$MTASTS
@@ -47,15 +48,11 @@ YML
 }
 # start NAME: run the daemon of $tmp/NAME.yml; its socketmap in SM_NAME
 start() {
-	local name=$1 log=$tmp/$1.log
-	: >"$log"
-	"$M" resolver --config "$tmp/$name.yml" 2>>"$log" &
-	pid_of[$name]=$!
-	for _ in $(seq 100); do grep -q 'listening on' "$log" && break; sleep 0.05; done
-	local port
-	port=$(sed -n 's/.*listening on inet:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | tail -1)
-	[ -n "$port" ] || { cat "$log" >&2; return 1; }
-	printf -v "SM_$name" '%s' "socketmap:inet:127.0.0.1:$port:postfix"
+	local rc=0
+	resolver_start "$tmp/$1.yml" "$tmp/$1.log" || rc=1
+	pid_of[$1]=$RESOLVER_PID
+	printf -v "SM_$1" '%s' "socketmap:inet:127.0.0.1:$RESOLVER_PORT:postfix"
+	return $rc
 }
 ask() { postmap "${PF[@]}" -q "$2" "$1" 2>&1; }
 ctl() { local name=$1; shift; "$M" resolver ctl "$@" --control "$tmp/$name.ctl"; }

@@ -10,6 +10,7 @@
 # delivery for testing and none domains. Needs RIG_ENV and MTASTS, root.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
+. "$MTASTS_SOURCE_DIR/tests/integration/resolver_lib.bash"
 . "$RIG_ENV"
 M=$MTASTS
 d=$RIG_DIR/resolver-sender
@@ -35,10 +36,9 @@ default_zone:
 dns_resolver: $RIG_RESOLVER
 ca_file: $RIG_CA_FILE
 EOF
-"$M" resolver --config "$d/resolver.yml" --verbose 2>"$d/resolver.log" &
-rpid=$!
-for _ in $(seq 100); do grep -q 'listening on' "$d/resolver.log" && break; sleep 0.05; done
-port=$(sed -n 's/.*listening on inet:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$d/resolver.log")
+resolver_start "$d/resolver.yml" "$d/resolver.log" --verbose 2>/dev/null
+rpid=$RESOLVER_PID
+port=$RESOLVER_PORT
 [ -n "$port" ] && t_ok "the resolver listens on $port" || { t_fail "the resolver starts" "$(cat "$d/resolver.log")"; t_done; exit 1; }
 
 # The sending Postfix.
