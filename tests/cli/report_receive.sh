@@ -4,6 +4,7 @@
 # in the middle of a batch that must lose nothing acknowledged.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
+. "$MTASTS_SOURCE_DIR/tests/receive_lib.bash"
 M=$MTASTS
 data=$MTASTS_SOURCE_DIR/tests/data/tlsrpt
 gen=$MTASTS_SOURCE_DIR/tests/gen-reports.py
@@ -13,24 +14,11 @@ cleanup() { local p; for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; r
 trap cleanup EXIT
 q() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$1" "$2"; }
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" -subj /CN=tlsrpt.test \
-	-addext subjectAltName=DNS:tlsrpt.test >/dev/null 2>&1
-ADDR=127.$((16 + RANDOM % 200)).$((16 + RANDOM % 200)).$((2 + RANDOM % 200))
-
+receive_setup
 # start LOG ARGS...: run receive in the background, wait for its port.
 start() {
-	local log=$1; shift
-	$M report receive --listen "$ADDR:0" --cert "$tmp/cert.pem" --key "$tmp/key.pem" "$@" >"$log" 2>&1 &
-	PID=$!
+	receive_start "$@"
 	pids+=("$PID")
-	PORT=""
-	for _ in $(seq 1 100); do
-		PORT=$(sed -n 's/^receive: listening on .*:\([0-9][0-9]*\)$/\1/p' "$log")
-		[ -n "$PORT" ] && break
-		sleep 0.05
-	done
-	URL=https://tlsrpt.test:$PORT/
 }
 post() { # CONTENT-TYPE FILE [extra curl args]: prints "STATUS BODY"
 	local ct=$1 file=$2; shift 2
@@ -101,40 +89,21 @@ t_contains "names the file" "nope.pem: cannot load the certificate chain" "$out"
 python3 "$gen" "$tmp/batch" --count 200 --format gz --seed 3 >/dev/null
 K=$tmp/k.db
 start "$tmp/klog" --store "sqlite://$K"
-sender() { # LIST OUT: post each file, record the ones acknowledged
-	local f
-	while read -r f; do
-		r=$(curl -sS --max-time 10 --cacert "$tmp/cert.pem" --resolve "tlsrpt.test:$PORT:$ADDR" \
-			-H 'Content-Type: application/tlsrpt+gzip' --data-binary "@$f" -o /dev/null \
-			-w '%{http_code}' "$URL" 2>/dev/null)
-		[ "$r" = 200 ] && echo "$f" >>"$2"
-	done <"$1"
-}
-ls "$tmp/batch"/*.gz | awk 'NR % 2' | sed 's/^//' >"$tmp/list1"
-ls "$tmp/batch"/*.gz | awk '!(NR % 2)' >"$tmp/list2"
-: >"$tmp/acked1"; : >"$tmp/acked2"
-sender "$tmp/list1" "$tmp/acked1" & s1=$!
-sender "$tmp/list2" "$tmp/acked2" & s2=$!
-for _ in $(seq 1 400); do
-	[ "$(cat "$tmp/acked1" "$tmp/acked2" | wc -l)" -ge 40 ] && break
-	sleep 0.05
-done
-kill -9 "$PID"; wait "$PID" 2>/dev/null
-wait "$s1" "$s2"
-acked=$(cat "$tmp/acked1" "$tmp/acked2" | wc -l)
+receive_kill9_race "$tmp/batch" 40
+acked=$(wc -l <"$tmp/race.acked")
 stored=$(q "$K" 'SELECT COUNT(*) FROM reports')
 [ "$acked" -ge 40 ] && [ "$acked" -lt 200 ] && t_ok "killed mid-batch ($acked acknowledged)" || t_fail "killed mid-batch ($acked acknowledged)"
-missing=$(cat "$tmp/acked1" "$tmp/acked2" | while read -r f; do
+missing=$(while read -r f; do
 	id=$(gzip -dc "$f" | python3 -c 'import json,sys; print(json.load(sys.stdin)["report-id"])')
 	[ "$(q "$K" "SELECT COUNT(*) FROM reports WHERE report_id = '$id'")" = 1 ] || echo "$id"
-done)
+done <"$tmp/race.acked")
 t_eq "every acknowledged report is stored" "" "$missing"
 [ "$stored" -ge "$acked" ] && [ "$stored" -le $((acked + 2)) ] && t_ok "stored $stored, acknowledged $acked (at most the in-flight ones more)" || t_fail "stored $stored, acknowledged $acked"
 t_eq "integrity after kill -9" ok "$(q "$K" 'PRAGMA integrity_check')"
 # The senders send everything again to a new server: exactly the rest is stored.
 start "$tmp/klog2" --store "sqlite://$K"
 : >"$tmp/again"
-sender <(ls "$tmp/batch"/*.gz) "$tmp/again"
+receive_sender <(ls "$tmp/batch"/*.gz) "$tmp/again"
 t_eq "resending: all 200 acknowledged" 200 "$(wc -l <"$tmp/again")"
 t_eq "resending: 200 stored, none twice" 200 "$(q "$K" 'SELECT COUNT(*) FROM reports')"
 kill -TERM "$PID"; wait "$PID"
