@@ -8,6 +8,9 @@
 #   on_server and on_load become taskset prefixes for those CPUs and pinning
 #   says so, WHAT naming what runs where; on one CPU, nothing is pinned.
 # wait_port ADDR PORT PID: until ADDR:PORT accepts (20 s), while PID lives.
+# start_resolver CONFIG LOG: `$M resolver`, pinned like a server, its stderr
+#   in LOG; waits until it listens: its pid in rpid (and pids), its TCP port
+#   on 127.0.0.1 in rport. Exits the script, with the log, when it does not.
 # start_peer RESOLV_CONF CA_FILE ADDR PORT: postfix-mta-sts-resolver's
 #   mta-sts-daemon with $tmp/peer.yml, pinned like a server, in a private
 #   mount namespace where RESOLV_CONF is /etc/resolv.conf, trusting CA_FILE;
@@ -47,6 +50,15 @@ wait_port() {
 		sleep 0.05
 	done
 	return 1
+}
+
+start_resolver() {
+	"${on_server[@]}" "$M" resolver --config "$1" 2>"$2" &
+	rpid=$!
+	pids+=("$rpid")
+	for _ in $(seq 100); do grep -q 'listening on' "$2" && break; sleep 0.05; done
+	rport=$(sed -n 's/.*listening on inet:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$2")
+	[ -n "$rport" ] || { cat "$2" >&2; exit 1; }
 }
 
 start_peer() {

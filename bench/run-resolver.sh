@@ -93,12 +93,7 @@ cache:
 dns_resolver: $RIG_RESOLVER
 ca_file: $RIG_CA_FILE
 YML
-"${on_server[@]}" "$M" resolver --config "$tmp/r.yml" 2>"$tmp/resolver.log" &
-rpid=$!
-pids+=("$rpid")
-for _ in $(seq 100); do grep -q 'listening on' "$tmp/resolver.log" && break; sleep 0.05; done
-rport=$(sed -n 's/.*listening on inet:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/resolver.log")
-[ -n "$rport" ] || { cat "$tmp/resolver.log" >&2; exit 1; }
+start_resolver "$tmp/r.yml" "$tmp/resolver.log"
 
 "${on_server[@]}" "$B" notfound-server >"$tmp/trivial.port" &
 tpid=$!

@@ -14,10 +14,14 @@ cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMTASTS_TESTS=OFF \
 	-DMTASTS_BENCH=ON >/dev/null
 make -C "$build" -j2 --no-print-directory mtasts >/dev/null
 tmp=$(mktemp -d /tmp/mtasts-bench-rss.XXXXXX)
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+M=$build/mtasts
+pids=()
+on_server=() # not pinned: one process at a time
+# shellcheck source=bench/lib.sh
+. "$src/bench/lib.sh"
+trap bench_cleanup EXIT
 flags="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2"
-# shellcheck disable=SC2086
+# shellcheck disable=SC2046,SC2086 # flags are words
 cc $flags "$src/bench/rss_floor.c" -o "$tmp/floor" \
 	$(pkg-config --cflags --libs libevent libunbound openssl libcurl)
 # shellcheck disable=SC2086
@@ -48,13 +52,10 @@ cache:
   type: internal
 dns_resolver: 127.0.0.1
 YML
-"$build/mtasts" resolver --config "$tmp/r.yml" 2>"$tmp/log" &
-pid=$!
-for _ in $(seq 100); do grep -q 'listening on' "$tmp/log" && break; sleep 0.05; done
-grep -q 'listening on' "$tmp/log" || { cat "$tmp/log"; exit 1; }
-rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
-pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")
-priv=$(awk '/^Private_Dirty/ {print $2}' "/proc/$pid/smaps_rollup")
+start_resolver "$tmp/r.yml" "$tmp/log"
+rss=$(awk '/^VmRSS/ {print $2}' "/proc/$rpid/status")
+pss=$(awk '/^Pss:/ {print $2}' "/proc/$rpid/smaps_rollup")
+priv=$(awk '/^Private_Dirty/ {print $2}' "/proc/$rpid/smaps_rollup")
 echo "== mtasts resolver right after start (internal cache):"
 echo "   VmRSS $rss kB, Pss $pss kB, Private_Dirty $priv kB"
 echo "   $((rss * 100 / floor))% of the dynamic floor ($floor kB); its own pages beyond" \
