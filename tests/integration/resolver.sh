@@ -4,7 +4,8 @@
 # answer form of docs/resolver.md (enforce, testing, strict_testing, none,
 # no policy, fetch failures, TLSRPT attributes, TEMP, key normalisation),
 # the query and ctl clients, --check, the SQLite cache across a restart
-# (export lists what the cache holds, proactive refresh refetches it).
+# (export lists what the cache holds, proactive refresh refetches it), and
+# the drop of privileges to `user` after binding.
 # Needs RIG_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
@@ -246,4 +247,23 @@ t_eq "purge all: the cache is empty but for the foreign row" "not a domain" \
 stop_daemon; rc=$?
 t_eq "proactive: SIGTERM, exit 0" 0 "$rc"
 t_eq "proactive: no errors logged" "" "$(grep -iE 'error|fatal' "$tmp/log" | grep -v 'cache error' || true)"
+# Privileges: bound as root, then running as the configured user; the
+# answers still come (the cache and the network are opened after the drop).
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	printf 'host: 127.0.0.1\nport: 0\nuser: nobody\ncache:\n  type: internal\ndns_resolver: %s\nca_file: %s\n' \
+		"$RIG_RESOLVER" "$RIG_CA_FILE" >"$tmp/drop.yml"
+	if resolver_start "$tmp/drop.yml" "$tmp/drop.log"; then
+		n=$(id -u nobody)
+		t_eq "user: real, effective and saved uid are nobody's" "$n $n $n $n" \
+			"$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$RESOLVER_PID/status")"
+		t_eq "user: still answers" "secure match=valid.mx.test servername=hostname" \
+			"$(postmap "${PF[@]}" -q good-enforce.test "socketmap:inet:127.0.0.1:$RESOLVER_PORT:postfix" 2>&1)"
+		kill -TERM "$RESOLVER_PID"
+		rc=0
+		wait "$RESOLVER_PID" || rc=$?
+		t_eq "user: SIGTERM, exit 0" 0 "$rc"
+	else
+		t_fail "user: the daemon starts" "$(cat "$tmp/drop.log")"
+	fi
+fi
 t_done
