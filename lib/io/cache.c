@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mtasts/cache.h"
+#include "mtasts/text.h"
 
 static int parse_max(const char *query, size_t *max, struct mts_error *err)
 {
@@ -48,10 +49,11 @@ struct mts_cache *mts_cache_open(const char *url, struct mts_error *err)
 		return mts_cache_redis_open(url, err);
 	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
 		return mts_cache_pg_open(url, err);
+	char shown[65]; /* a URL in a message never shows its password */
 	mts_error_set(err, MTS_EUSAGE,
-		      "unknown cache URL '%.64s' (memory:, sqlite:///path, redis://host or "
+		      "unknown cache URL '%s' (memory:, sqlite:///path, redis://host or "
 		      "postgresql://host/db)",
-		      url);
+		      mts_redact_url(url, shown, sizeof(shown)));
 	return NULL;
 }
 

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "mtasts/report_store.h"
+#include "mtasts/text.h"
 
 /* URL schemes and their backends; libpq takes both of its schemes. */
 static const struct {
@@ -20,16 +21,18 @@ static const struct {
 int mts_report_store_open(const char *url, struct mts_report_store **out, struct mts_error *err)
 {
 	*out = NULL;
+	char shown[256]; /* a URL in a message never shows its password */
+	mts_redact_url(url, shown, sizeof(shown));
 	const char *sep = strstr(url, "://");
 	if (!sep)
 		return mts_error_set(err, MTS_EUSAGE,
-				     "store '%.200s': expected a URL such as sqlite:///path/db or postgresql://host/db", url);
+				     "store '%s': expected a URL such as sqlite:///path/db or postgresql://host/db", shown);
 	size_t scheme_len = (size_t)(sep - url);
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
 		if (strlen(backends[i].scheme) == scheme_len &&
 		    strncmp(url, backends[i].scheme, scheme_len) == 0)
 			return backends[i].ops->open(sep + 3, out, err);
-	return mts_error_set(err, MTS_EUSAGE, "store '%.200s': unsupported scheme '%.*s'", url,
+	return mts_error_set(err, MTS_EUSAGE, "store '%s': unsupported scheme '%.*s'", shown,
 			     (int)(scheme_len > 40 ? 40 : scheme_len), url);
 }
 

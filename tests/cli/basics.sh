@@ -30,4 +30,11 @@ t_exit "missing file exits 3" 3 $M policy lint /nonexistent/policy.txt
 # No colour when not on a TTY.
 out=$(printf 'version: STSv1\r\nmode: testing\r\nmx: a.example.com\r\nmax_age: 86400\r\n' | $M policy lint)
 t_lacks "no escape codes off a TTY" $'\033[' "$out"
+# A URL in an error message never shows its password.
+out=$($M fetch x.test --cache 'rediz://u:s3cret@h/0' 2>&1)
+t_contains "bad --cache: the URL is named" "rediz://u:***@h/0" "$out"
+t_lacks "bad --cache: without its password" "s3cret" "$out"
+out=$($M report list --store 'pg://u:s3cret@h/db' 2>&1)
+t_contains "bad --store: the URL is named" "pg://u:***@h/db" "$out"
+t_lacks "bad --store: without its password" "s3cret" "$out"
 t_done
