@@ -28,13 +28,12 @@
 #include "mtasts/cache.h"
 #include "mtasts/pg.h"
 #include "mtasts/text.h"
+#include "cache_pause.h"
 
 #define PG_CONNECT_S 2 /* libpq's least */
 #define PG_STATEMENT_MS 1000
 #define PG_LOCK_MS 1000
 #define PG_WAIT_MS (PG_STATEMENT_MS + MTS_PG_WAIT_MARGIN_MS)
-#define PG_BACKOFF_MIN_S 5
-#define PG_BACKOFF_MAX_S 60
 #define PG_EVICT_EVERY 256
 #define PG_EVICT_BATCH 1000
 #define PG_LOCK_KEY "7011390251620954114"
@@ -44,9 +43,7 @@ struct pg_cache {
 	char *url;
 	PGconn *conn;
 	unsigned puts;
-	double retry_at;     /* monotonic: no connection attempt before */
-	unsigned backoff_s;  /* the next pause after a failure */
-	char down_why[MTS_ERROR_MSG_MAX];
+	struct cache_pause pause; /* after the server failed us */
 };
 
 static const char *const migrations[] = {
@@ -91,11 +88,7 @@ static void pg_down(struct pg_cache *c, const char *msg)
 {
 	PQfinish(c->conn);
 	c->conn = NULL;
-	c->backoff_s = c->backoff_s ? c->backoff_s * 2 : PG_BACKOFF_MIN_S;
-	if (c->backoff_s > PG_BACKOFF_MAX_S)
-		c->backoff_s = PG_BACKOFF_MAX_S;
-	c->retry_at = mts_pg_deadline(c->backoff_s * 1000u);
-	snprintf(c->down_why, sizeof(c->down_why), "%s", msg);
+	cache_pause_start(&c->pause, msg);
 }
 
 static int pg_connect(struct pg_cache *c, struct mts_error *err)
@@ -104,10 +97,8 @@ static int pg_connect(struct pg_cache *c, struct mts_error *err)
 		return 0;
 	PQfinish(c->conn);
 	c->conn = NULL;
-	if (c->retry_at > mts_pg_deadline(0))
-		return mts_error_set(err, MTS_ESTORE,
-				     "postgresql cache unavailable, next attempt in %.0f s (%s)",
-				     c->retry_at - mts_pg_deadline(0), c->down_why);
+	if (cache_pause_check(&c->pause, "postgresql cache", err) < 0)
+		return MTS_ESTORE;
 	const struct mts_pg_limits limits = {.connect_s = PG_CONNECT_S,
 					     .statement_ms = PG_STATEMENT_MS,
 					     .lock_ms = PG_LOCK_MS};
@@ -123,8 +114,6 @@ static int pg_connect(struct pg_cache *c, struct mts_error *err)
 		pg_down(c, e.message);
 		return mts_error_set(err, MTS_ESTORE, "%s", e.message);
 	}
-	c->backoff_s = 0;
-	c->retry_at = 0;
 	return 0;
 }
 

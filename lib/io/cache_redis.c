@@ -32,29 +32,18 @@
 
 #include "mtasts/cache.h"
 #include "mtasts/text.h"
+#include "cache_pause.h"
 
 #define REDIS_DEFAULT_PORT 6379
 #define REDIS_TIMEOUT_MS_DEFAULT 500
 #define REDIS_VALUE_MAX (256 * 1024) /* a stored entry larger than this is corrupt */
 
-#define REDIS_BACKOFF_MIN_S 5
-#define REDIS_BACKOFF_MAX_S 60
-
 struct redis_cache {
 	struct mts_cache base;
 	struct mts_redis_url url;
 	redisContext *ctx;
-	double retry_at;    /* monotonic: no connection attempt before */
-	unsigned backoff_s; /* the next pause after a timeout */
-	char down_why[MTS_ERROR_MSG_MAX];
+	struct cache_pause pause; /* after a timeout */
 };
-
-static double monotonic(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* hiredis reports a read or write timeout as an I/O error with EAGAIN's
  * message (REDIS_ERR_TIMEOUT only in hiredis 1.1 and later). */
@@ -190,16 +179,9 @@ static int redis_fail(struct redis_cache *r, struct mts_error *err, const char *
 	mts_error_set(err, MTS_ESTORE, "redis cache %s:%u: %s: %s", r->url.host, r->url.port, what,
 		      why);
 	if (r->ctx && r->ctx->err && timed_out(r->ctx)) { /* hung: leave it alone a while */
-		/* Doubled when it hangs again soon after the last pause, else
-		 * back to the least (it answered for a while in between). */
-		double now = monotonic();
-		bool again = r->backoff_s && now - r->retry_at < 2.0 * r->backoff_s;
-		r->backoff_s = again ? r->backoff_s * 2 : REDIS_BACKOFF_MIN_S;
-		if (r->backoff_s > REDIS_BACKOFF_MAX_S)
-			r->backoff_s = REDIS_BACKOFF_MAX_S;
-		r->retry_at = now + r->backoff_s;
-		snprintf(r->down_why, sizeof(r->down_why), "%s: no answer within %u ms", what,
-			 r->url.timeout_ms);
+		char msg[MTS_ERROR_MSG_MAX];
+		snprintf(msg, sizeof(msg), "%s: no answer within %u ms", what, r->url.timeout_ms);
+		cache_pause_start(&r->pause, msg);
 	}
 	if (r->ctx && r->ctx->err) { /* reconnect at the next call */
 		redisFree(r->ctx);
@@ -226,11 +208,10 @@ static int redis_connect(struct redis_cache *r, struct mts_error *err)
 {
 	if (r->ctx)
 		return 0;
-	double now = monotonic();
-	if (r->retry_at > now)
-		return mts_error_set(err, MTS_ESTORE,
-				     "redis cache %s:%u unavailable, next attempt in %.0f s (%s)",
-				     r->url.host, r->url.port, r->retry_at - now, r->down_why);
+	char name[sizeof(r->url.host) + 32];
+	snprintf(name, sizeof(name), "redis cache %s:%u", r->url.host, r->url.port);
+	if (cache_pause_check(&r->pause, name, err) < 0)
+		return MTS_ESTORE;
 	struct timeval tv = {.tv_sec = r->url.timeout_ms / 1000,
 			     .tv_usec = (r->url.timeout_ms % 1000) * 1000};
 	r->ctx = redisConnectWithTimeout(r->url.host, (int)r->url.port, tv);
