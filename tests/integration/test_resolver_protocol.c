@@ -482,6 +482,21 @@ static void test_idle_and_unix(void **state)
 	expect_eof(idle, &r_idle);
 	assert_true(time(NULL) - t0 <= 3);
 	expect_answer(busy, &r_busy, "TEMP no answer within 3 s");
+	/* A client that keeps asking, a request every 0.6 s for 2.4 s, is not
+	 * idle (the timer, set at its first request, waits for the rest), and
+	 * is closed about idle_timeout after its last one. */
+	int chatty = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(chatty, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	struct reader r_chatty = {0};
+	for (int i = 0; i < 4; i++) {
+		send_request(chatty, "postfix good-enforce.test");
+		expect_answer(chatty, &r_chatty, ENFORCE_ANSWER);
+		usleep(600000);
+	}
+	t0 = time(NULL);
+	expect_eof(chatty, &r_chatty);
+	assert_true(time(NULL) - t0 <= 2);
+	close(chatty);
 	close(idle);
 	close(busy);
 	assert_int_equal(stop(&d), 0);
