@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mtasts/cache.h"
+#include "io/cache_int.h"
 
 static long status_kb(const char *key)
 {

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mtasts/netstring.h"
+#include "core/netstring_int.h"
 
 #define MAX_CLIENTS 1024
 #define MAX_DEPTH 64

@@ -9,8 +9,8 @@
 
 #include "cli.h"
 #include "mtasts/dname.h"
-#include "mtasts/dns.h"
-#include "mtasts/https.h"
+#include "io/dns_int.h"
+#include "io/https_int.h"
 
 static void vreport(const char *cmd, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));

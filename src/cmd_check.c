@@ -15,7 +15,7 @@
 #include "mtasts/check.h"
 #include "mtasts/dname.h"
 #include "mtasts/policy.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 #define CHECK_TIMEOUT_DEFAULT 10   /* seconds, per DNS query, fetch and probe */
 #define CHECK_CONCURRENCY_DEFAULT 32

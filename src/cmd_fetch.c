@@ -31,9 +31,10 @@
 #include "mtasts/cache.h"
 #include "mtasts/dname.h"
 #include "mtasts/discovery.h"
-#include "mtasts/dns.h"
-#include "mtasts/https.h"
+#include "io/dns_int.h"
+#include "io/https_int.h"
 #include "mtasts/policy.h"
+#include "core/text_int.h"
 
 #define FETCH_TIMEOUT_DEFAULT 10   /* seconds, per DNS query and per HTTPS transfer */
 #define FETCH_MAX_INFLIGHT 256     /* domains discovered at once */

@@ -10,11 +10,11 @@
 #include "cli.h"
 #include "commands.h"
 #include "report_cmd.h"
-#include "mtasts/gzip.h"
+#include "core/gzip_int.h"
 #include "mtasts/report.h"
 #include "mtasts/report_mail.h"
 #include "mtasts/report_store.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 const char cmd_report_help[] =
 	"Usage: mtasts report ingest [--store URL] PATH...|-\n"

@@ -23,7 +23,7 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "mtasts/netstring.h"
+#include "core/netstring_int.h"
 #include "mtasts/resolver.h"
 
 #define DEFAULT_CONFIG "/etc/mtasts/resolver.yml"

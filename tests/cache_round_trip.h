@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mtasts/cache.h"
+#include "io/cache_int.h"
 
 static inline void make_entry(struct mts_cache_entry *e, const char *domain, const char *id,
 		       const char *body, long long fetched)

@@ -16,22 +16,11 @@
 
 #include "mtasts/findings.h"
 #include "mtasts/policy.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 #define MTS_AUDIT_CERT_WARN_DAYS 21 /* warn when a certificate expires sooner */
-
-enum mts_dnssec { MTS_DNSSEC_UNKNOWN = 0, MTS_DNSSEC_INSECURE, MTS_DNSSEC_SECURE, MTS_DNSSEC_BOGUS };
-
-/* The outcome of a DNS question: answered (maybe empty), or failed. */
-enum mts_lookup { MTS_LOOKUP_OK = 0, MTS_LOOKUP_NXDOMAIN, MTS_LOOKUP_FAILED };
-
-/* RFC 8460 §4.3 result types of the policy fetch, plus "no record". */
-enum mts_fetch_result {
-	MTS_FETCH_OK = 0,
-	MTS_FETCH_NO_RECORD,       /* no usable _mta-sts record: no policy */
-	MTS_FETCH_ERROR,           /* sts-policy-fetch-error */
-	MTS_FETCH_INVALID,         /* sts-policy-invalid */
-	MTS_FETCH_WEBPKI,          /* sts-webpki-invalid */
-};
 
 struct mts_audit_tls {
 	bool attempted;            /* a connection was tried */
@@ -46,12 +35,8 @@ struct mts_audit_tls {
 	const char *error;         /* what failed, or NULL */
 };
 
-/* DANE (RFC 6698, RFC 7672): the digests of one presented certificate, and
- * TLSA records to compare with a presented chain (leaf first). */
-struct mts_cert_digests {
-	unsigned char cert256[32], cert512[64], spki256[32], spki512[64];
-};
-
+/* DANE (RFC 6698, RFC 7672): TLSA records to compare with a presented chain
+ * (leaf first, struct mts_cert_digests of types.h). */
 struct mts_tlsa_rr {
 	unsigned char usage, selector, matching_type;
 	const unsigned char *data;
@@ -142,6 +127,7 @@ int mts_audit_evaluate(const struct mts_audit_facts *facts, struct mts_audit_res
 const char *mts_verdict_name(enum mts_verdict v);
 /* Whole days from now until t, truncated toward zero (-1 = a day ago). */
 long long mts_audit_days_left(long long t, long long now);
-const char *mts_fetch_result_name(enum mts_fetch_result r); /* RFC 8460 names */
+
+MTS_END_DECLS
 
 #endif

@@ -22,6 +22,7 @@
  *
  * mts_cache_each() walks every entry a batch per call, so that a caller on
  * an event loop reads a bounded amount between two turns of its loop.
+ * The backends' vtable and their helpers are internal (lib/io/cache_int.h).
  */
 #ifndef MTASTS_CACHE_H
 #define MTASTS_CACHE_H
@@ -32,6 +33,9 @@
 #include "mtasts/dname.h"
 #include "mtasts/error.h"
 #include "mtasts/sts_record.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 #define MTS_CACHE_MEMORY_DEFAULT_MAX 10000 /* entries kept by memory: */
 #define MTS_CACHE_REASON_MAX 160           /* bytes of the last failure's reason */
@@ -50,6 +54,7 @@ struct mts_cache_entry {
 	char last_reason[MTS_CACHE_REASON_MAX]; /* printable reason of the last failure */
 };
 
+/* An open cache (opaque; its backend is inside the library). */
 struct mts_cache;
 
 #define MTS_CACHE_WALK_BATCH 100      /* entries per mts_cache_each() call by default */
@@ -75,28 +80,6 @@ struct mts_cache_walk {
  * delete in the cache being walked: collect, and act after the call. */
 typedef int (*mts_cache_each_fn)(const struct mts_cache_entry *e, void *arg);
 
-/* A backend: every function returns 0 or a negative MTS_E* code. */
-struct mts_cache_ops {
-	const char *scheme;
-	/* MTS_ENOTFOUND when the domain has no entry. */
-	int (*get)(struct mts_cache *c, const char *domain, struct mts_cache_entry *out,
-		   struct mts_error *err);
-	/* Insert or replace the whole entry, atomically. */
-	int (*put)(struct mts_cache *c, const struct mts_cache_entry *e, struct mts_error *err);
-	int (*del)(struct mts_cache *c, const char *domain, struct mts_error *err);
-	/* One batch of a walk: about batch entries (memory: and redis: may
-	 * examine a few more or return fewer), each decoded and given to fn;
-	 * undecodable ones are counted in w->skipped, never an error. Sets
-	 * w->done at the end. On MTS_ESTORE w->pos is where it was. */
-	int (*each)(struct mts_cache *c, struct mts_cache_walk *w, size_t batch,
-		    mts_cache_each_fn fn, void *arg, struct mts_error *err);
-	void (*close)(struct mts_cache *c);
-};
-
-struct mts_cache {
-	const struct mts_cache_ops *ops;
-};
-
 /* Open a cache by URL. NULL on failure (err says why: MTS_EUSAGE for an
  * unknown scheme or a bad URL, MTS_ESTORE when the backend cannot open). */
 struct mts_cache *mts_cache_open(const char *url, struct mts_error *err);
@@ -118,34 +101,10 @@ void mts_cache_entry_clear(struct mts_cache_entry *e);
 /* Deep copy (the policy body is duplicated). 0 or MTS_ENOMEM. */
 int mts_cache_entry_copy(struct mts_cache_entry *dst, const struct mts_cache_entry *src);
 
-/* Backends (cache_memory.c, cache_sqlite.c); mts_cache_open() dispatches. */
-struct mts_cache *mts_cache_memory_open(size_t max_entries, struct mts_error *err);
-struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err);
-struct mts_cache *mts_cache_redis_open(const char *url, struct mts_error *err);
-struct mts_cache *mts_cache_pg_open(const char *url, struct mts_error *err);
-/* For backends: count an entry a walk skips, remembering why. */
-void mts_cache_walk_skip(struct mts_cache_walk *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-/* For backends: true when domain (len bytes) can be a cache entry's name. */
-bool mts_cache_domain_ok(const char *domain, size_t len);
-
-#define MTS_CACHE_PG_KEEP MTS_CACHE_KEEP
-
 /* s an entry outlives its policy's expiry or its last attempt before the
  * Redis, PostgreSQL and SQLite backends drop it as unused (memory: is an LRU) */
 #define MTS_CACHE_KEEP 86400
-#define MTS_CACHE_REDIS_KEEP MTS_CACHE_KEEP
 
-/* A parsed redis:// URL (pure; exported for tests and fuzzing). */
-struct mts_redis_url {
-	char user[64], password[128];
-	char host[256];
-	unsigned port;       /* default 6379 */
-	unsigned db;         /* default 0 */
-	char prefix[64];     /* key prefix, default "mtasts:" */
-	unsigned timeout_ms; /* per call, default 500 */
-};
-/* 0, or MTS_EUSAGE with err naming the part that is wrong. */
-int mts_redis_url_parse(const char *url, struct mts_redis_url *out, struct mts_error *err);
+MTS_END_DECLS
 
 #endif

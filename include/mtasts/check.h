@@ -24,10 +24,11 @@
 #include <stddef.h>
 
 #include "mtasts/audit.h"
-#include "mtasts/dns.h"
 #include "mtasts/error.h"
 #include "mtasts/findings.h"
-#include "mtasts/smtp_probe.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 struct event_base;
 struct mts_check;
@@ -136,5 +137,7 @@ int mts_check_start(struct mts_check *c, const char *domain, mts_check_cb cb, vo
 		    struct mts_error *err);
 /* Checks in flight. */
 size_t mts_check_pending(const struct mts_check *c);
+
+MTS_END_DECLS
 
 #endif

@@ -26,6 +26,9 @@
 #include "mtasts/error.h"
 #include "mtasts/findings.h"
 #include "mtasts/policy.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 struct event_base;
 struct mts_discovery;
@@ -82,7 +85,6 @@ struct mts_discovery_result {
 };
 
 typedef void (*mts_discovery_cb)(const struct mts_discovery_result *result, void *arg);
-typedef long long (*mts_clock_fn)(void *arg);
 
 /* The network, as the engine sees it. Answers are valid during the call. */
 struct mts_discovery_txt_answer {
@@ -167,5 +169,7 @@ struct mts_discovery_net *mts_discovery_net_new(struct event_base *base,
 						const struct mts_discovery_net_opts *opts,
 						struct mts_error *err);
 void mts_discovery_net_free(struct mts_discovery_net *n);
+
+MTS_END_DECLS
 
 #endif

@@ -10,6 +10,9 @@
 
 #include "mtasts/error.h"
 #include "mtasts/findings.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 enum mts_dmarc_policy { MTS_DMARC_NONE, MTS_DMARC_QUARANTINE, MTS_DMARC_REJECT };
 
@@ -30,5 +33,7 @@ int mts_dmarc_select(const char *const *txts, const size_t *lens, size_t n,
 		     struct mts_error *err);
 void mts_dmarc_clear(struct mts_dmarc_record *r);
 const char *mts_dmarc_policy_name(enum mts_dmarc_policy p);
+
+MTS_END_DECLS
 
 #endif

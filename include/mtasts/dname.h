@@ -9,6 +9,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 #define MTS_DNAME_MAX 253 /* presentation form without the trailing dot */
 #define MTS_LABEL_MAX 63
@@ -42,5 +45,7 @@ int mts_dname_to_alabel(const char *name, size_t len, char out[MTS_DNAME_MAX + 1
 bool mts_mx_match(const char *pattern, size_t plen, const char *host, size_t hlen);
 /* The same after converting either side from U-labels where needed. */
 bool mts_mx_match_idna(const char *pattern, const char *host);
+
+MTS_END_DECLS
 
 #endif

@@ -11,6 +11,9 @@
 #define MTASTS_ERROR_H
 
 #include <stddef.h>
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 enum {
 	MTS_OK = 0,
@@ -40,5 +43,7 @@ int mts_error_set(struct mts_error *err, int code, const char *fmt, ...)
 
 /* A short constant description of an MTS_E* code. */
 const char *mts_strerror(int code);
+
+MTS_END_DECLS
 
 #endif

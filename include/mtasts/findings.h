@@ -18,6 +18,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
+
 enum mts_severity {
 	MTS_SEV_INFO = 0,
 	MTS_SEV_WARNING = 1,
@@ -76,5 +80,7 @@ int mts_findings_append(struct mts_findings *dst, struct mts_findings *src);
 size_t mts_findings_count(const struct mts_findings *f, enum mts_severity at_least);
 bool mts_findings_has(const struct mts_findings *f, enum mts_finding_code id);
 const char *mts_severity_name(enum mts_severity s);
+
+MTS_END_DECLS
 
 #endif

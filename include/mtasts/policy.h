@@ -18,6 +18,9 @@
 
 #include "mtasts/error.h"
 #include "mtasts/findings.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 #define MTS_POLICY_MAX_BYTES 65536	   /* RFC 8461 §3.3: senders may stop at 64 KiB */
 #define MTS_POLICY_LARGE_BYTES 4096	   /* lint: larger is unusual */
@@ -73,5 +76,7 @@ int mts_policy_digest(const struct mts_policy *p, unsigned char out[32]);
 const char *mts_mode_name(enum mts_mode m);
 /* Returns 0 and sets *out, or MTS_EINVAL. Case-sensitive, as the grammar. */
 int mts_mode_parse(const char *s, size_t len, enum mts_mode *out);
+
+MTS_END_DECLS
 
 #endif

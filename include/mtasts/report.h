@@ -22,6 +22,9 @@
 
 #include "mtasts/error.h"
 #include "mtasts/findings.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 #define MTS_REPORT_MAX_BYTES (20u << 20) /* a decompressed report; RFC 8460 sets none */
 #define MTS_REPORT_MAX_DEPTH 16		 /* a report nests 5 deep; jansson recurses */
@@ -93,5 +96,7 @@ enum mts_report_policy_type mts_report_policy_type_parse(const char *s);
  * Unix seconds, with *no_zone set when the zone was missing (then UTC), or
  * MTS_EINVAL. */
 int mts_report_datetime_parse(const char *s, size_t len, int64_t *out, bool *no_zone);
+
+MTS_END_DECLS
 
 #endif

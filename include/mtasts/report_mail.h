@@ -23,6 +23,9 @@
 
 #include "mtasts/error.h"
 #include "mtasts/findings.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 #define MTS_REPORT_MAIL_MAX_BYTES (32u << 20) /* a message: base64 of a 20 MiB gzip fits */
 #define MTS_REPORT_MAIL_MAX_PARTS 64	      /* MIME entities walked */
@@ -54,5 +57,7 @@ bool mts_report_mail_is(const char *buf, size_t len);
 int mts_report_mail_extract(const char *buf, size_t len, struct mts_report_mail **out,
 			    struct mts_error *err);
 void mts_report_mail_free(struct mts_report_mail *m);
+
+MTS_END_DECLS
 
 #endif

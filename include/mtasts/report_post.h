@@ -19,10 +19,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "mtasts/gzip.h"
 #include "mtasts/report.h"
+#include "mtasts/types.h"
 
-#define MTS_REPORT_POST_MAX_BYTES MTS_GZIP_MAX_IN /* a request body, compressed or not */
+MTS_BEGIN_DECLS
+
+#define MTS_REPORT_POST_MAX_BYTES (20u << 20) /* a request body, compressed or not */
 
 struct mts_report_post {
 	int status;	  /* 200, 400, 413, 415, or 500 when out of memory */
@@ -42,5 +44,7 @@ bool mts_report_post_media_type(const char *content_type, bool *gzip);
 int mts_report_post_decode(const char *content_type, const char *body, size_t len,
 			   struct mts_report_post *p);
 void mts_report_post_clear(struct mts_report_post *p);
+
+MTS_END_DECLS
 
 #endif

@@ -34,6 +34,9 @@
 
 #include "mtasts/error.h"
 #include "mtasts/report.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 #define MTS_SUMMARY_DAY 86400
 #define MTS_SUMMARY_MAX_DAYS 3660 /* a period of ten years at most */
@@ -127,5 +130,7 @@ bool mts_summary_result_blocking(const char *result_type);
 int mts_summary_date_parse(const char *s, size_t len, int64_t *day);
 /* Format a day as "YYYY-MM-DD" into out (at least 11 bytes). */
 void mts_summary_date_format(int64_t day, char *out, size_t cap);
+
+MTS_END_DECLS
 
 #endif

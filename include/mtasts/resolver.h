@@ -24,6 +24,9 @@
 
 #include "mtasts/discovery.h"
 #include "mtasts/error.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 struct event_base;
 struct mts_resolver;
@@ -158,5 +161,7 @@ void mts_resolver_shutdown(struct mts_resolver *r);
 bool mts_resolver_done(const struct mts_resolver *r);
 /* Close everything (unlinks the Unix sockets it created). */
 void mts_resolver_free(struct mts_resolver *r);
+
+MTS_END_DECLS
 
 #endif

@@ -15,6 +15,9 @@
 
 #include "mtasts/error.h"
 #include "mtasts/findings.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 #define MTS_SPF_MAX_LOOKUPS 10 /* RFC 7208 §4.6.4 */
 #define MTS_SPF_MAX_TERMS 128  /* bound on terms we keep */
@@ -45,5 +48,7 @@ int mts_spf_parse(const char *txt, size_t len, struct mts_spf_record *out,
 int mts_spf_select(const char *const *txts, const size_t *lens, size_t n,
 		   struct mts_spf_record *out, struct mts_findings *findings, struct mts_error *err);
 void mts_spf_clear(struct mts_spf_record *r);
+
+MTS_END_DECLS
 
 #endif

@@ -15,7 +15,9 @@
 
 #include "mtasts/error.h"
 #include "mtasts/findings.h"
-#include "mtasts/text.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 #define MTS_STS_ID_MAX 32 /* RFC 8461 §3.1: 1*32(ALPHA / DIGIT) */
 
@@ -47,5 +49,7 @@ void mts_sts_id_generate(long long now, const unsigned char digest[32],
 
 /* "v=STSv1; id=<id>" into out (size cap); returns length or MTS_ETOOBIG. */
 int mts_sts_record_format(const char *id, char *out, size_t cap);
+
+MTS_END_DECLS
 
 #endif

@@ -12,7 +12,9 @@
 
 #include "mtasts/error.h"
 #include "mtasts/findings.h"
-#include "mtasts/text.h"
+#include "mtasts/types.h"
+
+MTS_BEGIN_DECLS
 
 #define MTS_TLSRPT_MAX_RUA 32
 
@@ -36,5 +38,7 @@ int mts_tlsrpt_record_select(const char *const *txts, const size_t *lens, size_t
 			     struct mts_tlsrpt_record *out, struct mts_findings *findings,
 			     struct mts_error *err);
 void mts_tlsrpt_record_clear(struct mts_tlsrpt_record *r);
+
+MTS_END_DECLS
 
 #endif

@@ -4,7 +4,7 @@
 #include <strings.h>
 
 #include "mtasts/dmarc.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 const char *mts_dmarc_policy_name(enum mts_dmarc_policy p)
 {

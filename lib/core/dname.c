@@ -6,7 +6,7 @@
 
 #include "mtasts/dname.h"
 #include "mtasts/error.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 static char lower(char c)
 {

@@ -5,7 +5,7 @@
 
 #include <zlib.h>
 
-#include "mtasts/gzip.h"
+#include "core/gzip_int.h"
 
 void mts_gzip_limits_default(struct mts_gzip_limits *l)
 {

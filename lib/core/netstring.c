@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "mtasts/error.h"
-#include "mtasts/netstring.h"
+#include "core/netstring_int.h"
 
 int mts_netstring_parse(const char *buf, size_t len, size_t max_payload, const char **payload,
 			size_t *payload_len, size_t *consumed)

@@ -7,7 +7,7 @@
 
 #include "mtasts/dname.h"
 #include "mtasts/policy.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 #define FOURTEEN_DAYS (14u * MTS_SECONDS_PER_DAY)
 #define ONE_YEAR (365u * MTS_SECONDS_PER_DAY)

@@ -1,7 +1,7 @@
 /* record_fields.c - field scanner shared by the TXT record parsers. */
 #include <string.h>
 
-#include "record_fields.h"
+#include "core/record_fields_int.h"
 
 static bool is_alnum(char c)
 {

@@ -7,7 +7,7 @@
 #include <jansson.h>
 
 #include "mtasts/report.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 /* RFC 8460 §4.3 result types. */
 static const char *const result_types[] = {

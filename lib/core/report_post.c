@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/gzip_int.h"
 #include "mtasts/report_post.h"
 
 bool mts_report_post_media_type(const char *ct, bool *gzip)

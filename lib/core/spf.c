@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "mtasts/spf.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 #define SPF_VERSION "v=spf1"
 

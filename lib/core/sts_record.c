@@ -4,8 +4,8 @@
 #include <time.h>
 
 #include "mtasts/sts_record.h"
-#include "mtasts/text.h"
-#include "record_fields.h"
+#include "core/text_int.h"
+#include "core/record_fields_int.h"
 
 #define STS_VERSION "v=STSv1"
 

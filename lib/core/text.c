@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 char *mts_printable(const char *in, size_t len, char *out, size_t cap)
 {

@@ -4,9 +4,9 @@
 #include <strings.h>
 
 #include "mtasts/dname.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
 #include "mtasts/tlsrpt_record.h"
-#include "record_fields.h"
+#include "core/record_fields_int.h"
 
 #define TLSRPT_VERSION "v=TLSRPTv1"
 

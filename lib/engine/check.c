@@ -15,11 +15,13 @@
 
 #include "mtasts/check.h"
 #include "mtasts/dname.h"
-#include "mtasts/https.h"
+#include "io/https_int.h"
 #include "mtasts/policy.h"
 #include "mtasts/spf.h"
 #include "mtasts/sts_record.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
+#include "io/dns_int.h"
+#include "io/smtp_probe_int.h"
 
 #define CHECK_TIMEOUT_MS_DEFAULT 10000u
 #define CONNECT_TIMEOUT_MAX_MS 10000u

@@ -12,7 +12,7 @@
 #include "mtasts/discovery.h"
 #include "mtasts/dname.h"
 #include "mtasts/sts_record.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 struct waiter {
 	struct waiter *next;

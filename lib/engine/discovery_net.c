@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "mtasts/discovery.h"
-#include "mtasts/dns.h"
-#include "mtasts/https.h"
+#include "io/dns_int.h"
+#include "io/https_int.h"
 
 #define POLICY_PORT 443
 #define CONNECT_TIMEOUT_MAX_MS 10000u

@@ -29,11 +29,11 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
-#include "mtasts/dns.h"
-#include "mtasts/netstring.h"
+#include "io/dns_int.h"
+#include "core/netstring_int.h"
 #include "mtasts/resolver.h"
-#include "mtasts/text.h"
-#include "resolver_int.h"
+#include "core/text_int.h"
+#include "engine/resolver_int.h"
 
 #define ANSWER_ENTRIES_MIN 1000
 #define REFRESH_BATCH 100          /* cache entries proactive refresh reads per loop turn */

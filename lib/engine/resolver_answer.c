@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "mtasts/resolver.h"
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 struct out {
 	char *buf;

@@ -8,9 +8,9 @@
 #include <syslog.h>
 
 #include "mtasts/cache.h"
-#include "mtasts/netstring.h"
-#include "mtasts/text.h"
-#include "resolver_int.h"
+#include "core/netstring_int.h"
+#include "core/text_int.h"
+#include "engine/resolver_int.h"
 
 #define CTL_ANSWER_MAX (4 * 1024 * 1024)
 #define CTL_PAGE_ENTRIES 1000      /* entries of one export or purge-all page */

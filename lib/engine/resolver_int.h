@@ -19,7 +19,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "mtasts/dns.h"
+#include "io/dns_int.h"
 #include "mtasts/resolver.h"
 
 #define ANSWER_BUCKETS 16384

@@ -13,7 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
-#include "resolver_int.h"
+#include "engine/resolver_int.h"
 
 /* Upper bounds (s) of the histogram of lookups that waited for the network. */
 static const double wait_buckets[RESOLVER_WAIT_BUCKETS] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.25,

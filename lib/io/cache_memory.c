@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mtasts/cache.h"
+#include "io/cache_int.h"
 
 #define MAX_BUCKETS (1u << 20)
 

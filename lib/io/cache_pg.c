@@ -25,10 +25,10 @@
 
 #include <libpq-fe.h>
 
-#include "mtasts/cache.h"
-#include "mtasts/pg.h"
-#include "mtasts/text.h"
-#include "cache_pause.h"
+#include "io/cache_int.h"
+#include "io/pg_int.h"
+#include "core/text_int.h"
+#include "io/cache_pause_int.h"
 
 #define PG_CONNECT_S 2 /* libpq's least */
 #define PG_STATEMENT_MS 1000

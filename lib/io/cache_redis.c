@@ -30,9 +30,9 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "mtasts/cache.h"
-#include "mtasts/text.h"
-#include "cache_pause.h"
+#include "io/cache_int.h"
+#include "core/text_int.h"
+#include "io/cache_pause_int.h"
 
 #define REDIS_DEFAULT_PORT 6379
 #define REDIS_TIMEOUT_MS_DEFAULT 500

@@ -26,7 +26,7 @@
 
 #include <sqlite3.h>
 
-#include "mtasts/cache.h"
+#include "io/cache_int.h"
 
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 250

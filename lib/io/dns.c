@@ -10,7 +10,7 @@
 #include <event2/event.h>
 #include <unbound.h>
 
-#include "mtasts/dns.h"
+#include "io/dns_int.h"
 
 struct mts_dns {
 	struct event_base *base;

@@ -10,7 +10,7 @@
 #include <event2/event.h>
 #include <openssl/x509_vfy.h>
 
-#include "mtasts/https.h"
+#include "io/https_int.h"
 #include "mtasts/policy.h"
 
 struct mts_https {

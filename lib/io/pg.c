@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "mtasts/pg.h"
+#include "io/pg_int.h"
 
 /* libpq's messages span lines; ours are one line. */
 void mts_pg_one_line(char *msg)

@@ -8,7 +8,7 @@
 
 #include <gmime/gmime.h>
 
-#include "mtasts/gzip.h"
+#include "core/gzip_int.h"
 #include "mtasts/report_mail.h"
 
 /* Messages saved from an mbox start with a "From " envelope line that is

@@ -1,40 +1,11 @@
-/* report_store.c - choose a report store backend by URL (see include/mtasts/report_store.h). */
+/* report_store.c - the calls of a report store, dispatched to its backend, and
+ * the walks built on them (see report_store.h; report_store_open.c chooses
+ * the backend). */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
-#include "mtasts/report_store.h"
-#include "mtasts/text.h"
-
-/* URL schemes and their backends; libpq takes both of its schemes. */
-static const struct {
-	const char *scheme;
-	const struct mts_report_store_ops *ops;
-} backends[] = {
-	{"sqlite", &mts_report_store_sqlite_ops},
-	{"postgresql", &mts_report_store_pg_ops},
-	{"postgres", &mts_report_store_pg_ops},
-};
-
-int mts_report_store_open(const char *url, struct mts_report_store **out, struct mts_error *err)
-{
-	*out = NULL;
-	char shown[256]; /* a URL in a message never shows its password */
-	mts_redact_url(url, shown, sizeof(shown));
-	const char *sep = strstr(url, "://");
-	if (!sep)
-		return mts_error_set(err, MTS_EUSAGE,
-				     "store '%s': expected a URL such as sqlite:///path/db or postgresql://host/db", shown);
-	size_t scheme_len = (size_t)(sep - url);
-	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-		if (strlen(backends[i].scheme) == scheme_len &&
-		    strncmp(url, backends[i].scheme, scheme_len) == 0)
-			return backends[i].ops->open(sep + 3, out, err);
-	return mts_error_set(err, MTS_EUSAGE, "store '%s': unsupported scheme '%.*s'", shown,
-			     (int)(scheme_len > 40 ? 40 : scheme_len), url);
-}
+#include "io/report_store_int.h"
 
 void mts_report_store_close(struct mts_report_store *s)
 {
@@ -145,44 +116,4 @@ int mts_report_store_last_day(struct mts_report_store *s, int64_t *day, struct m
 		*day = last - (rem < 0 ? rem + 86400 : rem);
 	}
 	return 0;
-}
-
-char *mts_report_store_list_json(char **items, size_t n)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, json_string(items[i]));
-	char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
-	json_decref(a);
-	return s;
-}
-
-int mts_report_store_list_parse(const char *text, char ***items, size_t *n)
-{
-	*items = NULL;
-	*n = 0;
-	json_t *a = text ? json_loads(text, 0, NULL) : NULL;
-	if (!json_is_array(a) || json_array_size(a) == 0) {
-		json_decref(a);
-		return 0;
-	}
-	*items = calloc(json_array_size(a), sizeof(**items));
-	if (!*items) {
-		json_decref(a);
-		return MTS_ENOMEM;
-	}
-	size_t i;
-	json_t *v;
-	int rc = 0;
-	json_array_foreach(a, i, v) {
-		const char *sv = json_string_value(v);
-		(*items)[*n] = strdup(sv ? sv : "");
-		if (!(*items)[*n]) {
-			rc = MTS_ENOMEM;
-			break;
-		}
-		(*n)++;
-	}
-	json_decref(a);
-	return rc;
 }

@@ -16,8 +16,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "mtasts/pg.h"
-#include "mtasts/report_store.h"
+#include "io/pg_int.h"
+#include "io/report_store_int.h"
 
 struct pg_store {
 	struct mts_report_store base;

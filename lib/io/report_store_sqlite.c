@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "mtasts/report_store.h"
+#include "io/report_store_int.h"
 
 struct sqlite_store {
 	struct mts_report_store base;

@@ -16,8 +16,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "mtasts/smtp_probe.h"
-#include "mtasts/text.h"
+#include "io/smtp_probe_int.h"
+#include "core/text_int.h"
 
 #define DEFAULT_TIMEOUT_MS 10000u
 #define DEFAULT_HELO "mtasts.invalid"

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mtasts/cache.h"
-#include "mtasts/dns.h"
-#include "mtasts/https.h"
+#include "io/cache_int.h"
+#include "io/dns_int.h"
+#include "io/https_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "mtasts/gzip.h"
+#include "core/gzip_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

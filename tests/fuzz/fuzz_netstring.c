@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mtasts/netstring.h"
+#include "core/netstring_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -18,7 +18,7 @@
 #include <hiredis/hiredis.h>
 
 #include "../cache_round_trip.h"
-#include "mtasts/cache.h"
+#include "io/cache_int.h"
 #include "rig_env.h"
 
 static struct rig_env env;

@@ -16,8 +16,8 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
-#include "mtasts/dns.h"
-#include "mtasts/https.h"
+#include "io/dns_int.h"
+#include "io/https_int.h"
 #include "rig_env.h"
 
 static struct rig_env env;

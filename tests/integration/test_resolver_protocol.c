@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "mtasts/netstring.h"
+#include "core/netstring_int.h"
 #include "rig_env.h"
 
 static struct rig_env env;

@@ -14,7 +14,7 @@
 #include <event2/event.h>
 #include <openssl/x509_vfy.h>
 
-#include "mtasts/smtp_probe.h"
+#include "io/smtp_probe_int.h"
 #include "rig_env.h"
 
 static struct rig_env env;

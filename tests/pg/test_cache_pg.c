@@ -22,8 +22,8 @@
 
 #include "../cache_round_trip.h"
 #include "../integration/rig_env.h"
-#include "mtasts/cache.h"
-#include "mtasts/report_store.h"
+#include "io/cache_int.h"
+#include "io/report_store_int.h"
 
 static struct rig_env env;
 static char url[512];

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "mtasts/cache.h"
+#include "io/cache_int.h"
 #include "../cache_round_trip.h"
 
 static char tmpdir[] = "/tmp/mts-test-cache-XXXXXX";

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "mtasts/error.h"
-#include "mtasts/netstring.h"
+#include "core/netstring_int.h"
 
 struct ns_case {
 	const char *in;

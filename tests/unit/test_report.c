@@ -12,9 +12,9 @@
 #include <sqlite3.h>
 #include <zlib.h>
 
-#include "mtasts/gzip.h"
+#include "core/gzip_int.h"
 #include "mtasts/report.h"
-#include "mtasts/report_store.h"
+#include "io/report_store_int.h"
 
 static char *slurp(const char *name, size_t *len)
 {

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "mtasts/gzip.h"
+#include "core/gzip_int.h"
 #include "mtasts/report.h"
 #include "mtasts/report_mail.h"
 

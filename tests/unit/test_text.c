@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "mtasts/text.h"
+#include "core/text_int.h"
 
 struct printable_case {
 	const char *in;

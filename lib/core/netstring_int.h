@@ -1,13 +1,13 @@
 /*
- * netstring.h - netstrings ("12:hello world!,") and Postfix socketmap
+ * netstring_int.h - (internal) netstrings ("12:hello world!,") and Postfix socketmap
  * requests ("NAME KEY" inside a netstring), for the resolver daemon.
  *
  * The parser is incremental over a caller's buffer: it never copies, and it
  * tells how many bytes a complete netstring used so that pipelined requests
  * are taken one by one, in order. Pure: no I/O, no allocation.
  */
-#ifndef MTASTS_NETSTRING_H
-#define MTASTS_NETSTRING_H
+#ifndef MTASTS_NETSTRING_INT_H
+#define MTASTS_NETSTRING_INT_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /*
- * gzip.h - in-memory gzip decompression with limits, for report bodies
+ * gzip_int.h - (internal) in-memory gzip decompression with limits, for report bodies
  * (RFC 8460 §5.3: application/tlsrpt+gzip) that come from strangers.
  *
  * Three caps stand between a hostile input and our memory: the compressed
@@ -7,8 +7,8 @@
  * about 1000:1; JSON reports rarely beyond 30:1). The output is malloc'd and
  * owned by the caller. Pure: no I/O.
  */
-#ifndef MTASTS_GZIP_H
-#define MTASTS_GZIP_H
+#ifndef MTASTS_GZIP_INT_H
+#define MTASTS_GZIP_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * pg.h - what every PostgreSQL user in libmtasts shares (the report store,
+ * pg_int.h - (internal) what every PostgreSQL user in libmtasts shares (the report store,
  * the policy cache): connecting with our time limits, one-line error
  * messages that never repeat the URL (it may hold a password), and ordered
  * schema migrations under an advisory lock.
@@ -16,8 +16,8 @@
  * CONNECTION_BAD), so that its owner reconnects later. Connections are in
  * libpq's nonblocking mode, so sending never blocks either. Does I/O.
  */
-#ifndef MTASTS_PG_H
-#define MTASTS_PG_H
+#ifndef MTASTS_PG_INT_H
+#define MTASTS_PG_INT_H
 
 #include <libpq-fe.h>
 

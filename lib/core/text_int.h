@@ -1,9 +1,9 @@
 /*
- * text.h - small helpers for untrusted text: printable copies for messages
+ * text_int.h - (internal) small helpers for untrusted text: printable copies for messages
  * and logs, UTF-8 validation. Pure: no I/O, no allocation.
  */
-#ifndef MTASTS_TEXT_H
-#define MTASTS_TEXT_H
+#ifndef MTASTS_TEXT_INT_H
+#define MTASTS_TEXT_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,13 +1,13 @@
 /*
- * cache_pause.h - the pause of a shared cache's client (Redis, PostgreSQL)
+ * cache_pause_int.h - (internal) the pause of a shared cache's client (Redis, PostgreSQL)
  * after its server failed it: for a while every call fails at once instead
  * of waiting on the server again, so that a user with one event loop (the
  * resolver) does not pay a timeout per call. The pause is 5 s, doubled
  * (up to 60 s) when the server fails again soon after a pause, back to 5 s
  * when it worked for a while in between. Private to lib/io; no I/O.
  */
-#ifndef MTASTS_CACHE_PAUSE_H
-#define MTASTS_CACHE_PAUSE_H
+#ifndef MTASTS_CACHE_PAUSE_INT_H
+#define MTASTS_CACHE_PAUSE_INT_H
 
 #include <stdbool.h>
 #include <stdio.h>

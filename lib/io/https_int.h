@@ -1,5 +1,5 @@
 /*
- * https.h - fetch an MTA-STS policy file over HTTPS (RFC 8461 §3.3) with
+ * https_int.h - (internal) fetch an MTA-STS policy file over HTTPS (RFC 8461 §3.3) with
  * libcurl's multi interface, driven by a caller-owned libevent base.
  *
  * One mts_https serves many concurrent fetches on one loop. A fetch GETs
@@ -15,8 +15,8 @@
  * The parsers of Content-Type values and of curl-style connect-to specs are
  * pure and exported for tests and fuzzing.
  */
-#ifndef MTASTS_HTTPS_H
-#define MTASTS_HTTPS_H
+#ifndef MTASTS_HTTPS_INT_H
+#define MTASTS_HTTPS_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

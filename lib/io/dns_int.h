@@ -1,5 +1,5 @@
 /*
- * dns.h - DNS lookups over libunbound, asynchronous on a caller-owned
+ * dns_int.h - (internal) DNS lookups over libunbound, asynchronous on a caller-owned
  * libevent base: TXT, MX (with null MX, RFC 7505), A, AAAA and TLSA, each
  * answer with its DNSSEC status, rcode and TTL.
  *
@@ -14,8 +14,8 @@
  * mts_dns_txt_join() is the pure part: it turns one TXT RDATA into the
  * record's text (strings joined without spaces, RFC 8461 §3.1).
  */
-#ifndef MTASTS_DNS_H
-#define MTASTS_DNS_H
+#ifndef MTASTS_DNS_INT_H
+#define MTASTS_DNS_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,17 +40,8 @@ enum mts_dns_type {
 	MTS_DNS_TLSA = 52,
 };
 
-enum mts_dns_status {
-	MTS_DNS_OK = 0,       /* records present */
-	MTS_DNS_NODATA,       /* the name exists, no record of this type */
-	MTS_DNS_NXDOMAIN,     /* the name does not exist */
-	MTS_DNS_SERVFAIL,     /* the servers failed or refused (also bogus answers) */
-	MTS_DNS_TIMEOUT,      /* no answer within the time limit */
-	MTS_DNS_FAILED,       /* any other failure (rcode, resolver error) */
-};
-
-/* enum mts_dnssec (insecure, secure, bogus) is the audit's, so that answers
- * flow into the audit's facts unchanged. */
+/* enum mts_dns_status, enum mts_dnssec and struct mts_dns_addr are in
+ * types.h, so that answers flow into the public results unchanged. */
 
 struct mts_dns_txt {
 	const char *text;     /* the strings joined, NUL-terminated (no NUL inside is assumed: use len) */
@@ -61,12 +52,6 @@ struct mts_dns_txt {
 struct mts_dns_mx {
 	uint16_t preference;
 	char host[256];       /* lowercase, no trailing dot; "" for the null MX */
-};
-
-struct mts_dns_addr {
-	int family;           /* AF_INET or AF_INET6 */
-	unsigned char addr[16];
-	char text[48];        /* numeric form */
 };
 
 struct mts_dns_tlsa {
@@ -122,7 +107,5 @@ int mts_dns_txt_join(const unsigned char *rdata, size_t len, char *out, size_t c
 /* Parse "ADDR@PORT" / "ADDR" (IPv4 or IPv6 literal). Returns 0 or MTS_EINVAL. */
 int mts_dns_resolver_parse(const char *spec, char *addr, size_t addr_cap, unsigned *port);
 
-const char *mts_dns_status_name(enum mts_dns_status s);
-const char *mts_dnssec_name(enum mts_dnssec s);
 
 #endif

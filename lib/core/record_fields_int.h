@@ -1,5 +1,5 @@
 /*
- * record_fields.h - the shared field scanner of the _mta-sts and _smtp._tls
+ * record_fields_int.h - (internal) the shared field scanner of the _mta-sts and _smtp._tls
  * TXT records (RFC 8461 §3.1 and RFC 8460 §3 use the same shape):
  *   record = version 1*(delim field) [delim];  delim = *WSP ";" *WSP
  *   field  = name "=" value; name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
@@ -8,8 +8,8 @@
  * rua URI may hold one ("https://r.example/?k=v"), so the caller decides.
  * Internal to lib/core.
  */
-#ifndef MTASTS_RECORD_FIELDS_H
-#define MTASTS_RECORD_FIELDS_H
+#ifndef MTASTS_RECORD_FIELDS_INT_H
+#define MTASTS_RECORD_FIELDS_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

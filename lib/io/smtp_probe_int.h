@@ -1,5 +1,5 @@
 /*
- * smtp_probe.h - probe one MX host: connect, banner, EHLO, STARTTLS, TLS
+ * smtp_probe_int.h - (internal) probe one MX host: connect, banner, EHLO, STARTTLS, TLS
  * handshake with SNI, and what the certificate says (RFC 8461 §4.2, §4.3).
  *
  * Asynchronous on a caller-owned libevent base: mts_smtp_probe_start()
@@ -9,8 +9,8 @@
  * it, so that an expired or misnamed certificate is still described.
  * Does I/O (sockets, TLS); makes no policy decisions.
  */
-#ifndef MTASTS_SMTP_PROBE_H
-#define MTASTS_SMTP_PROBE_H
+#ifndef MTASTS_SMTP_PROBE_INT_H
+#define MTASTS_SMTP_PROBE_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,18 +25,6 @@ struct event_base;
 
 #define MTS_SMTP_LINE_MAX 1000        /* RFC 5321 §4.5.3.1.5: reply line incl. CRLF */
 #define MTS_SMTP_REPLY_MAX_LINES 100  /* a multiline reply longer than this is hostile */
-#define MTS_SMTP_CERT_NAMES_MAX 64    /* subject alternative names kept */
-#define MTS_SMTP_CHAIN_MAX 4          /* chain certificates digested for DANE */
-
-enum mts_smtp_stage {
-	MTS_SMTP_STAGE_CONNECT = 0,
-	MTS_SMTP_STAGE_BANNER,
-	MTS_SMTP_STAGE_EHLO,
-	MTS_SMTP_STAGE_STARTTLS,
-	MTS_SMTP_STAGE_HANDSHAKE,
-	MTS_SMTP_STAGE_DONE,          /* TLS established and inspected */
-};
-
 struct mts_smtp_probe_opts {
 	const char *host;             /* the MX host name: SNI and the name checked */
 	struct sockaddr_storage addr; /* where to connect (port included) */
@@ -50,31 +38,8 @@ struct mts_smtp_probe_opts {
 					 NULL = build them from ca_file for this probe */
 };
 
-struct mts_smtp_probe_result {
-	enum mts_smtp_stage reached;  /* the stage that failed, or DONE */
-	int error;                    /* 0, or MTS_E* of the failure */
-	char message[256];            /* what failed, in words */
-	char banner[128];             /* printable first line of the greeting */
-	int last_reply_code;
-	bool starttls_offered;
-	char tls_version[16];         /* "TLSv1.3" */
-	char cipher[64];
-	bool chain_valid;             /* chains to a trusted root, dates valid */
-	long verify_code;             /* X509_V_* from OpenSSL */
-	char verify_error[128];
-	bool name_valid;              /* the certificate is valid for host */
-	bool self_signed;
-	time_t not_before, not_after;
-	char subject[256], issuer[256];
-	size_t name_count;
-	char names[MTS_SMTP_CERT_NAMES_MAX][254]; /* DNS subject alternative names */
-	/* Digests of the presented chain (leaf first) for DANE (RFC 6698 §2.1):
-	 * selector 0 = whole certificate, 1 = SubjectPublicKeyInfo; matching
-	 * type 1 = SHA-256, 2 = SHA-512. */
-	size_t chain_count;
-	struct mts_cert_digests chain[MTS_SMTP_CHAIN_MAX]; /* audit.h */
-	unsigned elapsed_ms;
-};
+/* struct mts_smtp_probe_result, the facts a probe found, is in types.h. */
+
 
 /* TLS client settings (trust store loaded once) shared by many probes: many
  * probes at once cost one certificate store, not one each. Reference
@@ -96,6 +61,5 @@ struct mts_smtp_probe *mts_smtp_probe_start(struct event_base *base,
 /* Cancel a running probe: done() is not called. */
 void mts_smtp_probe_cancel(struct mts_smtp_probe *p);
 
-const char *mts_smtp_stage_name(enum mts_smtp_stage s);
 
 #endif
