@@ -6,10 +6,11 @@
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD  ?= build
 ASAN   ?= build-asan
+MIN    ?= build-min
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan demo test test-normal test-asan valgrind fuzz-smoke \
-        check-source bench clean
+.PHONY: all deps build build-asan build-min demo test test-normal test-asan test-minimal \
+        valgrind fuzz-smoke check-source bench clean
 
 all: build
 
@@ -25,11 +26,19 @@ build-asan: deps
 		$(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN) -j $(JOBS)
 
+# Without the optional backends (PostgreSQL, Redis, GMime): what does not
+# need them must build and pass without them.
+build-min: deps
+	@cmake -S . -B $(MIN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMTASTS_BENCH=OFF \
+		-DMTASTS_WITH_PG=OFF -DMTASTS_WITH_REDIS=OFF -DMTASTS_WITH_GMIME=OFF \
+		$(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(MIN) -j $(JOBS)
+
 demo: build
 	@tests/rig/rig run --demo scripts/demo $(BUILD)/mtasts
 
-check-source:
-	@sh scripts/check-source
+check-source: build
+	@BUILD=$(BUILD) sh scripts/check-source
 
 # Unit tests under valgrind: the library must be leak-free without ASan too.
 valgrind: build
@@ -41,15 +50,19 @@ fuzz-smoke: deps
 test-normal: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+test-minimal: build-min
+	@cd $(MIN) && ctest --output-on-failure -j $(JOBS)
+
 test-asan: build-asan
 	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
 
 # The sanitizer run comes last so that ctest's summary closes the output.
-test: check-source build build-asan
+test: build check-source build-asan
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory test-minimal
 	@$(MAKE) --no-print-directory test-normal
 	@$(MAKE) --no-print-directory test-asan
 
@@ -57,4 +70,4 @@ bench: build
 	@for b in bench/run-*.sh; do [ -f "$$b" ] && bash "$$b"; done
 
 clean:
-	rm -rf $(BUILD) $(ASAN) build-fuzz build-bench
+	rm -rf $(BUILD) $(ASAN) $(MIN) build-fuzz build-bench

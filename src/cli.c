@@ -61,15 +61,10 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *optstring,
 	return c;
 }
 
-int cli_print_help(const char *name)
+int cli_print_help(const char *help)
 {
-	for (size_t i = 0; i < cli_command_count; i++) {
-		if (strcmp(cli_commands[i].name, name) == 0) {
-			fputs(cli_commands[i].help, stdout);
-			return CLI_EXIT_OK;
-		}
-	}
-	return cli_usage(NULL, "no such command '%s'", name);
+	fputs(help, stdout);
+	return CLI_EXIT_OK;
 }
 
 int cli_read_input(const char *path, size_t max, char **buf, size_t *len, struct mts_error *err)

@@ -23,17 +23,6 @@ enum {
 	CLI_EXIT_INCOMPLETE = 3, /* the command could not complete */
 };
 
-struct cli_command {
-	const char *name;
-	int (*run)(int argc, char **argv);
-	const char *summary;
-	const char *help; /* full usage text, shown by --help and `mtasts help NAME` */
-};
-
-/* The commands, defined in mtasts.c; each cmd_<name>.c provides run and help. */
-extern const struct cli_command cli_commands[];
-extern const size_t cli_command_count;
-
 /* Print "mtasts CMD: message" and a hint to stderr; returns CLI_EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print "mtasts CMD: message" to stderr. */
@@ -44,8 +33,9 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
  * optstring must start with ':' and '+' is added by the caller if wanted. */
 int cli_getopt(const char *cmd, int argc, char **argv, const char *optstring,
 	       const struct option *longopts);
-/* When a command's --help is asked: print its help to stdout. */
-int cli_print_help(const char *name);
+/* When a command's --help is asked: print its help text (cmd_<name>_help,
+ * commands.h) to stdout; returns CLI_EXIT_OK. */
+int cli_print_help(const char *help);
 
 /* Read a whole file ("-" = stdin) of at most max bytes. *buf is malloc'd,
  * NUL-terminated; returns 0, MTS_ETOOBIG or MTS_EIO (err says why). */

@@ -688,7 +688,7 @@ int cmd_check(int argc, char **argv)
 		if (net == CLI_EXIT_USAGE)
 			goto out;
 		switch (c) {
-		case 'h': rc = cli_print_help("check"); goto out;
+		case 'h': rc = cli_print_help(cmd_check_help); goto out;
 		case OPT_JSON: a.format = FORMAT_JSON; break;
 		case OPT_NO_SMTP: a.no_smtp = true; break;
 		case OPT_FORMAT:

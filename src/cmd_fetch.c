@@ -355,7 +355,7 @@ int cmd_fetch(int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		}
 		switch (c) {
-		case 'h': cli_net_free(&a.net); return cli_print_help("fetch");
+		case 'h': cli_net_free(&a.net); return cli_print_help(cmd_fetch_help);
 		case OPT_JSON: a.json = true; break;
 		case OPT_CACHE: a.cache_url = optarg; break;
 		default: cli_net_free(&a.net); return CLI_EXIT_USAGE;

@@ -356,7 +356,7 @@ int cmd_policy(int argc, char **argv)
 		return cli_usage("policy", "needs a subcommand: lint, lint-record, match, generate");
 	const char *sub = argv[1];
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)
-		return cli_print_help("policy");
+		return cli_print_help(cmd_policy_help);
 	static const char *const subs[] = {"lint", "lint-record", "match", "generate"};
 	const char *names[] = {"policy lint", "policy lint-record", "policy match",
 			       "policy generate"};
@@ -373,7 +373,7 @@ int cmd_policy(int argc, char **argv)
 	/* '+' is not used: options may follow operands; "--" ends options. */
 	while ((c = cli_getopt(a.cmd, argc - 1, argv + 1, ":h", policy_options)) != -1) {
 		switch (c) {
-		case 'h': free_args(&a); return cli_print_help("policy");
+		case 'h': free_args(&a); return cli_print_help(cmd_policy_help);
 		case OPT_JSON: a.json = true; break;
 		case OPT_TLSRPT: a.tlsrpt = true; break;
 		case OPT_MX:

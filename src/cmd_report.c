@@ -314,23 +314,6 @@ static void ingest_path(struct ingest_run *run, const char *path, int depth, boo
 	free(entries);
 }
 
-int report_open_store(const char *cmd, const char *url, struct mts_report_store **s)
-{
-	if (!url) {
-		const char *env = getenv(MTS_REPORT_STORE_ENV);
-		url = env && *env ? env : MTS_REPORT_STORE_DEFAULT;
-	}
-	struct mts_error err = {0};
-	int rc = mts_report_store_open(url, s, &err);
-	if (rc == MTS_EUSAGE)
-		return cli_usage(cmd, "%s", err.message);
-	if (rc < 0) {
-		cli_error(cmd, "%s", err.message);
-		return CLI_EXIT_INCOMPLETE;
-	}
-	return 0;
-}
-
 static int open_store(const struct report_args *a, struct mts_report_store **s)
 {
 	return report_open_store(a->cmd, a->store_url, s);
@@ -601,7 +584,7 @@ int cmd_report(int argc, char **argv)
 		return cli_usage("report", "needs a subcommand: ingest, list, show, summary, receive");
 	const char *sub = argv[1];
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)
-		return cli_print_help("report");
+		return cli_print_help(cmd_report_help);
 	if (strcmp(sub, "summary") == 0)
 		return report_summary_main("report summary", argc - 1, argv + 1);
 	if (strcmp(sub, "receive") == 0)
@@ -619,7 +602,7 @@ int cmd_report(int argc, char **argv)
 	optind = 1;
 	while ((c = cli_getopt(a.cmd, argc - 1, argv + 1, ":h", report_options)) != -1) {
 		switch (c) {
-		case 'h': return cli_print_help("report");
+		case 'h': return cli_print_help(cmd_report_help);
 		case OPT_STORE: a.store_url = optarg; break;
 		case OPT_DOMAIN: a.domain = optarg; break;
 		case OPT_JSON: a.json = true; break;

@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "report_cmd.h"
 #include "mtasts/report_post.h"
 #include "mtasts/report_store.h"
@@ -285,7 +286,7 @@ int report_receive_main(const char *cmd, int argc, char **argv)
 	while ((c = cli_getopt(cmd, argc, argv, ":h", receive_options)) != -1) {
 		unsigned long n;
 		switch (c) {
-		case 'h': return cli_print_help("report");
+		case 'h': return cli_print_help(cmd_report_help);
 		case OPT_STORE: srv.store_url = optarg; break;
 		case OPT_LISTEN: listen = optarg; break;
 		case OPT_CERT: cert = optarg; break;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "commands.h"
 #include "report_cmd.h"
 #include "mtasts/report_store.h"
 #include "mtasts/report_summary.h"
@@ -315,7 +316,7 @@ int report_summary_main(const char *cmd, int argc, char **argv)
 	optind = 1;
 	while ((c = cli_getopt(cmd, argc, argv, ":h", summary_options)) != -1) {
 		switch (c) {
-		case 'h': return cli_print_help("report");
+		case 'h': return cli_print_help(cmd_report_help);
 		case OPT_STORE: store = optarg; break;
 		case OPT_DOMAIN: domain = optarg; break;
 		case OPT_JSON: json = true; break;

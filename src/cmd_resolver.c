@@ -560,7 +560,7 @@ int cmd_resolver(int argc, char **argv)
 	optind = 1;
 	while ((c = cli_getopt("resolver", argc, argv, ":c:vnh", resolver_options)) != -1) {
 		switch (c) {
-		case 'h': return cli_print_help("resolver");
+		case 'h': return cli_print_help(cmd_resolver_help);
 		case 'c': a.config = optarg; break;
 		case OPT_PIDFILE: a.pidfile = optarg; break;
 		case OPT_SYSLOG: a.syslog = true; break;

@@ -3,13 +3,20 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mtasts/version.h"
 #include "commands.h"
 
 #ifndef MTASTS_VERSION
 #define MTASTS_VERSION "0"
 #endif
 
-const struct cli_command cli_commands[] = {
+/* The command table: this file owns it; each cmd_<name>.c provides run and help. */
+static const struct cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *help; /* full usage text, shown by --help and `mtasts help NAME` */
+} cli_commands[] = {
 	{"check", cmd_check, "audit domains live: records, policy, MX TLS, DANE, verdict",
 	 cmd_check_help},
 	{"policy", cmd_policy, "lint and generate MTA-STS policies and records", cmd_policy_help},
@@ -18,7 +25,7 @@ const struct cli_command cli_commands[] = {
 	{"resolver", cmd_resolver, "serve MTA-STS policies to Postfix (socketmap)",
 	 cmd_resolver_help},
 };
-const size_t cli_command_count = sizeof(cli_commands) / sizeof(cli_commands[0]);
+static const size_t cli_command_count = sizeof(cli_commands) / sizeof(cli_commands[0]);
 
 static const char main_help_head[] =
 	"Usage: mtasts [--version] [--help] COMMAND [ARGS...]\n"
@@ -53,7 +60,9 @@ int main(int argc, char **argv)
 	}
 	const char *name = argv[1];
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
-		printf("mtasts %s\n", MTASTS_VERSION);
+		const char *features = mts_version_features();
+		printf("mtasts %s (libmtasts %s; backends: %s)\n", MTASTS_VERSION, mts_version(),
+		       *features ? features : "none");
 		return CLI_EXIT_OK;
 	}
 	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
@@ -67,7 +76,10 @@ int main(int argc, char **argv)
 		}
 		if (argc > 3)
 			return cli_usage(NULL, "help takes one command name");
-		return cli_print_help(argv[2]);
+		for (size_t i = 0; i < cli_command_count; i++)
+			if (strcmp(cli_commands[i].name, argv[2]) == 0)
+				return cli_print_help(cli_commands[i].help);
+		return cli_usage(NULL, "no such command '%s'", argv[2]);
 	}
 	if (name[0] == '-')
 		return cli_usage(NULL, "unknown option '%s'", name);

@@ -9,29 +9,7 @@
 #include <gmime/gmime.h>
 
 #include "core/gzip_int.h"
-#include "mtasts/report_mail.h"
-
-/* Messages saved from an mbox start with a "From " envelope line that is
- * not a header; its length, or 0. */
-static size_t mbox_from_line(const char *buf, size_t len)
-{
-	if (len < 5 || memcmp(buf, "From ", 5) != 0)
-		return 0;
-	const char *nl = memchr(buf, '\n', len < 1024 ? len : 1024);
-	return nl ? (size_t)(nl - buf) + 1 : 0;
-}
-
-bool mts_report_mail_is(const char *buf, size_t len)
-{
-	size_t skip = mbox_from_line(buf, len);
-	buf += skip;
-	len -= skip;
-	/* Header names as senders write them; '{' (JSON) and 1f 8b (gzip) are not among them. */
-	size_t i = 0;
-	while (i < len && i < 128 && (isalnum((unsigned char)buf[i]) || buf[i] == '-'))
-		i++;
-	return i > 0 && i < len && buf[i] == ':';
-}
+#include "io/report_mail_int.h"
 
 /* GMime parses nested multiparts and message/rfc822 parts recursively and
  * has no depth limit of its own: count the types that nest before it runs. */
@@ -76,25 +54,6 @@ struct walk {
 	int rc;
 	struct mts_error *err;
 };
-
-static void part_free(struct mts_report_mail_part *p)
-{
-	free(p->content_type);
-	free(p->filename);
-	free(p->data);
-	mts_findings_free(&p->findings);
-}
-
-void mts_report_mail_free(struct mts_report_mail *m)
-{
-	if (!m)
-		return;
-	for (size_t i = 0; i < m->part_count; i++)
-		part_free(&m->parts[i]);
-	free(m->parts);
-	free(m->message_id);
-	free(m);
-}
 
 static bool looks_json(const char *s, size_t len)
 {
@@ -170,24 +129,24 @@ static void take_part(struct walk *w, GMimePart *part)
 	int rc = part_content(part, &p.data, &p.len);
 	if (rc == MTS_ENOMEM) {
 		w->rc = mts_error_set(w->err, MTS_ENOMEM, "out of memory");
-		part_free(&p);
+		mts_report_mail_part_free(&p);
 		return;
 	}
 	bool gz = mts_gzip_is(p.data, p.len), json = p.data && looks_json(p.data, p.len);
 	if (rc < 0 || (!label_gzip && !label_json && !gz && !json)) {
-		part_free(&p); /* an attachment that is not a report: not ours to judge */
+		mts_report_mail_part_free(&p); /* an attachment that is not a report: not ours to judge */
 		return;
 	}
 	if (w->mail->part_count >= MTS_REPORT_MAIL_MAX_REPORTS) {
 		w->rc = mts_error_set(w->err, MTS_ETOOBIG, "mail: more than %d report parts",
 				      MTS_REPORT_MAIL_MAX_REPORTS);
-		part_free(&p);
+		mts_report_mail_part_free(&p);
 		return;
 	}
 	const char *filename = g_mime_part_get_filename(part);
 	if (filename && !(p.filename = strdup(filename))) {
 		w->rc = mts_error_set(w->err, MTS_ENOMEM, "out of memory");
-		part_free(&p);
+		mts_report_mail_part_free(&p);
 		return;
 	}
 	if (!w->tlsrpt)
@@ -203,7 +162,7 @@ static void take_part(struct walk *w, GMimePart *part)
 				 gz ? "gzip" : "uncompressed data");
 	if (p.findings.enomem) {
 		w->rc = mts_error_set(w->err, MTS_ENOMEM, "out of memory");
-		part_free(&p);
+		mts_report_mail_part_free(&p);
 		return;
 	}
 	w->mail->parts[w->mail->part_count++] = p;
@@ -251,7 +210,7 @@ int mts_report_mail_extract(const char *buf, size_t len, struct mts_report_mail 
 				     MTS_REPORT_MAIL_MAX_BYTES);
 	if (!mts_report_mail_is(buf, len))
 		return mts_error_set(err, MTS_EINVAL, "not a mail message (no header first)");
-	size_t skip = mbox_from_line(buf, len);
+	size_t skip = mts_report_mail_mbox_skip(buf, len);
 	buf += skip;
 	len -= skip;
 	if (nesting_types(buf, len) > MTS_REPORT_MAIL_MAX_NESTING)

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "io/cache_int.h"
+#include "mtasts/version.h"
 #include "../cache_round_trip.h"
 
 static char tmpdir[] = "/tmp/mts-test-cache-XXXXXX";
@@ -120,9 +121,11 @@ static void test_urls(void **state)
 		{.url = "redis://h?frob=1", .code = MTS_EUSAGE},
 		{.url = "redis://h?timeout_ms=0", .code = MTS_EUSAGE},
 		{.url = "redis://[::1", .code = MTS_EUSAGE},
-		{.url = "redis://127.0.0.1:1", .code = MTS_ESTORE}, /* nothing listens on port 1 */
+		/* nothing listens on port 1; a build without the backend refuses the scheme */
+		{.url = "redis://127.0.0.1:1", .code = MTS_HAVE_REDIS ? MTS_ESTORE : MTS_EUSAGE},
 		{.url = "mysql://h/db", .code = MTS_EUSAGE},
-		{.url = "postgresql://127.0.0.1:1/x?connect_timeout=2", .code = MTS_ESTORE},
+		{.url = "postgresql://127.0.0.1:1/x?connect_timeout=2",
+		 .code = MTS_HAVE_PG ? MTS_ESTORE : MTS_EUSAGE},
 		{.url = "memory:?max=0", .code = MTS_EUSAGE},
 		{.url = "memory:?max=-1", .code = MTS_EUSAGE},
 		{.url = "memory:?size=3", .code = MTS_EUSAGE},
@@ -135,6 +138,27 @@ static void test_urls(void **state)
 		struct mts_error err = {0};
 		assert_null(mts_cache_open(bad[i].url, &err));
 		assert_int_equal(err.code, bad[i].code);
+	}
+}
+
+/* A backend left out of the build is named, not an unknown scheme. */
+static void test_backend_not_built(void **state)
+{
+	(void)state;
+	struct {
+		const char *url, *message;
+		bool built;
+	} cases[] = {
+		{"redis://127.0.0.1:1", "built without Redis support", MTS_HAVE_REDIS},
+		{"postgres://127.0.0.1:1/x", "built without PostgreSQL support", MTS_HAVE_PG},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].built)
+			continue;
+		struct mts_error err = {0};
+		assert_null(mts_cache_open(cases[i].url, &err));
+		assert_int_equal(err.code, MTS_EUSAGE);
+		assert_non_null(strstr(err.message, cases[i].message));
 	}
 }
 
@@ -341,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_memory_lru),
 		cmocka_unit_test(test_memory_walk),
 		cmocka_unit_test(test_urls),
+		cmocka_unit_test(test_backend_not_built),
 		cmocka_unit_test(test_redis_url_parts),
 		cmocka_unit_test(test_sqlite_round_trip_and_reopen),
 		cmocka_unit_test(test_sqlite_newer_schema_refused),
