@@ -64,6 +64,132 @@ static bool is_wsp(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* One tag=value of a record, the spaces around each side trimmed. */
+struct dmarc_tag {
+	const char *k, *v;
+	size_t kl, vl;
+	unsigned col;  /* 1-based column of the tag in the record */
+	unsigned index; /* 1 for the first tag (v) */
+};
+
+/* Split the tag that starts at *pos (up to the next ';'), moving *pos past
+ * it. Returns 1 with t filled, 0 for an empty tag (a trailing or doubled
+ * ';' is tolerated), -1 when it is not tag=value (t->col says where). */
+static int next_tag(const char *txt, size_t len, size_t *pos, struct dmarc_tag *t)
+{
+	size_t start = *pos, end;
+	while (*pos < len && txt[*pos] != ';')
+		(*pos)++;
+	end = (*pos)++;
+	while (start < end && is_wsp(txt[start]))
+		start++;
+	while (end > start && is_wsp(txt[end - 1]))
+		end--;
+	if (start == end)
+		return 0;
+	t->index++;
+	t->col = (unsigned)start + 1;
+	t->k = txt + start;
+	const char *eq = memchr(t->k, '=', end - start);
+	if (!eq) {
+		t->kl = end - start;
+		return -1;
+	}
+	t->kl = (size_t)(eq - t->k);
+	while (t->kl && is_wsp(t->k[t->kl - 1]))
+		t->kl--;
+	t->v = eq + 1;
+	while (t->v < txt + end && is_wsp(*t->v))
+		t->v++;
+	t->vl = (size_t)(txt + end - t->v);
+	return 1;
+}
+
+static bool tag_is(const struct dmarc_tag *t, const char *name)
+{
+	return t->kl == strlen(name) && memcmp(t->k, name, t->kl) == 0;
+}
+
+static bool parse_pct(const char *v, size_t vl, unsigned *pct)
+{
+	unsigned n = 0;
+	bool ok = vl >= 1 && vl <= 3;
+	for (size_t i = 0; ok && i < vl; i++) {
+		ok = v[i] >= '0' && v[i] <= '9';
+		n = n * 10 + (unsigned)(v[i] - '0');
+	}
+	if (!ok || n > 100)
+		return false;
+	*pct = n;
+	return true;
+}
+
+/* Take one tag into the record. Returns 0, 1 when the tag is invalid (a
+ * finding says why), or MTS_ENOMEM. */
+static int apply_tag(const struct dmarc_tag *t, struct mts_dmarc_record *out, bool *have_p,
+		     bool *have_sp, struct mts_findings *fs)
+{
+	char shown[MTS_PRINTABLE_BUF];
+	const char *v = t->v;
+	size_t vl = t->vl;
+	mts_printable(v, vl, shown, sizeof(shown));
+	if (tag_is(t, "v") || tag_is(t, "fo") || tag_is(t, "rf") || tag_is(t, "ri"))
+		return 0;
+	if (tag_is(t, "p") || tag_is(t, "sp")) {
+		bool p = t->kl == 1;
+		if (p && t->index != 2)
+			mts_findings_add(fs, MTS_F_DMARC_SYNTAX, 0, t->col,
+					 "p should directly follow v=DMARC1");
+		*(p ? have_p : have_sp) = true;
+		if (parse_policy(v, vl, p ? &out->p : &out->sp) == 0)
+			return 0;
+		mts_findings_add(fs, MTS_F_DMARC_POLICY_INVALID, 0, t->col,
+				 "%s=%s is not none, quarantine or reject", p ? "p" : "sp", shown);
+		return 1;
+	}
+	if (tag_is(t, "pct")) {
+		if (parse_pct(v, vl, &out->pct))
+			return 0;
+		mts_findings_add(fs, MTS_F_DMARC_VALUE_INVALID, 0, t->col, "pct=%s is not 0 to 100",
+				 shown);
+		return 1;
+	}
+	if (tag_is(t, "adkim") || tag_is(t, "aspf")) {
+		if (vl != 1 || (v[0] != 'r' && v[0] != 's')) {
+			mts_findings_add(fs, MTS_F_DMARC_VALUE_INVALID, 0, t->col,
+					 "%.*s=%s is not r or s", (int)t->kl, t->k, shown);
+			return 1;
+		}
+		*(t->kl == 5 ? &out->adkim_strict : &out->aspf_strict) = v[0] == 's';
+		return 0;
+	}
+	if (tag_is(t, "rua") || tag_is(t, "ruf")) {
+		char **dst = t->k[2] == 'a' ? &out->rua : &out->ruf;
+		if (vl < 7 || strncasecmp(v, "mailto:", 7) != 0) {
+			mts_findings_add(fs, MTS_F_DMARC_VALUE_INVALID, 0, t->col,
+					 "%.3s=%s is not a list of mailto: URIs", t->k, shown);
+			return 1;
+		}
+		if (!*dst && !(*dst = mts_strndup(v, vl)))
+			return MTS_ENOMEM;
+		return 0;
+	}
+	mts_findings_add(fs, MTS_F_DMARC_TAG_UNKNOWN, 0, t->col, "unknown tag \"%s\"",
+			 mts_printable(t->k, t->kl, shown, sizeof(shown)));
+	return 0;
+}
+
+/* What a valid record is worth noting: monitoring only, partial, no reports. */
+static void note_weak_record(const struct mts_dmarc_record *r, struct mts_findings *fs)
+{
+	if (r->p == MTS_DMARC_NONE)
+		mts_findings_add(fs, MTS_F_DMARC_POLICY_NONE, 0, 0, "p=none: monitoring only");
+	if (r->pct < 100)
+		mts_findings_add(fs, MTS_F_DMARC_PCT_PARTIAL, 0, 0, "pct=%u", r->pct);
+	if (!r->rua)
+		mts_findings_add(fs, MTS_F_DMARC_NO_RUA, 0, 0, "no rua tag");
+}
+
 int mts_dmarc_parse(const char *txt, size_t len, struct mts_dmarc_record *out,
 		    struct mts_findings *fs, struct mts_error *err)
 {
@@ -76,98 +202,23 @@ int mts_dmarc_parse(const char *txt, size_t len, struct mts_dmarc_record *out,
 		return mts_error_set(err, MTS_EINVAL, "not a DMARC record");
 	}
 	bool failed = false, have_p = false, have_sp = false;
-	unsigned index = 0;
+	struct dmarc_tag t = {0};
 	size_t pos = 0;
 	while (pos < len) {
-		size_t start = pos;
-		while (pos < len && txt[pos] != ';')
-			pos++;
-		size_t end = pos++;
-		while (start < end && is_wsp(txt[start]))
-			start++;
-		while (end > start && is_wsp(txt[end - 1]))
-			end--;
-		if (start == end)
-			continue; /* trailing or doubled ';' is tolerated */
-		index++;
-		const char *eq = memchr(txt + start, '=', end - start);
-		unsigned col = (unsigned)start + 1;
-		if (!eq) {
-			mts_findings_add(fs, MTS_F_DMARC_SYNTAX, 0, col, "\"%s\" is not tag=value",
-					 mts_printable(txt + start, end - start, shown, sizeof(shown)));
+		int rc = next_tag(txt, len, &pos, &t);
+		if (rc < 0) {
+			mts_findings_add(fs, MTS_F_DMARC_SYNTAX, 0, t.col, "\"%s\" is not tag=value",
+					 mts_printable(t.k, t.kl, shown, sizeof(shown)));
 			failed = true;
-			continue;
 		}
-		size_t kl = (size_t)(eq - (txt + start));
-		while (kl && is_wsp(txt[start + kl - 1]))
-			kl--;
-		const char *k = txt + start, *v = eq + 1;
-		while (v < txt + end && is_wsp(*v))
-			v++;
-		size_t vl = (size_t)(txt + end - v);
-		mts_printable(v, vl, shown, sizeof(shown));
-		if (kl == 1 && k[0] == 'v') {
+		if (rc <= 0)
 			continue;
-		} else if (kl == 1 && k[0] == 'p') {
-			if (index != 2)
-				mts_findings_add(fs, MTS_F_DMARC_SYNTAX, 0, col,
-						 "p should directly follow v=DMARC1");
-			have_p = true;
-			if (parse_policy(v, vl, &out->p) < 0) {
-				mts_findings_add(fs, MTS_F_DMARC_POLICY_INVALID, 0, col,
-						 "p=%s is not none, quarantine or reject", shown);
-				failed = true;
-			}
-		} else if (kl == 2 && memcmp(k, "sp", 2) == 0) {
-			have_sp = true;
-			if (parse_policy(v, vl, &out->sp) < 0) {
-				mts_findings_add(fs, MTS_F_DMARC_POLICY_INVALID, 0, col,
-						 "sp=%s is not none, quarantine or reject", shown);
-				failed = true;
-			}
-		} else if (kl == 3 && memcmp(k, "pct", 3) == 0) {
-			unsigned n = 0;
-			bool ok = vl >= 1 && vl <= 3;
-			for (size_t i = 0; ok && i < vl; i++) {
-				ok = v[i] >= '0' && v[i] <= '9';
-				n = n * 10 + (unsigned)(v[i] - '0');
-			}
-			if (!ok || n > 100) {
-				mts_findings_add(fs, MTS_F_DMARC_VALUE_INVALID, 0, col,
-						 "pct=%s is not 0 to 100", shown);
-				failed = true;
-			} else {
-				out->pct = n;
-			}
-		} else if ((kl == 5 && memcmp(k, "adkim", 5) == 0) ||
-			   (kl == 4 && memcmp(k, "aspf", 4) == 0)) {
-			if (vl != 1 || (v[0] != 'r' && v[0] != 's')) {
-				mts_findings_add(fs, MTS_F_DMARC_VALUE_INVALID, 0, col,
-						 "%.*s=%s is not r or s", (int)kl, k, shown);
-				failed = true;
-			} else if (kl == 5) {
-				out->adkim_strict = v[0] == 's';
-			} else {
-				out->aspf_strict = v[0] == 's';
-			}
-		} else if (kl == 3 && (memcmp(k, "rua", 3) == 0 || memcmp(k, "ruf", 3) == 0)) {
-			char **dst = k[2] == 'a' ? &out->rua : &out->ruf;
-			if (vl < 7 || strncasecmp(v, "mailto:", 7) != 0) {
-				mts_findings_add(fs, MTS_F_DMARC_VALUE_INVALID, 0, col,
-						 "%.3s=%s is not a list of mailto: URIs", k, shown);
-				failed = true;
-			} else if (!*dst && !(*dst = mts_strndup(v, vl))) {
-				mts_dmarc_clear(out);
-				return mts_error_set(err, MTS_ENOMEM, "out of memory");
-			}
-		} else if ((kl == 2 && memcmp(k, "fo", 2) == 0) ||
-			   (kl == 2 && memcmp(k, "rf", 2) == 0) ||
-			   (kl == 2 && memcmp(k, "ri", 2) == 0)) {
-			continue;
-		} else {
-			mts_findings_add(fs, MTS_F_DMARC_TAG_UNKNOWN, 0, col, "unknown tag \"%s\"",
-					 mts_printable(k, kl, shown, sizeof(shown)));
+		rc = apply_tag(&t, out, &have_p, &have_sp, fs);
+		if (rc < 0) {
+			mts_dmarc_clear(out);
+			return mts_error_set(err, rc, "out of memory");
 		}
+		failed |= rc > 0;
 	}
 	if (!have_p) {
 		mts_findings_add(fs, MTS_F_DMARC_POLICY_MISSING, 0, 0, "the record has no p tag");
@@ -179,12 +230,7 @@ int mts_dmarc_parse(const char *txt, size_t len, struct mts_dmarc_record *out,
 		mts_dmarc_clear(out);
 		return mts_error_set(err, MTS_EINVAL, "invalid DMARC record");
 	}
-	if (out->p == MTS_DMARC_NONE)
-		mts_findings_add(fs, MTS_F_DMARC_POLICY_NONE, 0, 0, "p=none: monitoring only");
-	if (out->pct < 100)
-		mts_findings_add(fs, MTS_F_DMARC_PCT_PARTIAL, 0, 0, "pct=%u", out->pct);
-	if (!out->rua)
-		mts_findings_add(fs, MTS_F_DMARC_NO_RUA, 0, 0, "no rua tag");
+	note_weak_record(out, fs);
 	return 0;
 }
 

@@ -134,6 +134,107 @@ static bool ip_literal_ok(const char *s, size_t n)
 	return colons >= 2;
 }
 
+/* A mailto: URI's address (after "mailto:", up to any '?'): one valid
+ * address. On success rua->target gets it decoded. Returns 0, 1 (a finding
+ * was added) or MTS_ENOMEM. */
+static int parse_mailto(const char *u, size_t len, size_t colon, unsigned column,
+			const char *shown, struct mts_rua *rua, struct mts_findings *fs)
+{
+	char decoded[1024];
+	size_t bad = 0;
+	const char *addr = u + colon + 1;
+	size_t alen = len - colon - 1;
+	const char *q = memchr(addr, '?', alen);
+	if (q)
+		alen = (size_t)(q - addr);
+	long dl = pct_decode(addr, alen, decoded, sizeof(decoded), &bad);
+	if (dl < 0) {
+		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
+				 column + (unsigned)(colon + 1 + bad),
+				 "URI \"%s\" has a malformed percent-escape", shown);
+		return 1;
+	}
+	char *at = strrchr(decoded, '@');
+	char dom[MTS_DNAME_MAX + 1];
+	if (!at || !local_part_ok(decoded, (size_t)(at - decoded)) ||
+	    mts_dname_normalize(at + 1, strlen(at + 1), false, dom, NULL) != MTS_DNAME_OK) {
+		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
+				 "\"%s\" is not a mailto: URI with one valid address", shown);
+		return 1;
+	}
+	rua->scheme = MTS_RUA_MAILTO;
+	rua->target = mts_strndup(decoded, (size_t)dl);
+	return rua->target ? 0 : MTS_ENOMEM;
+}
+
+/* The authority of an https:// URI (auth bytes at host): a host name or an
+ * IP-literal, an optional port, no userinfo. Returns 0 or 1 (a finding). */
+static int check_authority(const char *host, size_t auth, unsigned column, const char *shown,
+			   struct mts_findings *fs)
+{
+	size_t hl = 0;
+	bool host_ok;
+	if (auth > 0 && host[0] == '[') {
+		const char *close = memchr(host, ']', auth);
+		hl = close ? (size_t)(close - host) + 1 : auth;
+		host_ok = close && ip_literal_ok(host + 1, hl - 2);
+	} else {
+		while (hl < auth && host[hl] != ':')
+			hl++;
+		char dom[MTS_DNAME_MAX + 1];
+		host_ok = hl > 0 && mts_dname_normalize(host, hl, false, dom, NULL) == MTS_DNAME_OK;
+	}
+	if (!host_ok || memchr(host, '@', auth)) {
+		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
+				 "\"%s\" has no valid host name", shown);
+		return 1;
+	}
+	if (hl < auth) {
+		size_t p = hl + 1, digits = 0;
+		unsigned long port = 0;
+		while (p < auth && host[p] >= '0' && host[p] <= '9' && digits < 6)
+			port = port * 10 + (unsigned long)(host[p++] - '0'), digits++;
+		if (host[hl] != ':' || digits == 0 || port == 0 || port > 65535 || p < auth) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
+					 "\"%s\" has an invalid port", shown);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* An https:// URI: a valid authority and well-formed percent-escapes. On
+ * success rua->target is the URI. Returns 0, 1 (a finding) or MTS_ENOMEM. */
+static int parse_https(const char *u, size_t len, size_t colon, unsigned column,
+		       const char *shown, struct mts_rua *rua, struct mts_findings *fs)
+{
+	if (len < colon + 3 || memcmp(u + colon, "://", 3) != 0) {
+		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
+				 "\"%s\" is not an https:// URI", shown);
+		return 1;
+	}
+	/* authority = host [":" port], up to the path, query or fragment;
+	 * '@' there is userinfo (refused), '@' after it is data */
+	const char *host = u + colon + 3;
+	size_t auth = 0, rest = len - colon - 3;
+	while (auth < rest && host[auth] != '/' && host[auth] != '?' && host[auth] != '#')
+		auth++;
+	if (check_authority(host, auth, column, shown, fs))
+		return 1;
+	for (size_t i = 0; i < len; i++) {
+		if (u[i] == '%' &&
+		    (i + 2 >= len || hexval(u[i + 1]) < 0 || hexval(u[i + 2]) < 0)) {
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
+					 column + (unsigned)i,
+					 "URI \"%s\" has a malformed percent-escape", shown);
+			return 1;
+		}
+	}
+	rua->scheme = MTS_RUA_HTTPS;
+	rua->target = mts_strndup(u, len);
+	return rua->target ? 0 : MTS_ENOMEM;
+}
+
 /* Validate one URI; on success fill rua (owning copies). offset locates the
  * URI in the record for findings. Returns 0, 1 (a finding was added) or MTS_ENOMEM. */
 static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *rua,
@@ -165,93 +266,23 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 		scheme[i] = (u[i] >= 'A' && u[i] <= 'Z') ? (char)(u[i] - 'A' + 'a') : u[i];
 	scheme[sl] = '\0';
 
-	char decoded[1024];
-	size_t bad = 0;
+	int rc;
 	if (strcmp(scheme, "mailto") == 0) {
-		const char *addr = u + colon + 1;
-		size_t alen = len - colon - 1;
-		const char *q = memchr(addr, '?', alen);
-		if (q)
-			alen = (size_t)(q - addr);
-		long dl = pct_decode(addr, alen, decoded, sizeof(decoded), &bad);
-		if (dl < 0) {
-			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
-					 column + (unsigned)(colon + 1 + bad),
-					 "URI \"%s\" has a malformed percent-escape", shown);
-			return 1;
-		}
-		char *at = strrchr(decoded, '@');
-		char dom[MTS_DNAME_MAX + 1];
-		if (!at || !local_part_ok(decoded, (size_t)(at - decoded)) ||
-		    mts_dname_normalize(at + 1, strlen(at + 1), false, dom, NULL) != MTS_DNAME_OK) {
-			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
-					 "\"%s\" is not a mailto: URI with one valid address", shown);
-			return 1;
-		}
-		rua->scheme = MTS_RUA_MAILTO;
-		rua->target = mts_strndup(decoded, (size_t)dl);
+		rc = parse_mailto(u, len, colon, column, shown, rua, fs);
 	} else if (strcmp(scheme, "https") == 0) {
-		if (len < colon + 3 || memcmp(u + colon, "://", 3) != 0) {
-			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
-					 "\"%s\" is not an https:// URI", shown);
-			return 1;
-		}
-		/* authority = host [":" port], up to the path, query or fragment;
-		 * '@' there is userinfo (refused), '@' after it is data */
-		const char *host = u + colon + 3;
-		size_t auth = 0, rest = len - colon - 3;
-		while (auth < rest && host[auth] != '/' && host[auth] != '?' && host[auth] != '#')
-			auth++;
-		size_t hl = 0;
-		bool host_ok;
-		if (auth > 0 && host[0] == '[') {
-			const char *close = memchr(host, ']', auth);
-			hl = close ? (size_t)(close - host) + 1 : auth;
-			host_ok = close && ip_literal_ok(host + 1, hl - 2);
-		} else {
-			while (hl < auth && host[hl] != ':')
-				hl++;
-			char dom[MTS_DNAME_MAX + 1];
-			host_ok = hl > 0 &&
-				  mts_dname_normalize(host, hl, false, dom, NULL) == MTS_DNAME_OK;
-		}
-		if (!host_ok || memchr(host, '@', auth)) {
-			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
-					 "\"%s\" has no valid host name", shown);
-			return 1;
-		}
-		if (hl < auth) {
-			size_t p = hl + 1, digits = 0;
-			unsigned long port = 0;
-			while (p < auth && host[p] >= '0' && host[p] <= '9' && digits < 6)
-				port = port * 10 + (unsigned long)(host[p++] - '0'), digits++;
-			if (host[hl] != ':' || digits == 0 || port == 0 || port > 65535 || p < auth) {
-				mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
-						 "\"%s\" has an invalid port", shown);
-				return 1;
-			}
-		}
-		for (size_t i = 0; i < len; i++) {
-			if (u[i] == '%' && (i + 2 >= len || hexval(u[i + 1]) < 0 ||
-					    hexval(u[i + 2]) < 0)) {
-				mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
-						 column + (unsigned)i,
-						 "URI \"%s\" has a malformed percent-escape", shown);
-				return 1;
-			}
-		}
-		rua->scheme = MTS_RUA_HTTPS;
-		rua->target = mts_strndup(u, len);
+		rc = parse_https(u, len, colon, column, shown, rua, fs);
 	} else {
 		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_SCHEME, 0, column,
 				 "URI scheme \"%s\" is not mailto or https%s", scheme,
 				 strcmp(scheme, "http") == 0 ? " (plain http is not allowed)" : "");
 		return 1;
 	}
+	if (rc)
+		return rc;
 	rua->uri = mts_strndup(u, len);
-	if (!rua->uri || !rua->target) {
-		free(rua->uri);
+	if (!rua->uri) {
 		free(rua->target);
+		rua->target = NULL;
 		return MTS_ENOMEM;
 	}
 	return 0;
