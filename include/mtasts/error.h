@@ -27,6 +27,8 @@ enum {
 	MTS_ESTORE = -8,   /* a store or cache backend failed */
 	MTS_EUSAGE = -9,   /* the caller used the API wrongly */
 	MTS_ETEMP = -10,   /* a transient failure: try again later */
+	MTS_EEXIST = -11,  /* the thing to create exists already */
+	MTS_ECONFLICT = -12, /* another writer changed it first: read again, retry */
 };
 
 #define MTS_ERROR_MSG_MAX 256

@@ -31,6 +31,8 @@ const char *mts_strerror(int code)
 	case MTS_ESTORE: return "store error";
 	case MTS_EUSAGE: return "usage error";
 	case MTS_ETEMP: return "temporary failure";
+	case MTS_EEXIST: return "already exists";
+	case MTS_ECONFLICT: return "changed by another writer";
 	default: return "unknown error";
 	}
 }

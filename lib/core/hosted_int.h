@@ -31,6 +31,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mtasts/dname.h"
+#include "mtasts/error.h"
+#include "mtasts/findings.h"
+#include "mtasts/policy.h"
 #include "mtasts/sts_record.h"
 
 #define MTS_HOSTED_PROPAGATION_DEFAULT 30  /* s: replicas see a store change within */
@@ -115,6 +119,49 @@ int mts_hosted_apply(struct mts_hosted *h, const struct mts_hosted_event *ev, lo
 /* What to do now. rules may be NULL (the defaults). */
 void mts_hosted_next(const struct mts_hosted *h, long long now,
 		     const struct mts_hosted_rules *rules, struct mts_hosted_action *out);
+
+/* One hosted domain as the service keeps it: what the operator asked for,
+ * the bytes served, and the update state. Owns its mx and policy. */
+struct mts_hosted_domain {
+	char name[MTS_DNAME_MAX + 1]; /* the customer's domain, A-label, lowercase */
+	enum mts_mode mode;
+	uint32_t max_age;
+	bool mx_auto;           /* the patterns follow the domain's live MX records */
+	char **mx;              /* the patterns served, normalised */
+	size_t mx_count;
+	char *policy;           /* the bytes served (canonical file, CRLF), NUL-terminated */
+	size_t policy_len;
+	struct mts_hosted state; /* state.served_id is the id minted for policy */
+	long long created_at, updated_at;
+	long long rev;          /* the store's revision of this row (compare-and-set) */
+};
+
+#define MTS_HOSTED_MX_MAX 64 /* patterns per hosted policy (a limit of ours, not the RFC's) */
+
+/* Serve a policy built from mode, max_age and the patterns: the canonical
+ * bytes must lint without an error (findings get every finding, errors
+ * included). When they differ from the bytes served, a new id is minted
+ * (now and the bytes' digest) and the state is told they are served from
+ * now. Returns 1 (new bytes, new id), 0 (the same bytes: nothing changes),
+ * or MTS_EINVAL / MTS_ETOOBIG / MTS_ENOMEM with err naming the field. */
+int mts_hosted_domain_set_policy(struct mts_hosted_domain *d, enum mts_mode mode,
+				 uint32_t max_age, const char *const *mx, size_t mx_count,
+				 long long now, const struct mts_hosted_rules *rules,
+				 struct mts_findings *findings, struct mts_error *err);
+void mts_hosted_domain_clear(struct mts_hosted_domain *d);
+
+/* The DNS names of a hosted domain: what the customer publishes (two
+ * CNAMEs) and where the service publishes the TXT record. */
+struct mts_hosted_names {
+	char policy_host[MTS_DNAME_MAX + 1]; /* mta-sts.<domain>: CNAME to service */
+	char sts_name[MTS_DNAME_MAX + 1];    /* _mta-sts.<domain>: CNAME to sts_target */
+	char sts_target[MTS_DNAME_MAX + 1];  /* _mta-sts.<domain>.<zone>: the TXT record */
+	char tlsrpt_name[MTS_DNAME_MAX + 1]; /* _smtp._tls.<domain> */
+};
+/* Fill names for domain under the service's zone. MTS_ETOOBIG when a name
+ * would pass 253 characters (err says which). */
+int mts_hosted_names(const char *domain, const char *zone, struct mts_hosted_names *out,
+		     struct mts_error *err);
 
 const char *mts_hosted_phase_name(enum mts_hosted_phase p);
 const char *mts_hosted_do_name(enum mts_hosted_do d);
