@@ -12,5 +12,7 @@ int cmd_report(int argc, char **argv);
 extern const char cmd_report_help[];
 int cmd_resolver(int argc, char **argv);
 extern const char cmd_resolver_help[];
+int cmd_serve(int argc, char **argv);
+extern const char cmd_serve_help[];
 
 #endif

@@ -24,6 +24,8 @@ static const struct cli_command {
 	{"report", cmd_report, "collect, store and read TLS-RPT reports", cmd_report_help},
 	{"resolver", cmd_resolver, "serve MTA-STS policies to Postfix (socketmap)",
 	 cmd_resolver_help},
+	{"serve", cmd_serve, "host MTA-STS for many domains: policies, ids, records",
+	 cmd_serve_help},
 };
 static const size_t cli_command_count = sizeof(cli_commands) / sizeof(cli_commands[0]);
 

@@ -34,6 +34,7 @@ static const char *const migrations[] = {
 	" id TEXT NOT NULL, policy BLOB NOT NULL,"
 	" served_at INTEGER NOT NULL, published_at INTEGER,"
 	" PRIMARY KEY (domain, id));",
+	"CREATE TABLE serve_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
 #define COLUMNS                                                                             \
@@ -478,5 +479,44 @@ int mts_serve_store_history(struct mts_serve_store *s, const char *name,
 		*out = NULL;
 		*count = 0;
 	}
+	return rc;
+}
+
+int mts_serve_store_setting_get(struct mts_serve_store *s, const char *key, char *out,
+				size_t cap, struct mts_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM serve_settings WHERE key = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return mts_sqlite_error(s->db, err, "settings");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st), rc = 0;
+	if (step == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(st, 0);
+		if (v && strlen((const char *)v) >= cap)
+			rc = mts_error_set(err, MTS_ESTORE, "setting %s: too long", key);
+		else
+			copy_text(out, cap, v);
+	} else if (step == SQLITE_DONE) {
+		rc = mts_error_set(err, MTS_ENOTFOUND, "setting %s is not set", key);
+	} else {
+		rc = mts_sqlite_error(s->db, err, "settings");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int mts_serve_store_setting_set(struct mts_serve_store *s, const char *key, const char *value,
+				struct mts_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO serve_settings VALUES (?, ?)", -1,
+			       &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		rc = mts_sqlite_error(s->db, err, "settings");
+	sqlite3_finalize(st);
 	return rc;
 }

@@ -67,4 +67,15 @@ int mts_serve_store_history(struct mts_serve_store *s, const char *name,
 			    struct mts_serve_history **out, size_t *count, struct mts_error *err);
 void mts_serve_history_free(struct mts_serve_history *h, size_t count);
 
+/* The service's settings, shared by every replica and the CLI through the
+ * store (`mtasts serve init`): MTS_SERVE_SETTING_*. get: MTS_ENOTFOUND
+ * when unset, MTS_ESTORE when the value does not fit cap. */
+#define MTS_SERVE_SETTING_ZONE "zone"       /* where the service publishes _mta-sts TXT */
+#define MTS_SERVE_SETTING_SERVICE "service" /* the name mta-sts.<domain> CNAMEs to */
+#define MTS_SERVE_SETTING_RUA "rua"         /* where hosted domains' TLS reports go */
+int mts_serve_store_setting_get(struct mts_serve_store *s, const char *key, char *out,
+				size_t cap, struct mts_error *err);
+int mts_serve_store_setting_set(struct mts_serve_store *s, const char *key, const char *value,
+				struct mts_error *err);
+
 #endif

@@ -1,0 +1,718 @@
+/* cmd_serve.c - `mtasts serve`: hosted MTA-STS for many domains. The domain
+ * commands (init, domain add|list|show|set|remove) keep the serve store;
+ * every replica of the service reads the same store. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "core/hosted_int.h"
+#include "io/dns_int.h"
+#include "io/serve_store_int.h"
+#include "mtasts/sts_record.h"
+#include "mtasts/tlsrpt_record.h"
+
+const char cmd_serve_help[] =
+	"Usage: mtasts serve init --zone ZONE --service NAME [--rua URI] [--store URL]\n"
+	"       mtasts serve domain add DOMAIN [--mx auto|PATTERN]... [--mode MODE]\n"
+	"                               [--max-age SECONDS] [--resolver ADDR@PORT] [--json]\n"
+	"       mtasts serve domain set DOMAIN [--mx auto|PATTERN]... [--mode MODE]\n"
+	"                               [--max-age SECONDS] [--resolver ADDR@PORT] [--json]\n"
+	"       mtasts serve domain list [--json]\n"
+	"       mtasts serve domain show DOMAIN [--json]\n"
+	"       mtasts serve domain remove DOMAIN [--json]\n"
+	"\n"
+	"Hosted MTA-STS: one service serves the policies of many domains, publishes\n"
+	"their _mta-sts records in its own zone and keeps the two in step. A customer\n"
+	"domain points two names at the service:\n"
+	"  mta-sts.DOMAIN   CNAME  the service's name (the policy host)\n"
+	"  _mta-sts.DOMAIN  CNAME  _mta-sts.DOMAIN.ZONE (where the service publishes the id)\n"
+	"'domain add' prints exactly the records to publish.\n"
+	"\n"
+	"  init          set the service's zone, name and report address (once)\n"
+	"  domain add    host DOMAIN: its policy from its live MX records (--mx auto, the\n"
+	"                default) or the given patterns; mode testing unless --mode\n"
+	"  domain set    change DOMAIN's patterns, mode or max_age; a new id when the\n"
+	"                served bytes change (served first, announced after)\n"
+	"  domain list   every hosted domain with its mode and update state\n"
+	"  domain show   one domain: its policy, ids, state and records\n"
+	"  domain remove stop hosting DOMAIN the safe way: mode none is served under a\n"
+	"                new id until every sender's cached policy has expired, then the\n"
+	"                record goes (RFC 8461 §8.3)\n"
+	"\n"
+	"Options:\n"
+	"      --store URL        the serve store (default $MTASTS_SERVE_STORE, else\n"
+	"                         " MTS_SERVE_STORE_DEFAULT ")\n"
+	"      --zone ZONE        init: the zone where the service publishes TXT records\n"
+	"      --service NAME     init: the policy host's name the customers CNAME to\n"
+	"      --rua URI          init: where hosted domains' TLS reports go (mailto: or\n"
+	"                         https:)\n"
+	"      --mx auto|PATTERN  the policy's mx patterns: auto (the domain's MX hosts,\n"
+	"                         looked up now) or patterns (repeatable, comma-separated)\n"
+	"      --mode MODE        testing (add's default), enforce or none\n"
+	"      --max-age SECONDS  max_age (default 604800, a week)\n"
+	"      --resolver ADDR@PORT  the DNS resolver for --mx auto (default: the system's)\n"
+	"      --timeout SECONDS  for each DNS question (default 10)\n"
+	"      --json             machine-readable output (docs/serve-json.md)\n"
+	"  -h, --help             show this help\n"
+	"\n"
+	"Exit codes: 0 done, 1 refused (not hosted, hosted already, changed meanwhile),\n"
+	"2 usage error, 3 could not complete (store or DNS failed).\n";
+
+#define SERVE_MAX_AGE_DEFAULT 604800u
+#define SERVE_TIMEOUT_DEFAULT 10
+#define SERVE_MX_ARGS_MAX 64
+
+enum {
+	OPT_STORE = 256,
+	OPT_ZONE,
+	OPT_SERVICE,
+	OPT_RUA,
+	OPT_MX,
+	OPT_MODE,
+	OPT_MAX_AGE,
+	OPT_JSON,
+};
+
+static const struct option serve_options[] = {
+	{"store", required_argument, NULL, OPT_STORE},
+	{"zone", required_argument, NULL, OPT_ZONE},
+	{"service", required_argument, NULL, OPT_SERVICE},
+	{"rua", required_argument, NULL, OPT_RUA},
+	{"mx", required_argument, NULL, OPT_MX},
+	{"mode", required_argument, NULL, OPT_MODE},
+	{"max-age", required_argument, NULL, OPT_MAX_AGE},
+	{"json", no_argument, NULL, OPT_JSON},
+	CLI_NET_LONG_OPTIONS,
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+struct serve_args {
+	const char *cmd;
+	const char *store_url, *zone, *service, *rua, *mode, *max_age;
+	const char *mx[SERVE_MX_ARGS_MAX]; /* as given, each maybe comma-separated */
+	size_t mx_count;
+	bool json;
+	struct cli_net net;
+	struct mts_serve_store *store;
+};
+
+static long long now_utc(void)
+{
+	return (long long)time(NULL);
+}
+
+static int open_store(struct serve_args *a)
+{
+	const char *url = a->store_url;
+	if (!url) {
+		const char *env = getenv(MTS_SERVE_STORE_ENV);
+		url = env && *env ? env : MTS_SERVE_STORE_DEFAULT;
+	}
+	struct mts_error err = {0};
+	int rc = mts_serve_store_open(url, &a->store, &err);
+	if (rc == MTS_EUSAGE)
+		return cli_usage(a->cmd, "%s", err.message);
+	if (rc < 0) {
+		cli_error(a->cmd, "%s", err.message);
+		return CLI_EXIT_INCOMPLETE;
+	}
+	return 0;
+}
+
+/* A store or model error as an exit code, after saying it. */
+static int fail(const struct serve_args *a, const struct mts_error *err)
+{
+	cli_error(a->cmd, "%s", err->message);
+	switch (err->code) {
+	case MTS_EEXIST:
+	case MTS_ENOTFOUND:
+	case MTS_ECONFLICT:
+	case MTS_EINVAL:
+	case MTS_ETOOBIG: return CLI_EXIT_PROBLEM;
+	case MTS_EUSAGE: return CLI_EXIT_USAGE;
+	default: return CLI_EXIT_INCOMPLETE;
+	}
+}
+
+/* The service's settings; the zone and service are required. */
+struct serve_settings {
+	char zone[MTS_DNAME_MAX + 1], service[MTS_DNAME_MAX + 1], rua[1024];
+};
+
+static int read_settings(const struct serve_args *a, struct serve_settings *s)
+{
+	struct mts_error err = {0};
+	memset(s, 0, sizeof(*s));
+	int rc = mts_serve_store_setting_get(a->store, MTS_SERVE_SETTING_ZONE, s->zone,
+					     sizeof(s->zone), &err);
+	if (!rc)
+		rc = mts_serve_store_setting_get(a->store, MTS_SERVE_SETTING_SERVICE, s->service,
+						 sizeof(s->service), &err);
+	if (rc == MTS_ENOTFOUND) {
+		cli_error(a->cmd, "the service is not set up: run 'mtasts serve init --zone ZONE "
+				  "--service NAME' first");
+		return CLI_EXIT_PROBLEM;
+	}
+	if (rc < 0)
+		return fail(a, &err);
+	rc = mts_serve_store_setting_get(a->store, MTS_SERVE_SETTING_RUA, s->rua, sizeof(s->rua),
+					 &err);
+	if (rc < 0 && rc != MTS_ENOTFOUND)
+		return fail(a, &err);
+	return 0;
+}
+
+/* --mx auto: the domain's MX hosts, looked up now. */
+struct mx_lookup {
+	size_t done;
+	enum mts_dns_status status;
+	bool null_mx;
+	char message[160];
+	char hosts[SERVE_MX_ARGS_MAX][256];
+	size_t count;
+};
+
+static void mx_done(const struct mts_dns_result *r, void *arg)
+{
+	struct mx_lookup *l = arg;
+	l->status = r->status;
+	l->null_mx = r->null_mx;
+	snprintf(l->message, sizeof(l->message), "%s", r->message);
+	for (size_t i = 0; i < r->count && l->count < SERVE_MX_ARGS_MAX; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < l->count && !seen; j++)
+			seen = strcmp(l->hosts[j], r->mx[i].host) == 0;
+		if (!seen && r->mx[i].host[0])
+			snprintf(l->hosts[l->count++], sizeof(l->hosts[0]), "%s", r->mx[i].host);
+	}
+	l->done = 1;
+}
+
+static int by_name(const void *x, const void *y)
+{
+	return strcmp(x, y);
+}
+
+static int lookup_mx(struct serve_args *a, const char *domain, struct mx_lookup *l)
+{
+	memset(l, 0, sizeof(*l));
+	struct event_base *base = event_base_new();
+	struct mts_error err = {0};
+	struct mts_dns_opts o = {.resolver = a->net.resolver,
+				 .trust_anchor_file = a->net.trust_anchor,
+				 .timeout_ms = a->net.timeout * 1000};
+	struct mts_dns *dns = base ? mts_dns_new(base, &o, &err) : NULL;
+	int rc = 0;
+	if (!dns) {
+		cli_error(a->cmd, "DNS: %s", base ? err.message : "out of memory");
+		rc = CLI_EXIT_INCOMPLETE;
+	} else if (!mts_dns_lookup(dns, domain, MTS_DNS_MX, mx_done, l, &err)) {
+		cli_error(a->cmd, "DNS: %s", err.message);
+		rc = CLI_EXIT_INCOMPLETE;
+	} else {
+		rc = cli_run_until(a->cmd, base, &l->done, 1);
+	}
+	mts_dns_free(dns);
+	if (base)
+		event_base_free(base);
+	if (rc)
+		return rc;
+	if (l->status == MTS_DNS_OK && l->null_mx) {
+		cli_error(a->cmd, "%s: a null MX (RFC 7505): the domain receives no mail, so it "
+				  "needs no policy", domain);
+		return CLI_EXIT_PROBLEM;
+	}
+	if (l->status == MTS_DNS_NODATA || l->status == MTS_DNS_NXDOMAIN ||
+	    (l->status == MTS_DNS_OK && l->count == 0)) {
+		cli_error(a->cmd, "%s has no MX records (%s): give the patterns with --mx", domain,
+			  mts_dns_status_name(l->status));
+		return CLI_EXIT_PROBLEM;
+	}
+	if (l->status != MTS_DNS_OK) {
+		cli_error(a->cmd, "%s: the MX lookup failed: %s%s%s", domain,
+			  mts_dns_status_name(l->status), l->message[0] ? ": " : "", l->message);
+		return CLI_EXIT_INCOMPLETE;
+	}
+	qsort(l->hosts, l->count, sizeof(l->hosts[0]), by_name);
+	return 0;
+}
+
+/* The patterns to serve: --mx values split at commas, or the live MX hosts
+ * when none is given or "auto" is. patterns point into buf or l. */
+static int patterns_for(struct serve_args *a, const char *domain, bool default_auto,
+			char *buf, size_t cap, const char **patterns, size_t *count,
+			bool *mx_auto, struct mx_lookup *l)
+{
+	*count = 0;
+	*mx_auto = a->mx_count == 0 ? default_auto : false;
+	size_t used = 0;
+	for (size_t i = 0; i < a->mx_count; i++) {
+		const char *v = a->mx[i];
+		if (strcmp(v, "auto") == 0) {
+			*mx_auto = true;
+			continue;
+		}
+		while (*v) {
+			size_t n = strcspn(v, ",");
+			if (n && *count < SERVE_MX_ARGS_MAX && used + n + 1 <= cap) {
+				memcpy(buf + used, v, n);
+				buf[used + n] = '\0';
+				patterns[(*count)++] = buf + used;
+				used += n + 1;
+			} else if (n) {
+				return cli_usage(a->cmd, "--mx: more than %d patterns",
+						 SERVE_MX_ARGS_MAX);
+			}
+			v += n + (v[n] == ',');
+		}
+	}
+	if (*mx_auto && *count)
+		return cli_usage(a->cmd, "--mx auto and patterns cannot be mixed");
+	if (!*mx_auto)
+		return 0;
+	int rc = lookup_mx(a, domain, l);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < l->count; i++)
+		patterns[(*count)++] = l->hosts[i];
+	return 0;
+}
+
+static int parse_mode_age(const struct serve_args *a, enum mts_mode *mode, uint32_t *max_age)
+{
+	if (a->mode && mts_mode_parse(a->mode, strlen(a->mode), mode) < 0)
+		return cli_usage(a->cmd, "--mode '%s': testing, enforce or none", a->mode);
+	unsigned long v;
+	if (a->max_age) {
+		if (cli_parse_uint(a->max_age, 0, MTS_POLICY_MAX_AGE_MAX, &v) < 0)
+			return cli_usage(a->cmd, "--max-age '%s': 0 to %u seconds", a->max_age,
+					 MTS_POLICY_MAX_AGE_MAX);
+		*max_age = (uint32_t)v;
+	}
+	return 0;
+}
+
+/* The records: what the customer publishes, and what the service does. */
+static json_t *records_json(const struct mts_hosted_domain *d, const struct serve_settings *s,
+			    const struct mts_hosted_names *n)
+{
+	char sts[MTS_STS_ID_MAX + 32], tlsrpt[1100], target[MTS_DNAME_MAX + 2],
+		svc[MTS_DNAME_MAX + 2];
+	snprintf(target, sizeof(target), "%s.", n->sts_target);
+	snprintf(svc, sizeof(svc), "%s.", s->service);
+	json_t *customer = json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", n->policy_host,
+				     "type", "CNAME", "value", svc, "name", n->sts_name, "type",
+				     "CNAME", "value", target);
+	if (customer && s->rua[0]) {
+		snprintf(tlsrpt, sizeof(tlsrpt), "v=TLSRPTv1; rua=%s", s->rua);
+		json_array_append_new(customer, json_pack("{s:s,s:s,s:s}", "name", n->tlsrpt_name,
+							  "type", "TXT", "value", tlsrpt));
+	}
+	json_t *service = json_array();
+	const char *id = d->state.published_id[0] ? d->state.published_id : d->state.served_id;
+	if (service && id[0] && mts_sts_record_format(id, sts, sizeof(sts)) > 0)
+		json_array_append_new(service,
+				      json_pack("{s:s,s:s,s:s,s:b}", "name", n->sts_target, "type",
+						"TXT", "value", sts, "published",
+						d->state.published_id[0] != 0));
+	return json_pack("{s:o*,s:o*}", "customer", customer, "service", service);
+}
+
+static json_t *domain_json(const struct mts_hosted_domain *d, const struct serve_settings *s,
+			   long long now)
+{
+	struct mts_hosted_names n;
+	struct mts_error err = {0};
+	if (mts_hosted_names(d->name, s->zone, &n, &err) < 0)
+		return NULL;
+	struct mts_hosted_action act;
+	mts_hosted_next(&d->state, now, NULL, &act);
+	json_t *mx = json_array();
+	for (size_t i = 0; mx && i < d->mx_count; i++)
+		json_array_append_new(mx, json_string(d->mx[i]));
+	json_t *next = json_pack("{s:s,s:s}", "action", mts_hosted_do_name(act.what), "why",
+				 act.why ? act.why : "");
+	if (next && act.what == MTS_HOSTED_DO_PUBLISH)
+		json_object_set_new(next, "id", json_string(act.id));
+	if (next && act.wake_at)
+		json_object_set_new(next, "at", json_integer(act.wake_at));
+	return json_pack("{s:s,s:s,s:I,s:b,s:o*,s:s%,s:s,s:s,s:s,s:b,s:o*,s:o*,s:I,s:I,s:I}",
+			 "domain", d->name, "mode", mts_mode_name(d->mode), "max_age",
+			 (json_int_t)d->max_age, "mx_auto", d->mx_auto, "mx", mx, "policy",
+			 d->policy ? d->policy : "", d->policy_len, "id", d->state.served_id,
+			 "published_id", d->state.published_id, "phase",
+			 mts_hosted_phase_name(d->state.phase), "removing", d->state.removing,
+			 "next", next, "records", records_json(d, s, &n), "created_at",
+			 (json_int_t)d->created_at, "updated_at", (json_int_t)d->updated_at,
+			 "revision", (json_int_t)d->rev);
+}
+
+static void print_domain_text(const struct mts_hosted_domain *d, const struct serve_settings *s,
+			      long long now, bool records)
+{
+	json_t *j = domain_json(d, s, now);
+	if (!j)
+		return;
+	json_t *next = json_object_get(j, "next");
+	printf("%s: %s, mode %s, max_age %u, %s%s\n", d->name,
+	       mts_hosted_phase_name(d->state.phase), mts_mode_name(d->mode), d->max_age,
+	       d->mx_auto ? "mx auto" : "mx given", d->state.removing ? ", being removed" : "");
+	printf("  id          %s (published: %s)\n", d->state.served_id,
+	       d->state.published_id[0] ? d->state.published_id : "none yet");
+	printf("  next        %s: %s\n", json_string_value(json_object_get(next, "action")),
+	       json_string_value(json_object_get(next, "why")));
+	printf("  policy      https://mta-sts.%s/.well-known/mta-sts.txt\n", d->name);
+	for (const char *p = d->policy, *e; p && *p; p = e + (*e != '\0')) {
+		e = strchr(p, '\n');
+		if (!e)
+			e = p + strlen(p);
+		int n = (int)(e - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		printf("              %.*s\n", n, p);
+	}
+	if (records) {
+		json_t *r = json_object_get(j, "records");
+		size_t i;
+		json_t *v;
+		printf("  publish in %s's zone:\n", d->name);
+		json_array_foreach(json_object_get(r, "customer"), i, v) {
+			const char *type = json_string_value(json_object_get(v, "type"));
+			const char *val = json_string_value(json_object_get(v, "value"));
+			printf(strcmp(type, "TXT") == 0 ? "    %s. %s \"%s\"\n" : "    %s. %s %s\n",
+			       json_string_value(json_object_get(v, "name")), type, val);
+		}
+		printf("  the service publishes:\n");
+		json_array_foreach(json_object_get(r, "service"), i, v) {
+			printf("    %s. TXT \"%s\"%s\n",
+			       json_string_value(json_object_get(v, "name")),
+			       json_string_value(json_object_get(v, "value")),
+			       json_is_true(json_object_get(v, "published"))
+				       ? ""
+				       : " (once the policy host has a certificate)");
+		}
+	}
+	json_decref(j);
+}
+
+static int show(const struct serve_args *a, const struct mts_hosted_domain *d, bool records)
+{
+	struct serve_settings s;
+	int rc = read_settings(a, &s);
+	if (rc)
+		return rc;
+	if (a->json) {
+		json_t *j = domain_json(d, &s, now_utc());
+		if (!j) {
+			cli_error(a->cmd, "%s: cannot render (a name is too long or no memory)",
+				  d->name);
+			return CLI_EXIT_INCOMPLETE;
+		}
+		cli_print_json(j);
+	} else {
+		print_domain_text(d, &s, now_utc(), records);
+	}
+	return CLI_EXIT_OK;
+}
+
+static int serve_init(struct serve_args *a, int argc, char **argv)
+{
+	if (argc > 0)
+		return cli_usage(a->cmd, "init takes options only");
+	if (!a->zone || !a->service)
+		return cli_usage(a->cmd, "init needs --zone ZONE and --service NAME");
+	char zone[MTS_DNAME_MAX + 1], service[MTS_DNAME_MAX + 1];
+	if (cli_parse_domain(a->zone, zone) < 0)
+		return cli_usage(a->cmd, "--zone '%s' is not a domain name", a->zone);
+	if (cli_parse_domain(a->service, service) < 0)
+		return cli_usage(a->cmd, "--service '%s' is not a domain name", a->service);
+	if (a->rua) {
+		char txt[1100];
+		struct mts_tlsrpt_record rec;
+		struct mts_error err = {0};
+		snprintf(txt, sizeof(txt), "v=TLSRPTv1; rua=%s", a->rua);
+		if (mts_tlsrpt_record_parse(txt, strlen(txt), &rec, NULL, &err) < 0)
+			return cli_usage(a->cmd, "--rua '%s' is not a mailto: or https: URI", a->rua);
+		mts_tlsrpt_record_clear(&rec);
+	}
+	int rc = open_store(a);
+	if (rc)
+		return rc;
+	struct mts_error err = {0};
+	if (mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_ZONE, zone, &err) < 0 ||
+	    mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_SERVICE, service, &err) < 0 ||
+	    (a->rua && mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_RUA, a->rua, &err) < 0))
+		return fail(a, &err);
+	if (a->json)
+		cli_print_json(json_pack("{s:s,s:s,s:s?}", "zone", zone, "service", service, "rua",
+					 a->rua));
+	else
+		printf("serve: zone %s, service %s%s%s\n", zone, service, a->rua ? ", reports to " : "",
+		       a->rua ? a->rua : "");
+	return CLI_EXIT_OK;
+}
+
+/* add and set: build the policy and write it. */
+static int add_or_set(struct serve_args *a, int argc, char **argv, bool add)
+{
+	if (argc != 1)
+		return cli_usage(a->cmd, "domain %s takes one DOMAIN", add ? "add" : "set");
+	char name[MTS_DNAME_MAX + 1];
+	if (cli_parse_domain(argv[0], name) < 0)
+		return cli_usage(a->cmd, "'%s' is not a domain name", argv[0]);
+	int rc = open_store(a);
+	if (rc)
+		return rc;
+	struct serve_settings s;
+	if ((rc = read_settings(a, &s)))
+		return rc;
+	struct mts_hosted_domain d;
+	struct mts_error err = {0};
+	long long now = now_utc();
+	if (add) {
+		memset(&d, 0, sizeof(d));
+		memcpy(d.name, name, sizeof(d.name));
+		mts_hosted_init(&d.state);
+		d.mode = MTS_MODE_TESTING;
+		d.max_age = SERVE_MAX_AGE_DEFAULT;
+		d.created_at = now;
+	} else if (mts_serve_store_get(a->store, name, &d, &err) < 0) {
+		return fail(a, &err);
+	}
+	enum mts_mode mode = d.mode;
+	uint32_t max_age = d.max_age;
+	const char *patterns[SERVE_MX_ARGS_MAX];
+	char buf[8192];
+	size_t count = 0;
+	bool mx_auto = d.mx_auto;
+	struct mx_lookup *l = calloc(1, sizeof(*l));
+	if (!l) {
+		mts_hosted_domain_clear(&d);
+		cli_error(a->cmd, "out of memory");
+		return CLI_EXIT_INCOMPLETE;
+	}
+	rc = parse_mode_age(a, &mode, &max_age);
+	if (!rc && (add || a->mx_count))
+		rc = patterns_for(a, name, true, buf, sizeof(buf), patterns, &count, &mx_auto, l);
+	else if (!rc) /* set without --mx: keep the patterns served */
+		for (size_t i = 0; i < d.mx_count && i < SERVE_MX_ARGS_MAX; i++)
+			patterns[count++] = d.mx[i];
+	struct mts_findings fs;
+	mts_findings_init(&fs);
+	int changed = 0;
+	if (!rc) {
+		changed = mts_hosted_domain_set_policy(&d, mode, max_age, patterns, count, now, NULL,
+						       &fs, &err);
+		d.mx_auto = mx_auto;
+		if (changed < 0) {
+			cli_print_findings(stderr, &fs, "  ", cli_use_color(stderr));
+			rc = fail(a, &err);
+		}
+	}
+	if (!rc)
+		rc = add ? mts_serve_store_add(a->store, &d, &err)
+			 : mts_serve_store_put(a->store, &d, &err);
+	if (rc < 0)
+		rc = fail(a, &err);
+	if (!rc && changed > 0 && mts_serve_store_history_add(a->store, &d, &err) < 0)
+		rc = fail(a, &err);
+	if (!rc) {
+		if (!a->json && !add)
+			printf("%s\n", changed > 0 ? "changed: the new policy is served now; its id "
+						     "is announced once every replica serves it"
+						   : "unchanged: the same policy bytes and id");
+		rc = show(a, &d, add);
+	}
+	mts_findings_free(&fs);
+	free(l);
+	mts_hosted_domain_clear(&d);
+	return rc;
+}
+
+static int domain_list(struct serve_args *a, int argc)
+{
+	if (argc)
+		return cli_usage(a->cmd, "domain list takes no DOMAIN");
+	int rc = open_store(a);
+	if (rc)
+		return rc;
+	struct serve_settings s;
+	if ((rc = read_settings(a, &s)))
+		return rc;
+	struct mts_hosted_domain *all;
+	size_t n;
+	struct mts_error err = {0};
+	if (mts_serve_store_list(a->store, &all, &n, &err) < 0)
+		return fail(a, &err);
+	long long now = now_utc();
+	if (a->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < n; i++)
+			json_array_append_new(arr, domain_json(&all[i], &s, now));
+		cli_print_json(arr);
+	} else {
+		printf("%-32s %-8s %-10s %-34s %s\n", "DOMAIN", "MODE", "STATE", "ID", "NEXT");
+		for (size_t i = 0; i < n; i++) {
+			struct mts_hosted_action act;
+			mts_hosted_next(&all[i].state, now, NULL, &act);
+			printf("%-32s %-8s %-10s %-34s %s\n", all[i].name,
+			       mts_mode_name(all[i].mode), mts_hosted_phase_name(all[i].state.phase),
+			       all[i].state.served_id, mts_hosted_do_name(act.what));
+		}
+		printf("%zu domain%s\n", n, n == 1 ? "" : "s");
+	}
+	mts_serve_domains_free(all, n);
+	return CLI_EXIT_OK;
+}
+
+static int domain_show(struct serve_args *a, int argc, char **argv)
+{
+	if (argc != 1)
+		return cli_usage(a->cmd, "domain show takes one DOMAIN");
+	char name[MTS_DNAME_MAX + 1];
+	if (cli_parse_domain(argv[0], name) < 0)
+		return cli_usage(a->cmd, "'%s' is not a domain name", argv[0]);
+	int rc = open_store(a);
+	if (rc)
+		return rc;
+	struct mts_hosted_domain d;
+	struct mts_error err = {0};
+	if (mts_serve_store_get(a->store, name, &d, &err) < 0)
+		return fail(a, &err);
+	rc = show(a, &d, true);
+	mts_hosted_domain_clear(&d);
+	return rc;
+}
+
+static int domain_remove(struct serve_args *a, int argc, char **argv)
+{
+	if (argc != 1)
+		return cli_usage(a->cmd, "domain remove takes one DOMAIN");
+	char name[MTS_DNAME_MAX + 1];
+	if (cli_parse_domain(argv[0], name) < 0)
+		return cli_usage(a->cmd, "'%s' is not a domain name", argv[0]);
+	int rc = open_store(a);
+	if (rc)
+		return rc;
+	struct mts_hosted_domain d;
+	struct mts_error err = {0};
+	if (mts_serve_store_get(a->store, name, &d, &err) < 0)
+		return fail(a, &err);
+	long long now = now_utc();
+	struct mts_hosted_event ev = {.type = MTS_HOSTED_EV_REMOVE};
+	if (mts_hosted_apply(&d.state, &ev, now, NULL) < 0) {
+		mts_hosted_domain_clear(&d);
+		cli_error(a->cmd, "%s is removed already", name);
+		return CLI_EXIT_PROBLEM;
+	}
+	struct mts_hosted_action act;
+	mts_hosted_next(&d.state, now, NULL, &act);
+	int changed = 0;
+	if (act.what == MTS_HOSTED_DO_SERVE_NONE) {
+		/* Serve mode none now, with the patterns as they are. */
+		changed = mts_hosted_domain_set_policy(&d, MTS_MODE_NONE, 86400,
+						       (const char *const *)d.mx, d.mx_count, now,
+						       NULL, NULL, &err);
+		if (changed < 0)
+			rc = fail(a, &err);
+	}
+	bool forget = act.what == MTS_HOSTED_DO_FORGET;
+	if (!rc)
+		rc = forget ? mts_serve_store_delete(a->store, name, &err)
+			    : mts_serve_store_put(a->store, &d, &err);
+	if (rc < 0)
+		rc = fail(a, &err);
+	if (!rc && changed > 0 && mts_serve_store_history_add(a->store, &d, &err) < 0)
+		rc = fail(a, &err);
+	if (!rc && forget) {
+		if (a->json)
+			cli_print_json(json_pack("{s:s,s:s}", "domain", name, "phase", "gone"));
+		else
+			printf("%s: removed (its record was never published)\n", name);
+	} else if (!rc) {
+		if (!a->json)
+			printf("%s: being removed: mode none is served; the record goes once every "
+			       "sender's cached policy has expired\n",
+			       name);
+		rc = show(a, &d, false);
+	}
+	mts_hosted_domain_clear(&d);
+	return rc;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	struct serve_args a = {.cmd = "serve"};
+	if (cli_net_init(&a.net, argc, SERVE_TIMEOUT_DEFAULT) < 0) {
+		cli_error(a.cmd, "out of memory");
+		return CLI_EXIT_INCOMPLETE;
+	}
+	int c, rc = CLI_EXIT_OK;
+	optind = 1;
+	while ((c = cli_getopt(a.cmd, argc, argv, ":h", serve_options)) != -1) {
+		int net = cli_net_option(a.cmd, c, optarg, &a.net);
+		if (net == CLI_EXIT_USAGE) {
+			rc = net;
+			goto out;
+		}
+		if (net)
+			continue;
+		switch (c) {
+		case OPT_STORE: a.store_url = optarg; break;
+		case OPT_ZONE: a.zone = optarg; break;
+		case OPT_SERVICE: a.service = optarg; break;
+		case OPT_RUA: a.rua = optarg; break;
+		case OPT_MODE: a.mode = optarg; break;
+		case OPT_MAX_AGE: a.max_age = optarg; break;
+		case OPT_JSON: a.json = true; break;
+		case OPT_MX:
+			if (a.mx_count == SERVE_MX_ARGS_MAX) {
+				rc = cli_usage(a.cmd, "--mx: at most %d", SERVE_MX_ARGS_MAX);
+				goto out;
+			}
+			a.mx[a.mx_count++] = optarg;
+			break;
+		case 'h': rc = cli_print_help(cmd_serve_help); goto out;
+		default: rc = CLI_EXIT_USAGE; goto out;
+		}
+	}
+	int nargs = argc - optind;
+	char **args = argv + optind;
+	if (nargs < 1) {
+		rc = cli_usage(a.cmd, "which command? init or domain (see 'mtasts help serve')");
+	} else if (strcmp(args[0], "init") == 0) {
+		rc = serve_init(&a, nargs - 1, args + 1);
+	} else if (strcmp(args[0], "domain") == 0) {
+		const char *sub = nargs > 1 ? args[1] : "";
+		int n = nargs - 2;
+		char **rest = args + 2;
+		if (strcmp(sub, "add") == 0)
+			rc = add_or_set(&a, n, rest, true);
+		else if (strcmp(sub, "set") == 0)
+			rc = add_or_set(&a, n, rest, false);
+		else if (strcmp(sub, "list") == 0)
+			rc = domain_list(&a, n);
+		else if (strcmp(sub, "show") == 0)
+			rc = domain_show(&a, n, rest);
+		else if (strcmp(sub, "remove") == 0)
+			rc = domain_remove(&a, n, rest);
+		else
+			rc = cli_usage(a.cmd, "domain %s: add, set, list, show or remove",
+				       *sub ? sub : "needs a command:");
+	} else {
+		rc = cli_usage(a.cmd, "unknown command '%s' (init or domain)", args[0]);
+	}
+out:
+	mts_serve_store_close(a.store);
+	cli_net_free(&a.net);
+	return rc;
+}
