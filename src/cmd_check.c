@@ -371,8 +371,8 @@ static void text_cert(FILE *fp, const struct mts_check_tls *t, long long now)
 			left == 1 ? "" : "s");
 }
 
-static void result_text(FILE *fp, const struct mts_check_result *r, const struct mts_policy *p,
-			bool color)
+/* The first lines: verdict, counts, whether enforce is safe, DANE. */
+static void text_verdict(FILE *fp, const struct mts_check_result *r, bool color)
 {
 	const struct mts_audit_result *a = &r->audit;
 	char verdict[32];
@@ -400,7 +400,11 @@ static void result_text(FILE *fp, const struct mts_check_result *r, const struct
 					     : "ready: every MX passes TLS; publish a policy, testing first");
 	if (a->dane)
 		fprintf(fp, "  DANE:        DNSSEC-signed TLSA records; DANE takes precedence\n");
+}
 
+/* The record, the policy and its host. */
+static void text_policy(FILE *fp, const struct mts_check_result *r, const struct mts_policy *p)
+{
 	text_records(fp, "_mta-sts", &r->sts, NULL);
 	/* Without a record, a policy host that is not there is no news. */
 	bool record = false;
@@ -423,6 +427,11 @@ static void result_text(FILE *fp, const struct mts_check_result *r, const struct
 		text_cert(fp, &r->policy_host, r->now);
 		fputc('\n', fp);
 	}
+}
+
+/* One line per MX host: preference, name, address, coverage, TLS, TLSA. */
+static void text_mx(FILE *fp, const struct mts_check_result *r, const struct mts_policy *p)
+{
 	if (r->null_mx)
 		fprintf(fp, "  %-12s null MX (accepts no mail)\n", "MX");
 	else if (!r->mx_count)
@@ -453,18 +462,15 @@ static void result_text(FILE *fp, const struct mts_check_result *r, const struct
 				mts_dnssec_name(m->tlsa_dnssec), mts_tlsa_match_name(m->tlsa_match));
 		fputc('\n', fp);
 	}
-	text_records(fp, "TLS-RPT", &r->tlsrpt, "v=TLSRPTv1");
-	text_records(fp, "SPF", &r->spf, "v=spf1");
-	if (r->spf_lookups)
-		fprintf(fp, "  %-12s %u DNS-querying term%s across %zu record%s (limit 10)\n", "",
-			r->spf_lookups, r->spf_lookups == 1 ? "" : "s", r->spf_records,
-			r->spf_records == 1 ? "" : "s");
-	text_records(fp, "DMARC", &r->dmarc, "v=DMARC1");
+}
 
+/* The findings, grouped by layer. */
+static void text_findings(FILE *fp, const struct mts_findings *fs, bool color)
+{
 	for (int l = 0; l < L__COUNT; l++) {
 		bool header = false;
-		for (size_t i = 0; i < r->findings->count; i++) {
-			const struct mts_finding *it = &r->findings->items[i];
+		for (size_t i = 0; i < fs->count; i++) {
+			const struct mts_finding *it = &fs->items[i];
 			if (layer_of(it) != (enum layer)l)
 				continue;
 			if (!header) {
@@ -474,6 +480,22 @@ static void result_text(FILE *fp, const struct mts_check_result *r, const struct
 			cli_print_finding(fp, it, "    ", color);
 		}
 	}
+}
+
+static void result_text(FILE *fp, const struct mts_check_result *r, const struct mts_policy *p,
+			bool color)
+{
+	text_verdict(fp, r, color);
+	text_policy(fp, r, p);
+	text_mx(fp, r, p);
+	text_records(fp, "TLS-RPT", &r->tlsrpt, "v=TLSRPTv1");
+	text_records(fp, "SPF", &r->spf, "v=spf1");
+	if (r->spf_lookups)
+		fprintf(fp, "  %-12s %u DNS-querying term%s across %zu record%s (limit 10)\n", "",
+			r->spf_lookups, r->spf_lookups == 1 ? "" : "s", r->spf_records,
+			r->spf_records == 1 ? "" : "s");
+	text_records(fp, "DMARC", &r->dmarc, "v=DMARC1");
+	text_findings(fp, r->findings, color);
 }
 
 /* ------------------------------------------------------------ nagios */

@@ -727,18 +727,11 @@ static void job_unlink(struct job *j)
 	c->pending--;
 }
 
-static void job_done(struct job *j)
+/* The fetch as a sender would see it: no usable record means no fetch, and
+ * a 200 with a body that does not parse is sts-policy-invalid. */
+static void facts_fetch(struct job *j, struct mts_audit_facts *f)
 {
 	struct mts_check_result *r = &j->r;
-	struct mts_audit_facts f = {.domain = j->domain, .now = r->now};
-	audit_txt(&r->sts, &f.sts);
-	audit_txt(&r->tlsrpt, &f.tlsrpt);
-	audit_txt(&r->spf, &f.spf);
-	audit_txt(&r->dmarc, &f.dmarc);
-	f.spf_lookups = r->spf_lookups;
-	f.smtp_skipped = j->c->no_smtp;
-
-	/* The fetch, as a sender would see it. */
 	r->policy_body = j->policy_body;
 	struct mts_sts_record rec;
 	bool record_ok = answered(r->sts.status) &&
@@ -750,43 +743,65 @@ static void job_done(struct job *j)
 			r->fetch = MTS_FETCH_INVALID;
 		mts_policy_free(p);
 	}
-	f.fetch = record_ok ? r->fetch : MTS_FETCH_NO_RECORD;
-	f.fetch_reason = r->fetch_message[0] ? r->fetch_message : NULL;
-	f.fetch_code_set = r->fetch != MTS_FETCH_OK && r->fetch != MTS_FETCH_INVALID;
-	f.fetch_code = r->fetch_code;
-	f.policy_body = j->policy_body;
-	f.policy_len = r->policy_len;
-	audit_tls(&r->policy_host, false, &f.policy_host);
+	f->fetch = record_ok ? r->fetch : MTS_FETCH_NO_RECORD;
+	f->fetch_reason = r->fetch_message[0] ? r->fetch_message : NULL;
+	f->fetch_code_set = r->fetch != MTS_FETCH_OK && r->fetch != MTS_FETCH_INVALID;
+	f->fetch_code = r->fetch_code;
+	f->policy_body = j->policy_body;
+	f->policy_len = r->policy_len;
+	audit_tls(&r->policy_host, false, &f->policy_host);
+}
 
-	struct mts_audit_mx mxs[MTS_CHECK_MAX_MX];
-	f.mx_lookup = lookup_of(r->mx_status);
-	f.mx_dnssec = r->mx_dnssec;
-	f.mx_why = r->mx_message[0] ? r->mx_message : mts_dns_status_name(r->mx_status);
+/* One MX host's measurements as the audit's facts (borrowing from m). */
+static void facts_mx_host(struct mts_check_mx *m, struct mts_audit_mx *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->host = m->host;
+	a->preference = m->preference;
+	a->addresses = m->addr_count;
+	a->addr_lookup = m->addr_count || (answered(m->a_status) && answered(m->aaaa_status))
+				 ? MTS_LOOKUP_OK
+				 : MTS_LOOKUP_FAILED;
+	audit_tls(&m->tls, true, &a->tls);
+	a->tlsa_lookup = lookup_of(m->tlsa_status);
+	a->tlsa_count = m->tlsa_count;
+	a->tlsa_dnssec = m->tlsa_dnssec;
+	a->tlsa_match = m->tlsa_match = tlsa_match_of(m);
+}
+
+/* The MX answer and hosts; mxs has room for MTS_CHECK_MAX_MX. */
+static void facts_mx(struct job *j, struct mts_audit_facts *f, struct mts_audit_mx *mxs)
+{
+	struct mts_check_result *r = &j->r;
+	f->mx_lookup = lookup_of(r->mx_status);
+	f->mx_dnssec = r->mx_dnssec;
+	f->mx_why = r->mx_message[0] ? r->mx_message : mts_dns_status_name(r->mx_status);
+	f->mx = mxs;
 	if (r->null_mx) {
 		memset(&mxs[0], 0, sizeof(mxs[0]));
 		mxs[0].host = "";
-		f.mx_count = 1;
-	} else {
-		for (size_t i = 0; i < r->mx_count; i++) {
-			const struct mts_check_mx *m = &j->mx[i];
-			struct mts_audit_mx *a = &mxs[i];
-			memset(a, 0, sizeof(*a));
-			a->host = m->host;
-			a->preference = m->preference;
-			a->addresses = m->addr_count;
-			a->addr_lookup = m->addr_count || (answered(m->a_status) &&
-							   answered(m->aaaa_status))
-						 ? MTS_LOOKUP_OK
-						 : MTS_LOOKUP_FAILED;
-			audit_tls(&m->tls, true, &a->tls);
-			a->tlsa_lookup = lookup_of(m->tlsa_status);
-			a->tlsa_count = m->tlsa_count;
-			a->tlsa_dnssec = m->tlsa_dnssec;
-			a->tlsa_match = j->mx[i].tlsa_match = tlsa_match_of(m);
-		}
-		f.mx_count = r->mx_count;
+		f->mx_count = 1;
+		return;
 	}
-	f.mx = mxs;
+	for (size_t i = 0; i < r->mx_count; i++)
+		facts_mx_host(&j->mx[i], &mxs[i]);
+	f->mx_count = r->mx_count;
+}
+
+/* Every op has ended: judge the facts, call back, free the job. */
+static void job_done(struct job *j)
+{
+	struct mts_check_result *r = &j->r;
+	struct mts_audit_facts f = {.domain = j->domain, .now = r->now};
+	audit_txt(&r->sts, &f.sts);
+	audit_txt(&r->tlsrpt, &f.tlsrpt);
+	audit_txt(&r->spf, &f.spf);
+	audit_txt(&r->dmarc, &f.dmarc);
+	f.spf_lookups = r->spf_lookups;
+	f.smtp_skipped = j->c->no_smtp;
+	facts_fetch(j, &f);
+	struct mts_audit_mx mxs[MTS_CHECK_MAX_MX];
+	facts_mx(j, &f, mxs);
 	mts_audit_evaluate(&f, &r->audit, &j->findings);
 	r->findings = &j->findings;
 	r->mx = j->mx;
