@@ -79,24 +79,25 @@ static bool is_null_mx(const struct mts_audit_facts *f)
 	return f->mx_count == 1 && (f->mx[0].host[0] == '\0' || strcmp(f->mx[0].host, ".") == 0);
 }
 
-/* The TLS of one MX host. Returns true when it would satisfy an enforcing sender. */
-static bool audit_mx_tls(const struct mts_audit_mx *mx, long long now, struct mts_findings *fs)
+/* The TLS of one MX host at one address. Returns true when it would satisfy
+ * an enforcing sender. who is "host (address)", naming both in findings. */
+static bool audit_mx_address(const struct mts_audit_tls *t, const char *who, long long now,
+			     struct mts_findings *fs)
 {
-	const struct mts_audit_tls *t = &mx->tls;
 	const char *why = t->error ? t->error : "no reason given";
 	if (!t->attempted)
 		return false;
 	if (!t->connected) {
-		mts_findings_add(fs, MTS_F_CHECK_MX_CONNECT, 0, 0, "%s: %s", mx->host, why);
+		mts_findings_add(fs, MTS_F_CHECK_MX_CONNECT, 0, 0, "%s: %s", who, why);
 		return false;
 	}
 	if (!t->starttls_offered) {
 		mts_findings_add(fs, MTS_F_CHECK_MX_STARTTLS, 0, 0, "%s does not offer STARTTLS",
-				 mx->host);
+				 who);
 		return false;
 	}
 	if (!t->handshake_ok) {
-		mts_findings_add(fs, MTS_F_CHECK_MX_HANDSHAKE, 0, 0, "%s: %s", mx->host, why);
+		mts_findings_add(fs, MTS_F_CHECK_MX_HANDSHAKE, 0, 0, "%s: %s", who, why);
 		return false;
 	}
 	bool ok = true;
@@ -105,43 +106,66 @@ static bool audit_mx_tls(const struct mts_audit_mx *mx, long long now, struct mt
 	long long left = mts_audit_days_left(t->not_after, now);
 	if (t->not_after && t->not_after < now) {
 		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_EXPIRED, 0, 0,
-				 "%s: the certificate expired on %s (%lld day%s ago)", mx->host, day,
+				 "%s: the certificate expired on %s (%lld day%s ago)", who, day,
 				 -left, plural(left));
 		ok = false;
 	} else if (t->not_before && t->not_before > now) {
 		char from[16];
 		day_string(t->not_before, from);
 		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_NOT_YET_VALID, 0, 0,
-				 "%s: the certificate is valid only from %s", mx->host, from);
+				 "%s: the certificate is valid only from %s", who, from);
 		ok = false;
 	} else if (t->self_signed) {
 		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_SELF_SIGNED, 0, 0,
-				 "%s: the certificate is self-signed", mx->host);
+				 "%s: the certificate is self-signed", who);
 		ok = false;
 	} else if (!t->chain_valid) {
 		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_UNTRUSTED, 0, 0,
-				 "%s: the certificate does not chain to a trusted root%s%s", mx->host,
+				 "%s: the certificate does not chain to a trusted root%s%s", who,
 				 t->error ? ": " : "", t->error ? t->error : "");
 		ok = false;
 	}
 	if (!t->name_valid) {
 		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_NAME, 0, 0,
-				 "%s: the certificate is not valid for this name", mx->host);
+				 "%s: the certificate is not valid for this name", who);
 		ok = false;
 	}
 	if (ok && t->not_after && left < MTS_AUDIT_CERT_WARN_DAYS)
 		mts_findings_add(fs, MTS_F_CHECK_MX_CERT_EXPIRING, 0, 0,
-				 "%s: the certificate expires on %s, in %lld day%s", mx->host, day,
+				 "%s: the certificate expires on %s, in %lld day%s", who, day,
 				 left, plural(left));
 	bool old = strcmp(t->tls_version, "TLSv1") == 0 || strcmp(t->tls_version, "TLSv1.1") == 0 ||
 		   strncmp(t->tls_version, "SSL", 3) == 0;
 	if (old)
-		mts_findings_add(fs, MTS_F_CHECK_MX_TLS_OLD, 0, 0, "%s negotiates %s", mx->host,
+		mts_findings_add(fs, MTS_F_CHECK_MX_TLS_OLD, 0, 0, "%s negotiates %s", who,
 				 t->tls_version);
 	if (ok)
 		mts_findings_add(fs, MTS_F_CHECK_MX_TLS_OK, 0, 0,
-				 "%s: %s, certificate valid until %s (%lld day%s)", mx->host,
+				 "%s: %s, certificate valid until %s (%lld day%s)", who,
 				 t->tls_version, day, left, plural(left));
+	return ok;
+}
+
+/* The TLS of one MX host at every address probed: a sender may pick any of
+ * them, so one failing address fails the host. */
+static bool audit_mx_tls(const struct mts_audit_mx *mx, long long now, struct mts_findings *fs)
+{
+	bool ok = mx->tls_count > 0;
+	size_t n = mx->tls_count < MTS_AUDIT_MAX_ADDRS ? mx->tls_count : MTS_AUDIT_MAX_ADDRS;
+	for (size_t i = 0; i < n; i++) {
+		const struct mts_audit_tls *t = &mx->tls[i];
+		char who[MTS_DNAME_MAX + 64];
+		if (t->address && *t->address)
+			snprintf(who, sizeof(who), "%s (%s)", mx->host, t->address);
+		else
+			snprintf(who, sizeof(who), "%s", mx->host);
+		if (!audit_mx_address(t, who, now, fs))
+			ok = false;
+	}
+	if (mx->tls_count && mx->addresses > mx->tls_count)
+		mts_findings_add(fs, MTS_F_CHECK_MX_ADDRS_UNPROBED, 0, 0,
+				 "%s has %zu addresses; only %zu were probed", mx->host,
+				 mx->addresses, mx->tls_count);
 	return ok;
 }
 

@@ -84,6 +84,18 @@ if [ -n "${RIG_TRUST_ANCHOR:-}" ]; then
 fi
 t_eq "dnssec-bogus: each bogus answer under its own layer" "dmarc mx record spf tlsrpt" \
 	"$(q dnssec-bogus.test '[.findings[] | select(.code == "dns.bogus") | .layer] | sort | join(" ")')"
+# Every address of an MX host is probed: the valid listener passes, the
+# expired one fails the host, and the finding names the address.
+d=mx-addr-mixed.test
+t_eq "$d: both addresses kept, in order" "$RIG_PREFIX.18 $RIG_PREFIX.19" "$(q $d '.mx.hosts[0].addresses | join(" ")')"
+t_eq "$d: one probe per address" "$RIG_PREFIX.18:25 $RIG_PREFIX.19:25" "$(q $d '[.mx.hosts[0].probes[].address] | join(" ")')"
+t_eq "$d: the host's tls is the failing probe" "$RIG_PREFIX.19:25" "$(q $d '.mx.hosts[0].tls.address')"
+t_eq "$d: 0 of 1 MX pass" "0 1" "$(q $d '"\(.mx_passing) \(.mx_total)"')"
+t_contains "$d: the expired finding names the address" "($RIG_PREFIX.19:25)" \
+	"$(q $d '[.findings[] | select(.code == "check.mx.cert.expired") | .message][0]')"
+t_eq "good-enforce: one address, one probe" 1 "$(q good-enforce.test '.mx.hosts[0].probes | length')"
+out=$("$M" check mx-addr-mixed.test "${RIG[@]}")
+t_contains "$d: text has a line per address" "$RIG_PREFIX.19:25: TLSv1.3, certificate EXPIRED" "$out"
 d=null-mx.test
 t_eq "$d: null MX seen" true "$(q $d '.mx.null_mx')"
 d=servfail.test
