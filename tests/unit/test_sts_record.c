@@ -113,6 +113,44 @@ static void test_sts_record_select(void **state)
 	assert_true(mts_findings_has(&fs, MTS_F_STS_RECORD_MISSING));
 	mts_findings_free(&fs);
 
+	/* A record clearly meant as the STS record but malformed is a broken
+	 * record (MTS_EINVAL), not a missing one; the finding names the mistake. */
+	static const struct {
+		const char *txt, *says;
+	} near[] = {
+		{"V=STSv1; id=1", "lowercase \"v\""},
+		{"v=stsv1; id=1", "must be written \"STSv1\""},
+		{"v=STSv2; id=1", "\"STSv2\" is not \"STSv1\""},
+		{"v=STS1; id=1", "misspelt"},
+		{" v=STSv1; id=1", "blanks before"},
+		{"id=1; v=STSv1", "id field"},
+	};
+	for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++) {
+		const char *txts[] = {"v=spf1 -all", near[i].txt};
+		size_t lens[] = {11, strlen(near[i].txt)};
+		mts_findings_init(&fs);
+		int rc = mts_sts_record_select(txts, lens, 2, &r, &fs, &err);
+		if (rc != MTS_EINVAL)
+			fail_msg("\"%s\": rc %d, want MTS_EINVAL", near[i].txt, rc);
+		assert_false(mts_findings_has(&fs, MTS_F_STS_RECORD_MISSING));
+		bool named = false;
+		for (size_t k = 0; k < fs.count; k++)
+			named |= fs.items[k].id == MTS_F_STS_RECORD_VERSION &&
+				 strstr(fs.items[k].message, near[i].says) != NULL;
+		if (!named)
+			fail_msg("\"%s\": no sts.record.version saying '%s'", near[i].txt, near[i].says);
+		mts_findings_free(&fs);
+	}
+	/* Unrelated records alone: no record at all. */
+	const char *unrelated[] = {"v=DKIM1; k=rsa", "sid=1", "site-verification=x"};
+	size_t unrelated_lens[] = {14, 5, 19};
+	mts_findings_init(&fs);
+	assert_int_equal(mts_sts_record_select(unrelated, unrelated_lens, 3, &r, &fs, &err),
+			 MTS_ENOTFOUND);
+	assert_true(mts_findings_has(&fs, MTS_F_STS_RECORD_MISSING));
+	assert_false(mts_findings_has(&fs, MTS_F_STS_RECORD_VERSION));
+	mts_findings_free(&fs);
+
 	/* findings may be NULL */
 	assert_int_equal(mts_sts_record_select(one, one_lens, 2, &r, NULL, NULL), 0);
 	assert_int_equal(mts_sts_record_select(two, two_lens, 2, &r, NULL, NULL), MTS_EINVAL);
