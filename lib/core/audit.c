@@ -280,14 +280,18 @@ static void audit_policy_host(const struct mts_audit_facts *f, struct mts_findin
 				 f->domain, day, left, plural(left));
 }
 
-/* The policy: parsed from the served bytes when there are any. */
+/* The policy: parsed from the served bytes when there are any. *strict_errors
+ * tells whether a policy senders accept breaks the grammar a publisher must
+ * follow (mts_policy_parse() adds errors without failing). */
 static struct mts_policy *audit_policy(const struct mts_audit_facts *f, bool record_ok,
-				       struct mts_findings *fs)
+				       struct mts_findings *fs, bool *strict_errors)
 {
 	struct mts_policy *p = NULL;
+	size_t errors = mts_findings_count(fs, MTS_SEV_ERROR);
 	if (f->policy_body && (f->fetch == MTS_FETCH_OK || f->fetch == MTS_FETCH_INVALID ||
 			       (!record_ok && f->fetch == MTS_FETCH_NO_RECORD)))
 		p = mts_policy_parse(f->policy_body, f->policy_len, fs, NULL);
+	*strict_errors = p && mts_findings_count(fs, MTS_SEV_ERROR) > errors;
 	if (record_ok && f->fetch != MTS_FETCH_OK && f->fetch != MTS_FETCH_NO_RECORD &&
 	    !(f->fetch == MTS_FETCH_INVALID && f->policy_body))
 		mts_findings_add(fs, f->fetch_code_set ? f->fetch_code : MTS_F_CHECK_FETCH_FAILED,
@@ -317,6 +321,7 @@ struct audit {
 	char name[MTS_DNAME_MAX + 32];  /* the subject of the stage's findings */
 	bool record_ok, record_absent, record_failed;
 	struct mts_policy *policy;      /* parsed from the served bytes, or NULL */
+	bool policy_strict_errors;      /* accepted by senders, outside the grammar */
 	bool null_mx, mx_known;         /* mx_known: MX hosts to examine */
 	bool all_covered, dane_broken;
 };
@@ -469,8 +474,8 @@ static void decide(struct audit *a)
 	bool all_pass = a->mx_known && out->mx_passing == out->mx_total;
 	if (a->null_mx || a->record_absent)
 		out->verdict = MTS_VERDICT_NOT_DEPLOYED;
-	else if (a->record_failed || !a->record_ok || !policy)
-		out->verdict = MTS_VERDICT_BROKEN;
+	else if (a->record_failed || !a->record_ok || !policy || a->policy_strict_errors)
+		out->verdict = MTS_VERDICT_BROKEN; /* broken until the policy is fixed */
 	else if (policy->mode == MTS_MODE_NONE)
 		out->verdict = MTS_VERDICT_NOT_DEPLOYED;
 	else if (policy->mode == MTS_MODE_TESTING)
@@ -481,7 +486,7 @@ static void decide(struct audit *a)
 	if (a->dane_broken)
 		out->verdict = MTS_VERDICT_BROKEN;
 	out->ready_to_enforce = all_pass && a->all_covered && !a->record_failed &&
-				!a->dane_broken && !f->smtp_skipped &&
+				!a->dane_broken && !f->smtp_skipped && !a->policy_strict_errors &&
 				(a->record_absent || (a->record_ok && policy));
 }
 
@@ -508,7 +513,8 @@ static void advise(struct audit *a)
 				 "all %zu MX host%s covered and passing TLS", out->mx_total,
 				 out->mx_total == 1 ? " is" : "s are");
 	else
-		not_ready(fs, out, a->record_failed || (!a->record_absent && !out->have_policy)
+		not_ready(fs, out, a->record_failed || a->policy_strict_errors ||
+					   (!a->record_absent && !out->have_policy)
 					   ? "the record or policy is broken"
 				   : !a->mx_known     ? "no MX host could be examined"
 				   : a->dane_broken  ? "DANE fails on some MX hosts"
@@ -526,7 +532,7 @@ int mts_audit_evaluate(const struct mts_audit_facts *f, struct mts_audit_result 
 
 	audit_record(&a);
 	subject(&a, "mta-sts.");
-	a.policy = audit_policy(f, a.record_ok, fs);
+	a.policy = audit_policy(f, a.record_ok, fs, &a.policy_strict_errors);
 	audit_policy_host(f, fs);
 	out->have_policy = a.record_ok && a.policy != NULL;
 	out->mode = a.policy ? a.policy->mode : MTS_MODE_NONE;

@@ -159,9 +159,14 @@ static void field_mx(struct parser *ps, const char *v, size_t vl, unsigned colum
 	bool dup = p_has_dup(ps->p, norm);
 	if (dot || dup)
 		mts_printable(v, vl, shown, sizeof(shown));
+	/* Outside the grammar (sts-policy-mx-value is a domain without the root
+	 * dot), so an error for whoever publishes it; but a sender reading a
+	 * published policy accepts it and matches the name without the dot
+	 * (publish strictly, accept leniently): the parse does not fail. */
 	if (dot)
 		mts_findings_add(ps->fs, MTS_F_POLICY_MX_TRAILING_DOT, ps->line, column,
-				 "mx \"%s\" ends with a dot", shown);
+				 "mx \"%s\" ends with a dot, which the mx grammar does not allow",
+				 shown);
 	struct mts_policy *p = ps->p;
 	if (dup) {
 		mts_findings_add(ps->fs, MTS_F_POLICY_MX_DUPLICATE, ps->line, column,

@@ -260,6 +260,32 @@ static void test_dane(void **state)
 	mts_findings_free(&fs);
 }
 
+/* Publish strictly: an mx value with a trailing dot is accepted (the host
+ * matches, as senders match it) but the domain is broken until fixed. */
+static void test_policy_trailing_dot(void **state)
+{
+	(void)state;
+	static const char dot_policy[] =
+		"version: STSv1\r\nmode: enforce\r\nmx: mx1.example.test.\r\nmax_age: 1209600\r\n";
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
+	struct mts_audit_facts f = base_facts(dot_policy, mx, 1);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_BROKEN);
+	assert_false(r.ready_to_enforce);
+	assert_true(r.have_policy);
+	assert_int_equal(r.mx_passing, 1); /* covered: the pattern matches without its dot */
+	assert_true(mts_findings_has(&fs, MTS_F_POLICY_MX_TRAILING_DOT));
+	assert_false(mts_findings_has(&fs, MTS_F_CHECK_MX_NOT_COVERED));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_NOT_READY));
+	mts_findings_free(&fs);
+	f = base_facts(testing_policy, mx, 1);
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_TESTING); /* the same without the dot */
+	mts_findings_free(&fs);
+}
+
 /* A sender may use any address of an MX host: one bad address fails the
  * host, whichever order the addresses come in, and the finding names it. */
 static void test_every_address(void **state)
@@ -403,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_tlsa_match),
 		cmocka_unit_test(test_smtp_skipped),
 		cmocka_unit_test(test_every_address),
+		cmocka_unit_test(test_policy_trailing_dot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
