@@ -294,10 +294,12 @@ static json_t *mx_json(const struct mts_check_result *r, const struct mts_policy
 									    strlen(m->host)))
 					  : json_null();
 		json_array_append_new(
-			hosts, json_pack("{s:s, s:i, s:o, s:I, s:o, s:{s:s, s:s, s:s, s:o}, s:o, s:o}",
+			hosts, json_pack("{s:s, s:i, s:o, s:I, s:o, s:o, s:{s:s, s:s, s:s, s:o}, s:o, "
+					 "s:o}",
 					 "host",
 					 m->host, "preference", (int)m->preference, "addresses",
 					 addrs, "addresses_published", (json_int_t)m->addr_published,
+					 "cname", m->cname[0] ? json_string(m->cname) : json_null(),
 					 "covered", covered, "tlsa", "status",
 					 mts_dns_status_name(m->tlsa_status), "dnssec",
 					 mts_dnssec_name(m->tlsa_dnssec), "match",
@@ -475,6 +477,8 @@ static void text_mx(FILE *fp, const struct mts_check_result *r, const struct mts
 		const struct mts_check_mx *m = &r->mx[i];
 		bool per_address = m->tls_count > 1;
 		fprintf(fp, "  %-12s %u %s", i ? "" : "MX", m->preference, m->host);
+		if (m->cname[0])
+			fprintf(fp, " (CNAME to %s)", m->cname);
 		if (!m->addr_count)
 			fprintf(fp, " (no address)");
 		for (size_t k = 0; !per_address && k < m->addr_count; k++)

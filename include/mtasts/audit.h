@@ -80,6 +80,7 @@ struct mts_audit_mx {
 	unsigned preference;
 	enum mts_lookup addr_lookup;
 	size_t addresses;          /* A + AAAA published */
+	const char *cname;         /* the canonical name when host is an alias (CNAME), or NULL */
 	/* One connection per address probed (at most MTS_AUDIT_MAX_ADDRS, in a
 	 * stable order): a sender may use any of them, so the host passes only
 	 * when every one passes. tls_count 0: not probed. */

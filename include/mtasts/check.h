@@ -82,6 +82,8 @@ struct mts_check_mx {
 	char host[256];
 	unsigned preference;
 	enum mts_dns_status a_status, aaaa_status;
+	char cname[256];                 /* "" unless the host is an alias: its canonical
+					    name (from the A/AAAA answers) */
 	size_t addr_published;           /* A + AAAA records in the answers */
 	size_t addr_count;               /* kept: the first MTS_CHECK_MAX_ADDRS in order */
 	struct mts_dns_addr addrs[MTS_CHECK_MAX_ADDRS]; /* IPv4 first, then IPv6, numeric order */

@@ -86,6 +86,8 @@ struct mts_dns_result {
 	size_t count;         /* records in the array of this type */
 	bool null_mx;         /* MX: the single "0 ." record of RFC 7505 */
 	bool truncated;       /* more records than MTS_DNS_MAX_RECORDS */
+	char canonname[256];  /* "" unless the name is an alias (CNAME): the name the
+				 answer is for, lowercase, no trailing dot */
 	const struct mts_dns_txt *txt;
 	const struct mts_dns_mx *mx;
 	const struct mts_dns_addr *addr;

@@ -391,6 +391,10 @@ static void audit_mx_host(struct audit *a, size_t i)
 	else if (mx->addresses == 0)
 		mts_findings_add(fs, MTS_F_CHECK_MX_NO_ADDRESS, 0, 0, "%s has no A or AAAA record",
 				 mx->host);
+	if (mx->cname && *mx->cname)
+		mts_findings_add(fs, MTS_F_CHECK_MX_CNAME, 0, 0,
+				 "%s is an alias (CNAME) of %s; an MX record must name the host "
+				 "itself", mx->host, mx->cname);
 	bool covered = true;
 	if (policy && policy->mode != MTS_MODE_NONE &&
 	    !mts_policy_matches(policy, mx->host, strlen(mx->host))) {

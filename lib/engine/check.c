@@ -567,6 +567,8 @@ static void on_mx_address(struct job *j, size_t i, const struct mts_dns_result *
 		mx->aaaa_status = res->status;
 	for (size_t k = 0; res->status == MTS_DNS_OK && k < res->count; k++)
 		keep_address(mx, &res->addr[k]);
+	if (res->canonname[0] && !mx->cname[0])
+		snprintf(mx->cname, sizeof(mx->cname), "%s", res->canonname);
 	if (--j->mx_addr_left[i] == 0)
 		mx_addresses_done(j, i);
 }
@@ -804,6 +806,7 @@ static void facts_mx_host(struct mts_check_mx *m, struct mts_audit_mx *a)
 	a->host = m->host;
 	a->preference = m->preference;
 	a->addresses = m->addr_published;
+	a->cname = m->cname[0] ? m->cname : NULL;
 	a->addr_lookup = m->addr_count || (answered(m->a_status) && answered(m->aaaa_status))
 				 ? MTS_LOOKUP_OK
 				 : MTS_LOOKUP_FAILED;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <event2/event.h>
@@ -225,6 +226,25 @@ static void fill_records(struct mts_dns_query *q, struct ub_result *u, struct mt
 		r->null_mx = true;
 }
 
+/* The answer's name after CNAMEs, when it is not the question's (libunbound
+ * may give the question's own name, with a dot): lowercase, no final dot. */
+static void canonical_name(const char *qname, const char *canon, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (!canon)
+		return;
+	size_t cl = strlen(canon), ql = strlen(qname);
+	if (cl && canon[cl - 1] == '.')
+		cl--;
+	if (ql && qname[ql - 1] == '.')
+		ql--;
+	if (cl == 0 || cl >= cap || (cl == ql && strncasecmp(canon, qname, cl) == 0))
+		return;
+	for (size_t i = 0; i < cl; i++)
+		out[i] = (char)(canon[i] >= 'A' && canon[i] <= 'Z' ? canon[i] - 'A' + 'a' : canon[i]);
+	out[cl] = '\0';
+}
+
 static void on_ub_result(void *mydata, int ub_err, struct ub_result *u)
 {
 	struct mts_dns_query *q = mydata;
@@ -241,6 +261,7 @@ static void on_ub_result(void *mydata, int ub_err, struct ub_result *u)
 					   : MTS_DNSSEC_INSECURE;
 	if (u->bogus && u->why_bogus)
 		snprintf(r.message, sizeof(r.message), "%s", u->why_bogus);
+	canonical_name(q->name, u->canonname, r.canonname, sizeof(r.canonname));
 	void *arrays = NULL;
 	char *txt_store = NULL;
 	if (u->bogus) {

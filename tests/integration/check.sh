@@ -96,6 +96,13 @@ t_contains "$d: the expired finding names the address" "($RIG_PREFIX.19:25)" \
 t_eq "good-enforce: one address, one probe" 1 "$(q good-enforce.test '.mx.hosts[0].probes | length')"
 out=$("$M" check mx-addr-mixed.test "${RIG[@]}")
 t_contains "$d: text has a line per address" "$RIG_PREFIX.19:25: TLSv1.3, certificate EXPIRED" "$out"
+# An MX target that is a CNAME: a warning naming the canonical name.
+t_eq "mx-cname: the alias's canonical name" hosted.mx.test "$(q mx-cname.test '.mx.hosts[0].cname')"
+t_contains "mx-cname: the finding names both" "mail.mx-cname.test is an alias (CNAME) of hosted.mx.test" \
+	"$(q mx-cname.test '[.findings[] | select(.code == "check.mx.cname") | .message][0]')"
+t_eq "good-enforce: no alias" null "$(q good-enforce.test '.mx.hosts[0].cname')"
+t_eq "no scenario but mx-cname has check.mx.cname" mx-cname.test \
+	"$(jq -r '[.domains[] | select(any(.findings[]; .code == "check.mx.cname")) | .domain] | join(" ")' "$tmp/all.json")"
 d=null-mx.test
 t_eq "$d: null MX seen" true "$(q $d '.mx.null_mx')"
 d=servfail.test

@@ -286,6 +286,33 @@ static void test_policy_trailing_dot(void **state)
 	mts_findings_free(&fs);
 }
 
+/* An MX target that is an alias is a warning, judged as the MX name. */
+static void test_mx_cname(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
+	mx[0].cname = "real.example.test";
+	struct mts_audit_facts f = base_facts(enforce_policy, mx, 1);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_PROTECTED);
+	bool named = false;
+	for (size_t i = 0; i < fs.count; i++)
+		if (fs.items[i].id == MTS_F_CHECK_MX_CNAME) {
+			assert_string_equal(fs.items[i].subject, "mx1.example.test");
+			named = strstr(fs.items[i].message, "real.example.test") != NULL;
+		}
+	assert_true(named);
+	assert_int_equal(mts_finding_info(MTS_F_CHECK_MX_CNAME)->severity, MTS_SEV_WARNING);
+	mts_findings_free(&fs);
+	mx[0].cname = NULL;
+	f = base_facts(enforce_policy, mx, 1);
+	run(&f, &r, &fs);
+	assert_false(mts_findings_has(&fs, MTS_F_CHECK_MX_CNAME));
+	mts_findings_free(&fs);
+}
+
 /* A sender may use any address of an MX host: one bad address fails the
  * host, whichever order the addresses come in, and the finding names it. */
 static void test_every_address(void **state)
@@ -430,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_smtp_skipped),
 		cmocka_unit_test(test_every_address),
 		cmocka_unit_test(test_policy_trailing_dot),
+		cmocka_unit_test(test_mx_cname),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
