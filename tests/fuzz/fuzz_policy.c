@@ -1,7 +1,7 @@
 /* fuzz_policy.c - the policy parser on arbitrary bytes: no crash, no leak;
  * a parsed policy serializes to a canonical file that parses again to the
  * same fields and serializes to the same bytes; a rejected policy has an
- * error-severity finding. */
+ * error-severity finding, an accepted one none but the lenient ones. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mts_findings_free(&fs);
 		return 0;
 	}
-	if (mts_findings_count(&fs, MTS_SEV_ERROR) != 0)
-		abort();
+	/* Accepted leniently: the only errors a parsed policy may carry are the
+	 * publish-strict ones senders tolerate (an mx value's trailing dot). */
+	for (size_t i = 0; i < fs.count; i++)
+		if (fs.items[i].severity == MTS_SEV_ERROR &&
+		    fs.items[i].id != MTS_F_POLICY_MX_TRAILING_DOT)
+			abort();
 	if (p->body_len != size || memcmp(p->body, data, size) != 0 || p->body[size] != '\0')
 		abort();
 	if (p->max_age > MTS_POLICY_MAX_AGE_MAX || p->mx_count > MTS_POLICY_MAX_MX)
