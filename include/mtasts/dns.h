@@ -30,7 +30,6 @@ struct mts_dns_query;
 
 #define MTS_DNS_TIMEOUT_MS_DEFAULT 5000
 #define MTS_DNS_MAX_RECORDS 64     /* answers kept per query (count limit) */
-#define MTS_DNS_TXT_MAX 4096       /* joined TXT record text kept (byte limit) */
 
 enum mts_dns_type {
 	MTS_DNS_A = 1,

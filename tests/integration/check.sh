@@ -103,6 +103,8 @@ t_contains "mx-cname: the finding names both" "mail.mx-cname.test is an alias (C
 t_eq "good-enforce: no alias" null "$(q good-enforce.test '.mx.hosts[0].cname')"
 t_eq "no scenario but mx-cname has check.mx.cname" mx-cname.test \
 	"$(jq -r '[.domains[] | select(any(.findings[]; .code == "check.mx.cname")) | .domain] | join(" ")' "$tmp/all.json")"
+# A _mta-sts record over 4096 bytes (19 strings) is read whole and valid.
+t_eq "record-long: the whole record" "4526 19" "$(q record-long.test '.records.mta_sts.records[0] | "\(.text | length) \(.strings)"')"
 d=null-mx.test
 t_eq "$d: null MX seen" true "$(q $d '.mx.null_mx')"
 d=servfail.test

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -67,6 +68,30 @@ static void test_sts_record_parse(void **state)
 		}
 		mts_findings_free(&fs);
 	}
+}
+
+/* The record's own limit is the DNS's: a TXT RDATA of 65535 bytes. */
+static void test_sts_record_long(void **state)
+{
+	(void)state;
+	size_t max = MTS_TXT_MAX_BYTES;
+	assert_int_equal(max, 65535);
+	char *txt = malloc(max + 1);
+	assert_non_null(txt);
+	static const char head[] = "v=STSv1; id=20261204; x=";
+	memcpy(txt, head, sizeof(head) - 1);
+	memset(txt + sizeof(head) - 1, 'a', max + 1 - (sizeof(head) - 1));
+	struct mts_sts_record r;
+	struct mts_findings fs;
+	mts_findings_init(&fs);
+	assert_int_equal(mts_sts_record_parse(txt, 4097, &r, &fs, NULL), 0);
+	assert_int_equal(mts_sts_record_parse(txt, max, &r, &fs, NULL), 0);
+	assert_string_equal(r.id, "20261204");
+	assert_false(mts_findings_has(&fs, MTS_F_STS_RECORD_SYNTAX));
+	assert_int_equal(mts_sts_record_parse(txt, max + 1, &r, &fs, NULL), MTS_ETOOBIG);
+	assert_true(mts_findings_has(&fs, MTS_F_STS_RECORD_SYNTAX));
+	mts_findings_free(&fs);
+	free(txt);
 }
 
 static void test_sts_record_is_sts(void **state)
@@ -226,6 +251,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sts_record_parse),
 		cmocka_unit_test(test_sts_record_is_sts),
+		cmocka_unit_test(test_sts_record_long),
 		cmocka_unit_test(test_sts_record_select),
 		cmocka_unit_test(test_sts_id_generate),
 		cmocka_unit_test(test_sts_record_format),
