@@ -26,7 +26,6 @@
 #define MTS_POLICY_MAX_BYTES 65536	   /* RFC 8461 §3.3: senders may stop at 64 KiB */
 #define MTS_POLICY_LARGE_BYTES 4096	   /* lint: larger is unusual */
 #define MTS_POLICY_MAX_AGE_MAX 31557600u /* RFC 8461 §3.2 */
-#define MTS_POLICY_MAX_MX 1024		   /* count limit on mx lines */
 #define MTS_SECONDS_PER_DAY 86400u
 
 enum mts_mode {
