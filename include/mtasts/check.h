@@ -94,7 +94,8 @@ struct mts_check_mx {
 	enum mts_tlsa_match tlsa_match;  /* the records against the presented chains */
 	size_t tls_count;                /* probes: one per address (addrs' order), or one
 					    to the --connect-to address; 0 = none */
-	struct mts_check_tls tls[MTS_CHECK_MAX_ADDRS];
+	struct mts_check_tls *tls;       /* tls_count of them (owned by the check: a probe
+					    result is large, so only those made are kept) */
 };
 
 struct mts_check_result {

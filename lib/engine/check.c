@@ -482,13 +482,15 @@ static void mx_addresses_done(struct job *j, size_t i)
 	char routed[256];
 	unsigned port;
 	route(j->c, mx->host, j->c->smtp_port, routed, sizeof(routed), &port);
+	size_t n = routed[0] ? 1 : mx->addr_count;
+	if (n == 0 || !(mx->tls = calloc(n, sizeof(*mx->tls))))
+		return; /* no address, or out of memory: not probed, so not passing */
+	mx->tls_count = n;
 	if (routed[0]) {
-		mx->tls_count = 1;
 		start_mx_probe(j, i, 0, routed, port);
 		return;
 	}
-	mx->tls_count = mx->addr_count;
-	for (size_t k = 0; k < mx->addr_count; k++)
+	for (size_t k = 0; k < n; k++)
 		start_mx_probe(j, i, k, mx->addrs[k].text, port);
 }
 
@@ -757,6 +759,8 @@ static void job_free(struct job *j)
 	for (size_t t = 0; t < 4; t++)
 		for (size_t i = 0; i < txts[t]->count; i++)
 			free(txts[t]->txts[i]);
+	for (size_t i = 0; i < j->r.mx_count; i++)
+		free(j->mx[i].tls);
 	free(j->policy_body);
 	mts_findings_free(&j->findings);
 	free(j);
