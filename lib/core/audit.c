@@ -162,7 +162,8 @@ static bool audit_mx_tls(const struct mts_audit_mx *mx, long long now, struct mt
 		if (!audit_mx_address(t, who, now, fs))
 			ok = false;
 	}
-	if (mx->tls_count && mx->addresses > mx->tls_count)
+	/* Only the cap leaves addresses out (--connect-to probes one on purpose). */
+	if (mx->tls_count == MTS_AUDIT_MAX_ADDRS && mx->addresses > mx->tls_count)
 		mts_findings_add(fs, MTS_F_CHECK_MX_ADDRS_UNPROBED, 0, 0,
 				 "%s has %zu addresses; only %zu were probed", mx->host,
 				 mx->addresses, mx->tls_count);

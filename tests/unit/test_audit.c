@@ -359,14 +359,23 @@ static void test_every_address(void **state)
 		assert_int_equal(ok, 2);
 		mts_findings_free(&fs);
 	}
-	/* More addresses than were probed: said so. */
+	/* More addresses than the cap lets be probed: said so (not when fewer
+	 * were probed on purpose, as with --connect-to). */
 	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
 	mx[0].addresses = MTS_AUDIT_MAX_ADDRS + 3;
 	struct mts_audit_facts f = base_facts(enforce_policy, mx, 1);
 	struct mts_audit_result r;
 	struct mts_findings fs;
 	run(&f, &r, &fs);
+	assert_false(mts_findings_has(&fs, MTS_F_CHECK_MX_ADDRS_UNPROBED));
+	mts_findings_free(&fs);
+	mx[0].tls_count = MTS_AUDIT_MAX_ADDRS;
+	for (size_t k = 0; k < MTS_AUDIT_MAX_ADDRS; k++)
+		mx[0].tls[k] = good_tls();
+	f = base_facts(enforce_policy, mx, 1);
+	run(&f, &r, &fs);
 	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_ADDRS_UNPROBED));
+	assert_int_equal(r.verdict, MTS_VERDICT_PROTECTED); /* a warning, not a failure */
 	mts_findings_free(&fs);
 	/* No probe at all (tls_count 0) without --no-smtp is not a pass. */
 	mx[0].addresses = 1;
