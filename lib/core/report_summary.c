@@ -433,11 +433,9 @@ static int verdict(struct mts_summary *s, struct mts_summary_domain *d, const st
 	return rc;
 }
 
-static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
-			 struct day_fact *days, size_t nd, struct fail_fact *fs, size_t nf,
-			 struct mx_fact *mxs, size_t nm)
+/* Reports and sessions of the period by day, and the distinct reporters. */
+static int add_days(struct mts_summary_domain *d, const struct day_fact *days, size_t nd)
 {
-	/* Days, with reporters counted on the side. */
 	char **reporters = calloc(nd ? nd : 1, sizeof(*reporters));
 	if (!reporters)
 		return MTS_ENOMEM;
@@ -467,8 +465,12 @@ static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
 		if (!i || strcmp(reporters[i], reporters[i - 1]) != 0)
 			d->reporters++;
 	free(reporters);
+	return 0;
+}
 
-	/* Failures of the period into their days: both sorted by day. */
+/* Failures of the period into their days: both sorted by day. */
+static int add_day_failures(struct mts_summary_domain *d, const struct fail_fact *fs, size_t nf)
+{
 	size_t k = 0;
 	for (size_t i = 0; i < nf; i++) {
 		const struct fail_fact *f = &fs[i];
@@ -499,8 +501,12 @@ static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
 		    !(nfl->receiving_ip = strdup(f->ip)) || !(nfl->reporter = strdup(f->reporter)))
 			return MTS_ENOMEM;
 	}
+	return 0;
+}
 
-	/* Failure types of the period, and whether the previous one had them. */
+/* Failure types of the period, and whether the previous one had them. */
+static int add_failure_types(struct mts_summary_domain *d, const struct fail_fact *fs, size_t nf)
+{
 	const char **prev = calloc(nf ? nf : 1, sizeof(*prev));
 	size_t nprev = 0;
 	if (!prev)
@@ -540,8 +546,12 @@ static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
 	}
 	free(prev);
 	sort(d->types, d->type_count, sizeof(*d->types), ptr_str);
+	return 0;
+}
 
-	/* MX hosts of the STS policies and how many organizations listed each. */
+/* MX hosts of the STS policies and how many organizations listed each. */
+static int add_policy_mx(struct mts_summary_domain *d, const struct mx_fact *mxs, size_t nm)
+{
 	for (size_t i = 0; i < nm; i++) {
 		bool same_mx = i && strcmp(mxs[i].mx, mxs[i - 1].mx) == 0;
 		if (!same_mx) {
@@ -557,6 +567,18 @@ static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
 		if (!same_mx || strcmp(mxs[i].reporter, mxs[i - 1].reporter) != 0)
 			d->mx[d->mx_count - 1].reporters++;
 	}
+	return 0;
+}
+
+/* One domain's facts (each list sorted) into its summary and verdict. */
+static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
+			 struct day_fact *days, size_t nd, struct fail_fact *fs, size_t nf,
+			 struct mx_fact *mxs, size_t nm)
+{
+	int rc;
+	if ((rc = add_days(d, days, nd)) < 0 || (rc = add_day_failures(d, fs, nf)) < 0 ||
+	    (rc = add_failure_types(d, fs, nf)) < 0 || (rc = add_policy_mx(d, mxs, nm)) < 0)
+		return rc;
 	return verdict(s, d, fs, nf, nm > 0);
 }
 
