@@ -251,6 +251,25 @@ static json_t *policy_json(const struct mts_check_result *r, const struct mts_po
 	return o;
 }
 
+/* Would an enforcing sender accept this connection? (audit.c decides the
+ * verdict; this only picks the probe the "tls" field shows.) */
+static bool probe_passes(const struct mts_check_tls *t, long long now)
+{
+	const struct mts_smtp_probe_result *p = &t->probe;
+	return p->reached == MTS_SMTP_STAGE_DONE && p->chain_valid && p->name_valid &&
+	       !p->self_signed && !(p->not_after && p->not_after < now) &&
+	       !(p->not_before && p->not_before > now);
+}
+
+/* The host's "tls": its first failing probe, else its first; null if none. */
+static const struct mts_check_tls *shown_probe(const struct mts_check_mx *m, long long now)
+{
+	for (size_t k = 0; k < m->tls_count; k++)
+		if (!probe_passes(&m->tls[k], now))
+			return &m->tls[k];
+	return m->tls_count ? &m->tls[0] : NULL;
+}
+
 static json_t *mx_json(const struct mts_check_result *r, const struct mts_policy *p)
 {
 	json_t *hosts = json_array();
@@ -266,18 +285,27 @@ static json_t *mx_json(const struct mts_check_result *r, const struct mts_policy
 							      m->tlsa[k].selector, "matching_type",
 							      m->tlsa[k].matching_type, "data",
 							      m->tlsa[k].data));
+		json_t *probes = json_array();
+		for (size_t k = 0; k < m->tls_count; k++)
+			json_array_append_new(probes, tls_json(&m->tls[k], true, r->now));
+		const struct mts_check_tls *shown = shown_probe(m, r->now);
 		json_t *covered = p && p->mode != MTS_MODE_NONE
 					  ? json_boolean(mts_policy_matches(p, m->host,
 									    strlen(m->host)))
 					  : json_null();
 		json_array_append_new(
-			hosts, json_pack("{s:s, s:i, s:o, s:o, s:{s:s, s:s, s:s, s:o}, s:o}", "host",
+			hosts, json_pack("{s:s, s:i, s:o, s:I, s:o, s:o, s:{s:s, s:s, s:s, s:o}, s:o, "
+					 "s:o}",
+					 "host",
 					 m->host, "preference", (int)m->preference, "addresses",
-					 addrs, "covered", covered, "tlsa", "status",
+					 addrs, "addresses_published", (json_int_t)m->addr_published,
+					 "cname", m->cname[0] ? json_string(m->cname) : json_null(),
+					 "covered", covered, "tlsa", "status",
 					 mts_dns_status_name(m->tlsa_status), "dnssec",
 					 mts_dnssec_name(m->tlsa_dnssec), "match",
 					 mts_tlsa_match_name(m->tlsa_match), "records", tlsa, "tls",
-					 tls_json(&m->tls, true, r->now)));
+					 shown ? tls_json(shown, true, r->now) : json_null(),
+					 "probes", probes));
 	}
 	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:o}", "status",
 			 mts_dns_status_name(r->mx_status), "dnssec", mts_dnssec_name(r->mx_dnssec),
@@ -371,8 +399,8 @@ static void text_cert(FILE *fp, const struct mts_check_tls *t, long long now)
 			left == 1 ? "" : "s");
 }
 
-static void result_text(FILE *fp, const struct mts_check_result *r, const struct mts_policy *p,
-			bool color)
+/* The first lines: verdict, counts, whether enforce is safe, DANE. */
+static void text_verdict(FILE *fp, const struct mts_check_result *r, bool color)
 {
 	const struct mts_audit_result *a = &r->audit;
 	char verdict[32];
@@ -400,7 +428,11 @@ static void result_text(FILE *fp, const struct mts_check_result *r, const struct
 					     : "ready: every MX passes TLS; publish a policy, testing first");
 	if (a->dane)
 		fprintf(fp, "  DANE:        DNSSEC-signed TLSA records; DANE takes precedence\n");
+}
 
+/* The record, the policy and its host. */
+static void text_policy(FILE *fp, const struct mts_check_result *r, const struct mts_policy *p)
+{
 	text_records(fp, "_mta-sts", &r->sts, NULL);
 	/* Without a record, a policy host that is not there is no news. */
 	bool record = false;
@@ -423,48 +455,63 @@ static void result_text(FILE *fp, const struct mts_check_result *r, const struct
 		text_cert(fp, &r->policy_host, r->now);
 		fputc('\n', fp);
 	}
+}
+
+static void text_mx_tls(FILE *fp, const struct mts_check_tls *t, long long now)
+{
+	if (t->probe.reached >= MTS_SMTP_STAGE_STARTTLS && !t->probe.starttls_offered)
+		fprintf(fp, "no STARTTLS");
+	else
+		text_cert(fp, t, now);
+}
+
+/* One line per MX host: preference, name, addresses, coverage, TLS, TLSA;
+ * a host probed at several addresses gets one more line per address. */
+static void text_mx(FILE *fp, const struct mts_check_result *r, const struct mts_policy *p)
+{
 	if (r->null_mx)
 		fprintf(fp, "  %-12s null MX (accepts no mail)\n", "MX");
 	else if (!r->mx_count)
 		fprintf(fp, "  %-12s none (%s)\n", "MX", mts_dns_status_name(r->mx_status));
 	for (size_t i = 0; i < r->mx_count; i++) {
 		const struct mts_check_mx *m = &r->mx[i];
+		bool per_address = m->tls_count > 1;
 		fprintf(fp, "  %-12s %u %s", i ? "" : "MX", m->preference, m->host);
-		if (m->addr_count)
-			fprintf(fp, " %s%s", m->addrs[0].text, m->addr_count > 1 ? " ..." : "");
-		else
+		if (m->cname[0])
+			fprintf(fp, " (CNAME to %s)", m->cname);
+		if (!m->addr_count)
 			fprintf(fp, " (no address)");
+		for (size_t k = 0; !per_address && k < m->addr_count; k++)
+			fprintf(fp, " %s", m->addrs[k].text);
 		if (p && p->mode != MTS_MODE_NONE)
 			fprintf(fp, ", %s", mts_policy_matches(p, m->host, strlen(m->host))
 						    ? "in policy"
 						    : "NOT in policy");
-		if (!m->tls.attempted && m->addr_count) {
+		if (!m->tls_count && m->addr_count) {
 			fprintf(fp, ": TLS not checked");
-		} else if (m->tls.attempted) {
+		} else if (!per_address && m->tls_count) {
 			fprintf(fp, ": ");
-			if (m->tls.probe.reached >= MTS_SMTP_STAGE_STARTTLS &&
-			    !m->tls.probe.starttls_offered)
-				fprintf(fp, "no STARTTLS");
-			else
-				text_cert(fp, &m->tls, r->now);
+			text_mx_tls(fp, &m->tls[0], r->now);
 		}
 		if (m->tlsa_count)
 			fprintf(fp, "; %zu TLSA (DNSSEC %s, %s)", m->tlsa_count,
 				mts_dnssec_name(m->tlsa_dnssec), mts_tlsa_match_name(m->tlsa_match));
 		fputc('\n', fp);
+		for (size_t k = 0; per_address && k < m->tls_count; k++) {
+			fprintf(fp, "  %-12s   %s: ", "", m->tls[k].address);
+			text_mx_tls(fp, &m->tls[k], r->now);
+			fputc('\n', fp);
+		}
 	}
-	text_records(fp, "TLS-RPT", &r->tlsrpt, "v=TLSRPTv1");
-	text_records(fp, "SPF", &r->spf, "v=spf1");
-	if (r->spf_lookups)
-		fprintf(fp, "  %-12s %u DNS-querying term%s across %zu record%s (limit 10)\n", "",
-			r->spf_lookups, r->spf_lookups == 1 ? "" : "s", r->spf_records,
-			r->spf_records == 1 ? "" : "s");
-	text_records(fp, "DMARC", &r->dmarc, "v=DMARC1");
+}
 
+/* The findings, grouped by layer. */
+static void text_findings(FILE *fp, const struct mts_findings *fs, bool color)
+{
 	for (int l = 0; l < L__COUNT; l++) {
 		bool header = false;
-		for (size_t i = 0; i < r->findings->count; i++) {
-			const struct mts_finding *it = &r->findings->items[i];
+		for (size_t i = 0; i < fs->count; i++) {
+			const struct mts_finding *it = &fs->items[i];
 			if (layer_of(it) != (enum layer)l)
 				continue;
 			if (!header) {
@@ -474,6 +521,22 @@ static void result_text(FILE *fp, const struct mts_check_result *r, const struct
 			cli_print_finding(fp, it, "    ", color);
 		}
 	}
+}
+
+static void result_text(FILE *fp, const struct mts_check_result *r, const struct mts_policy *p,
+			bool color)
+{
+	text_verdict(fp, r, color);
+	text_policy(fp, r, p);
+	text_mx(fp, r, p);
+	text_records(fp, "TLS-RPT", &r->tlsrpt, "v=TLSRPTv1");
+	text_records(fp, "SPF", &r->spf, "v=spf1");
+	if (r->spf_lookups)
+		fprintf(fp, "  %-12s %u DNS-querying term%s across %zu record%s (limit 10)\n", "",
+			r->spf_lookups, r->spf_lookups == 1 ? "" : "s", r->spf_records,
+			r->spf_records == 1 ? "" : "s");
+	text_records(fp, "DMARC", &r->dmarc, "v=DMARC1");
+	text_findings(fp, r->findings, color);
 }
 
 /* ------------------------------------------------------------ nagios */
@@ -514,7 +577,8 @@ static void on_result(const struct mts_check_result *r, void *arg)
 	job->warnings = mts_findings_count(r->findings, MTS_SEV_WARNING) - job->errors;
 	cert_days(job, &r->policy_host, r->now);
 	for (size_t i = 0; i < r->mx_count; i++)
-		cert_days(job, &r->mx[i].tls, r->now);
+		for (size_t k = 0; k < r->mx[i].tls_count; k++)
+			cert_days(job, &r->mx[i].tls[k], r->now);
 	struct mts_policy *p = NULL;
 	if (r->policy_body && r->fetch == MTS_FETCH_OK)
 		p = mts_policy_parse(r->policy_body, r->policy_len, NULL, NULL);

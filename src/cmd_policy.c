@@ -140,20 +140,24 @@ static int policy_lint(struct policy_args *a, int argc, char **argv)
 	}
 	struct mts_policy *p = buf ? mts_policy_parse(buf, len, &fs, &err) : NULL;
 	const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	/* Publish strictly: a policy senders accept may still hold errors (an mx
+	 * value with a trailing dot); it is valid to publish only without. */
+	bool valid = p && mts_findings_count(&fs, MTS_SEV_ERROR) == 0;
 	if (a->json) {
-		json_t *o = json_pack("{s:s, s:b}", "file", name, "valid", p != NULL);
+		json_t *o = json_pack("{s:s, s:b, s:b}", "file", name, "valid", valid, "accepted",
+				      p != NULL);
 		if (p)
 			json_object_set_new(o, "policy", policy_json(p));
 		json_object_set_new(o, "findings", cli_findings_json(&fs));
 		cli_print_json(o);
 	} else {
-		print_verdict(name, p != NULL, &fs);
+		print_verdict(name, valid, &fs);
 		if (p)
 			printf("  mode %s, max_age %u (%u days), %zu mx pattern%s\n",
 			       mts_mode_name(p->mode), p->max_age, p->max_age / MTS_SECONDS_PER_DAY,
 			       p->mx_count, p->mx_count == 1 ? "" : "s");
 	}
-	int exit_code = p ? CLI_EXIT_OK : CLI_EXIT_PROBLEM;
+	int exit_code = valid ? CLI_EXIT_OK : CLI_EXIT_PROBLEM;
 	mts_policy_free(p);
 	mts_findings_free(&fs);
 	free(buf);

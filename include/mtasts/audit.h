@@ -21,6 +21,7 @@
 MTS_BEGIN_DECLS
 
 #define MTS_AUDIT_CERT_WARN_DAYS 21 /* warn when a certificate expires sooner */
+#define MTS_AUDIT_MAX_ADDRS 8       /* addresses of one MX host probed (count limit) */
 
 struct mts_audit_tls {
 	bool attempted;            /* a connection was tried */
@@ -33,6 +34,7 @@ struct mts_audit_tls {
 	bool self_signed;
 	long long not_before, not_after; /* UTC seconds; 0 when unknown */
 	const char *error;         /* what failed, or NULL */
+	const char *address;       /* the address connected to, named in findings; or NULL */
 };
 
 /* DANE (RFC 6698, RFC 7672): TLSA records to compare with a presented chain
@@ -62,12 +64,18 @@ struct mts_audit_mx {
 	const char *host;          /* as in the MX record, trailing dot allowed */
 	unsigned preference;
 	enum mts_lookup addr_lookup;
-	size_t addresses;          /* A + AAAA */
-	struct mts_audit_tls tls;
+	size_t addresses;          /* A + AAAA published */
+	const char *cname;         /* the canonical name when host is an alias (CNAME), or NULL */
+	/* One connection per address probed (at most MTS_AUDIT_MAX_ADDRS, in a
+	 * stable order): a sender may use any of them, so the host passes only
+	 * when every one passes. tls_count 0: not probed. */
+	size_t tls_count;
+	struct mts_audit_tls tls[MTS_AUDIT_MAX_ADDRS];
 	enum mts_lookup tlsa_lookup;
 	size_t tlsa_count;
 	enum mts_dnssec tlsa_dnssec;
-	enum mts_tlsa_match tlsa_match; /* mts_tlsa_match() against tls's chain */
+	enum mts_tlsa_match tlsa_match; /* mts_tlsa_match() against the chains presented:
+					   NO_MATCH when any address's chain matches nothing */
 };
 
 struct mts_audit_txt {

@@ -8,8 +8,9 @@
  * A/AAAA of mta-sts.D, then the policy fetch (https.h) and a direct TLS probe
  * of mta-sts.D:443 (certificate chain, name, dates, TLS version); for each MX
  * host (up to MTS_CHECK_MAX_MX): A/AAAA, TLSA of _25._tcp.HOST with its
- * DNSSEC status, and a STARTTLS probe (smtp_probe.h) of its first address on
- * port 25 (opts->smtp_port); the SPF include/redirect chain to count DNS
+ * DNSSEC status, and a STARTTLS probe (smtp_probe.h) of each of its
+ * addresses (up to MTS_CHECK_MAX_ADDRS, IPv4 before IPv6, each family in
+ * numeric order) on port 25 (opts->smtp_port); the SPF include/redirect chain to count DNS
  * lookups (RFC 7208 §4.6.4). Every query and probe has its own time limit, so
  * a check always ends.
  *
@@ -34,7 +35,7 @@ struct event_base;
 struct mts_check;
 
 #define MTS_CHECK_MAX_MX 16          /* MX hosts examined per domain */
-#define MTS_CHECK_MAX_ADDRS 8        /* addresses kept per host */
+#define MTS_CHECK_MAX_ADDRS MTS_AUDIT_MAX_ADDRS /* addresses kept and probed per host */
 #define MTS_CHECK_MAX_TXT 16         /* TXT records kept per name */
 #define MTS_CHECK_MAX_TLSA 8         /* TLSA records kept per MX host */
 #define MTS_CHECK_SPF_MAX_NAMES 32   /* SPF records followed (include, redirect) */
@@ -82,14 +83,20 @@ struct mts_check_mx {
 	char host[256];
 	unsigned preference;
 	enum mts_dns_status a_status, aaaa_status;
-	size_t addr_count;
-	struct mts_dns_addr addrs[MTS_CHECK_MAX_ADDRS];
+	char cname[256];                 /* "" unless the host is an alias: its canonical
+					    name (from the A/AAAA answers) */
+	size_t addr_published;           /* A + AAAA records in the answers */
+	size_t addr_count;               /* kept: the first MTS_CHECK_MAX_ADDRS in order */
+	struct mts_dns_addr addrs[MTS_CHECK_MAX_ADDRS]; /* IPv4 first, then IPv6, numeric order */
 	enum mts_dns_status tlsa_status;
 	enum mts_dnssec tlsa_dnssec;
 	size_t tlsa_count;
 	struct mts_check_tlsa tlsa[MTS_CHECK_MAX_TLSA];
-	enum mts_tlsa_match tlsa_match;  /* the records against the presented chain */
-	struct mts_check_tls tls;
+	enum mts_tlsa_match tlsa_match;  /* the records against the presented chains */
+	size_t tls_count;                /* probes: one per address (addrs' order), or one
+					    to the --connect-to address; 0 = none */
+	struct mts_check_tls *tls;       /* tls_count of them (owned by the check: a probe
+					    result is large, so only those made are kept) */
 };
 
 struct mts_check_result {

@@ -2,7 +2,7 @@
  * dname.h - host names and MX patterns (RFC 8461 §3.2, §4.1; RFC 5321 Domain).
  *
  * Pure functions over (buf, len); outputs go to caller buffers of
- * MTS_DNAME_MAX + 1 bytes. No I/O.
+ * MTS_DNAME_MAX + 1 bytes (MTS_MX_PATTERN_MAX + 1 for patterns). No I/O.
  */
 #ifndef MTASTS_DNAME_H
 #define MTASTS_DNAME_H
@@ -15,6 +15,7 @@ MTS_BEGIN_DECLS
 
 #define MTS_DNAME_MAX 253 /* presentation form without the trailing dot */
 #define MTS_LABEL_MAX 63
+#define MTS_MX_PATTERN_MAX (MTS_DNAME_MAX + 2) /* "*." + a Domain (RFC 8461 §3.2) */
 
 enum mts_dname_status {
 	MTS_DNAME_OK = 0,
@@ -29,11 +30,14 @@ enum mts_dname_status {
 };
 
 /* Validate and normalise an LDH host name: lowercase, one trailing dot
- * removed. When allow_wildcard, "*." + name is accepted. *had_trailing_dot
- * (may be NULL) tells whether a dot was removed. Returns the status; on OK,
- * out holds the normal form. */
+ * removed. When allow_wildcard, "*." + name is accepted, name up to
+ * MTS_DNAME_MAX characters (the policy grammar's "*." Domain; such a pattern
+ * over MTS_DNAME_MAX in all can match no legal host name, but it is valid),
+ * and out must hold MTS_MX_PATTERN_MAX + 1 bytes; otherwise MTS_DNAME_MAX + 1.
+ * *had_trailing_dot (may be NULL) tells whether a dot was removed. Returns
+ * the status; on OK, out holds the normal form. */
 enum mts_dname_status mts_dname_normalize(const char *name, size_t len, bool allow_wildcard,
-					  char out[MTS_DNAME_MAX + 1], bool *had_trailing_dot);
+					  char *out, bool *had_trailing_dot);
 const char *mts_dname_status_text(enum mts_dname_status s);
 
 /* U-label input to A-labels (libidn2, IDNA2008 with transitional mapping off). */

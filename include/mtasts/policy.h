@@ -4,7 +4,11 @@
  *
  * mts_policy_parse() reads the exact bytes served at
  * https://mta-sts.<domain>/.well-known/mta-sts.txt and returns a policy when
- * they form a valid one (no error-severity findings), NULL otherwise. Every
+ * a sender would use it, NULL otherwise. Publish strictly, accept leniently:
+ * a few deviations from the grammar that senders tolerate (an mx value with
+ * a trailing dot) are error-severity findings yet do not fail the parse, so
+ * a publisher's lint (policy lint, check) counts the errors while fetch and
+ * the resolver use the policy. Every
  * deviation, fatal or not, is recorded in the findings list with its line and
  * column. The returned policy is one allocation owned by the caller: free it
  * with mts_policy_free(). Pure: no I/O, no clock.
@@ -25,7 +29,6 @@ MTS_BEGIN_DECLS
 #define MTS_POLICY_MAX_BYTES 65536	   /* RFC 8461 §3.3: senders may stop at 64 KiB */
 #define MTS_POLICY_LARGE_BYTES 4096	   /* lint: larger is unusual */
 #define MTS_POLICY_MAX_AGE_MAX 31557600u /* RFC 8461 §3.2 */
-#define MTS_POLICY_MAX_MX 1024		   /* count limit on mx lines */
 #define MTS_SECONDS_PER_DAY 86400u
 
 enum mts_mode {
@@ -46,7 +49,8 @@ struct mts_policy {
 
 /* Parse and validate. Returns NULL when the bytes are not a usable policy
  * (err->code MTS_EINVAL, or MTS_ETOOBIG over MTS_POLICY_MAX_BYTES, or
- * MTS_ENOMEM). findings may be NULL. */
+ * MTS_ENOMEM). A returned policy is valid to publish only when no
+ * error-severity finding was added. findings may be NULL. */
 struct mts_policy *mts_policy_parse(const char *buf, size_t len, struct mts_findings *findings,
 				    struct mts_error *err);
 void mts_policy_free(struct mts_policy *p);

@@ -4,7 +4,11 @@
  * A DNS answer may hold several TXT records, each made of several strings;
  * the DNS adapter joins a record's strings without spaces and hands the
  * records here. Records that do not begin with "v=STSv1" are discarded
- * (reported as info); more than one v=STSv1 record means no policy.
+ * (reported as info), unless they are clearly meant as the STS record
+ * (a v field whose value starts with "sts" in any case, or an id field:
+ * V=STSv1, v=STSv2, v=STS1, id=1): those are errors, and with no real
+ * record they make the record set broken rather than absent. More than one
+ * v=STSv1 record means no policy.
  * Results are plain values in caller-owned structs. Pure: no I/O.
  */
 #ifndef MTASTS_STS_RECORD_H
@@ -35,8 +39,8 @@ int mts_sts_record_parse(const char *txt, size_t len, struct mts_sts_record *out
 
 /* Choose the record from all TXT records at _mta-sts.<domain>. Returns 0 with
  * *out filled when exactly one valid v=STSv1 record exists; MTS_ENOTFOUND
- * when there is none; MTS_EINVAL when there are several or the one is
- * invalid. */
+ * when there is none and none is meant as one; MTS_EINVAL when there are
+ * several, the one is invalid, or none but one clearly meant as one. */
 int mts_sts_record_select(const char *const *txts, const size_t *lens, size_t n,
 			  struct mts_sts_record *out, struct mts_findings *findings,
 			  struct mts_error *err);

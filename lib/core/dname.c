@@ -32,7 +32,7 @@ static const char ldh_lower[256] = {
 };
 
 enum mts_dname_status mts_dname_normalize(const char *name, size_t len, bool allow_wildcard,
-					  char out[MTS_DNAME_MAX + 1], bool *had_trailing_dot)
+					  char *out, bool *had_trailing_dot)
 {
 	if (had_trailing_dot)
 		*had_trailing_dot = false;
@@ -43,8 +43,6 @@ enum mts_dname_status mts_dname_normalize(const char *name, size_t len, bool all
 	}
 	if (len == 0)
 		return MTS_DNAME_EMPTY;
-	if (len > MTS_DNAME_MAX)
-		return MTS_DNAME_TOO_LONG;
 
 	size_t start = 0;
 	if (allow_wildcard && len >= 2 && name[0] == '*' && name[1] == '.') {
@@ -52,6 +50,9 @@ enum mts_dname_status mts_dname_normalize(const char *name, size_t len, bool all
 		out[1] = '.';
 		start = 2;
 	}
+	/* The Domain after "*." may have MTS_DNAME_MAX characters of its own. */
+	if (len - start > MTS_DNAME_MAX)
+		return MTS_DNAME_TOO_LONG;
 	size_t label_len = 0;
 	for (size_t i = start; i <= len; i++) {
 		char c = i < len ? name[i] : '.';

@@ -433,8 +433,8 @@ static int verdict(struct mts_summary *s, struct mts_summary_domain *d, const st
 	return rc;
 }
 
-/* The domain's reports by day, and how many organizations sent them. */
-static int add_days(struct mts_summary_domain *d, struct day_fact *days, size_t nd)
+/* Reports and sessions of the period by day, and the distinct reporters. */
+static int add_days(struct mts_summary_domain *d, const struct day_fact *days, size_t nd)
 {
 	char **reporters = calloc(nd ? nd : 1, sizeof(*reporters));
 	if (!reporters)
@@ -468,8 +468,7 @@ static int add_days(struct mts_summary_domain *d, struct day_fact *days, size_t 
 	return 0;
 }
 
-/* The failures of the period into their days (both are sorted by day), those
- * of one type, MX host, address and reporter in a day added up. */
+/* Failures of the period into their days: both sorted by day. */
 static int add_day_failures(struct mts_summary_domain *d, const struct fail_fact *fs, size_t nf)
 {
 	size_t k = 0;
@@ -505,7 +504,7 @@ static int add_day_failures(struct mts_summary_domain *d, const struct fail_fact
 	return 0;
 }
 
-/* The failure types of the period, and whether the previous period had them. */
+/* Failure types of the period, and whether the previous one had them. */
 static int add_failure_types(struct mts_summary_domain *d, const struct fail_fact *fs, size_t nf)
 {
 	const char **prev = calloc(nf ? nf : 1, sizeof(*prev));
@@ -550,8 +549,8 @@ static int add_failure_types(struct mts_summary_domain *d, const struct fail_fac
 	return 0;
 }
 
-/* The MX hosts of the STS policies and how many organizations listed each. */
-static int add_mx_hosts(struct mts_summary_domain *d, const struct mx_fact *mxs, size_t nm)
+/* MX hosts of the STS policies and how many organizations listed each. */
+static int add_policy_mx(struct mts_summary_domain *d, const struct mx_fact *mxs, size_t nm)
 {
 	for (size_t i = 0; i < nm; i++) {
 		bool same_mx = i && strcmp(mxs[i].mx, mxs[i - 1].mx) == 0;
@@ -571,13 +570,14 @@ static int add_mx_hosts(struct mts_summary_domain *d, const struct mx_fact *mxs,
 	return 0;
 }
 
+/* One domain's facts (each list sorted) into its summary and verdict. */
 static int finish_domain(struct mts_summary *s, struct mts_summary_domain *d,
 			 struct day_fact *days, size_t nd, struct fail_fact *fs, size_t nf,
 			 struct mx_fact *mxs, size_t nm)
 {
 	int rc;
 	if ((rc = add_days(d, days, nd)) < 0 || (rc = add_day_failures(d, fs, nf)) < 0 ||
-	    (rc = add_failure_types(d, fs, nf)) < 0 || (rc = add_mx_hosts(d, mxs, nm)) < 0)
+	    (rc = add_failure_types(d, fs, nf)) < 0 || (rc = add_policy_mx(d, mxs, nm)) < 0)
 		return rc;
 	return verdict(s, d, fs, nf, nm > 0);
 }

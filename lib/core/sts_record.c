@@ -128,6 +128,96 @@ int mts_sts_record_parse(const char *txt, size_t len, struct mts_sts_record *out
 	return 0;
 }
 
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool starts_nocase(const char *s, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	if (len < n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lower(s[i]) != prefix[i])
+			return false;
+	return true;
+}
+
+static size_t skip_wsp(const char *s, size_t len, size_t i)
+{
+	while (i < len && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	return i;
+}
+
+/* Does some field of txt (at its start or after a ';') look like id=...? */
+static bool has_id_field(const char *txt, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (i > 0 && txt[i - 1] != ';')
+			continue;
+		size_t k = skip_wsp(txt, len, i);
+		if (!starts_nocase(txt + k, len - k, "id"))
+			continue;
+		k = skip_wsp(txt, len, k + 2);
+		if (k < len && txt[k] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* A record clearly meant as the STS record, though not one: after optional
+ * blanks it begins with a v field (either case, blanks around '=' allowed)
+ * whose value starts with "sts" in any case (V=STSv1, v=stsv1, v=STSv2,
+ * v=STS1, v=STSv10), or it has an id field (id=..., ID=...) anywhere. When
+ * it is meant as the record, why it is not one goes into why (NUL-terminated). */
+static bool near_miss(const char *txt, size_t len, char *why, size_t cap)
+{
+	size_t i = skip_wsp(txt, len, 0);
+	bool leading = i > 0;
+	bool v_field = false;
+	size_t value = 0, value_len = 0;
+	if (i < len && lower(txt[i]) == 'v') {
+		size_t k = skip_wsp(txt, len, i + 1);
+		if (k < len && txt[k] == '=') {
+			value = skip_wsp(txt, len, k + 1);
+			value_len = value;
+			while (value_len < len && txt[value_len] != ';' && txt[value_len] != ' ' &&
+			       txt[value_len] != '\t')
+				value_len++;
+			value_len -= value;
+			v_field = starts_nocase(txt + value, len - value, "sts");
+		}
+	}
+	if (!v_field) {
+		if (!has_id_field(txt, len))
+			return false;
+		snprintf(why, cap, "it has an id field and does not begin with \"v=STSv1\" (the "
+			 "version must be the first field)");
+		return true;
+	}
+	char version[MTS_PRINTABLE_BUF];
+	mts_printable(txt + value, value_len, version, sizeof(version));
+	if (value_len == 5 && memcmp(txt + value, "STSv1", 5) == 0) {
+		if (leading)
+			snprintf(why, cap, "it begins with blanks before \"v=STSv1\"");
+		else if (txt[i] == 'V')
+			snprintf(why, cap, "the field name is \"V\"; it must be a lowercase \"v\"");
+		else /* the exact token otherwise: mts_sts_record_is_sts() */
+			snprintf(why, cap, "blanks around '=' are not allowed: write \"v=STSv1\"");
+	} else if (value_len == 5 && starts_nocase(txt + value, 5, "stsv1")) {
+		snprintf(why, cap, "the version \"%s\" must be written \"STSv1\" (case-sensitive)",
+			 version);
+	} else if (starts_nocase(txt + value, value_len, "stsv")) {
+		snprintf(why, cap, "the version \"%s\" is not \"STSv1\", the only version defined",
+			 version);
+	} else {
+		snprintf(why, cap, "the version \"%s\" is misspelt: write \"STSv1\"", version);
+	}
+	return true;
+}
+
 int mts_sts_record_select(const char *const *txts, const size_t *lens, size_t n,
 			  struct mts_sts_record *out, struct mts_findings *fs,
 			  struct mts_error *err)
@@ -143,12 +233,12 @@ int mts_sts_record_select(const char *const *txts, const size_t *lens, size_t n,
 			continue;
 		}
 		mts_printable(txts[i], lens[i], shown, sizeof(shown));
-		if (record_near_version(txts[i], lens[i], STS_VERSION)) {
+		char why[MTS_PRINTABLE_BUF + 96];
+		if (near_miss(txts[i], lens[i], why, sizeof(why))) {
 			near = true;
 			mts_findings_add(fs, MTS_F_STS_RECORD_VERSION, 0, 1,
-					 "record \"%s\" looks like an STS record but does not "
-					 "begin exactly with \"v=STSv1\", so senders discard it",
-					 shown);
+					 "record \"%s\" is meant as the STS record, but %s; senders "
+					 "discard it", shown, why);
 		} else {
 			mts_findings_add(fs, MTS_F_STS_RECORD_IGNORED, 0, 0,
 					 "record \"%s\" does not begin with \"v=STSv1\" and is "
@@ -156,10 +246,12 @@ int mts_sts_record_select(const char *const *txts, const size_t *lens, size_t n,
 		}
 	}
 	if (found == 0) {
-		if (!near)
-			mts_findings_add(fs, MTS_F_STS_RECORD_MISSING, 0, 0,
-					 "no TXT record beginning with \"v=STSv1\"");
 		memset(out, 0, sizeof(*out));
+		/* A record meant as the STS record is a broken one, not none. */
+		if (near)
+			return mts_error_set(err, MTS_EINVAL, "the STS record is malformed");
+		mts_findings_add(fs, MTS_F_STS_RECORD_MISSING, 0, 0,
+				 "no TXT record beginning with \"v=STSv1\"");
 		return mts_error_set(err, MTS_ENOTFOUND, "no STS record");
 	}
 	if (found > 1) {

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MTS_TXT_MAX_BYTES 4096 /* bound on one joined TXT record we examine */
+#define MTS_TXT_MAX_BYTES 65535 /* one joined TXT record: its RDATA length is 16 bits (RFC 1035 §3.2.1) */
 #define MTS_PRINTABLE_MAX 80 /* bytes of foreign text quoted in a message */
 
 /* Copy at most MTS_PRINTABLE_MAX bytes of in to out as printable ASCII:

@@ -43,6 +43,7 @@ struct op {
 	struct job *job;
 	enum op_kind kind;
 	size_t index;                     /* MX index, or SPF depth */
+	size_t probe;                     /* OP_MX_WAIT: which of the MX host's probes */
 	void *handle;                     /* dns query, https fetch, probe or shared probe */
 	struct op *prev, *next;
 	struct op *wnext;                 /* OP_MX_WAIT: next waiter of the shared probe */
@@ -277,7 +278,7 @@ static void shared_probe_cb(const struct mts_smtp_probe_result *res, void *arg)
 	sp->waiters = NULL;
 	while (w) {
 		struct op *next = w->wnext;
-		w->job->mx[w->index].tls.probe = *res;
+		w->job->mx[w->index].tls[w->probe].probe = *res;
 		op_end(w);
 		w = next;
 	}
@@ -337,10 +338,12 @@ static void start_host_probe(struct job *j, const char *addr, unsigned port)
 	}
 }
 
-static void start_mx_probe(struct job *j, size_t i, const char *addr, unsigned port)
+/* Probe MX host i at addr (its probe number k), or wait for the probe of
+ * the same host and address that another domain of this check started. */
+static void start_mx_probe(struct job *j, size_t i, size_t k, const char *addr, unsigned port)
 {
 	struct mts_check *c = j->c;
-	struct mts_check_tls *t = &j->mx[i].tls;
+	struct mts_check_tls *t = &j->mx[i].tls[k];
 	t->attempted = true;
 	addr_port_text(addr, port, t->address, sizeof(t->address));
 	char key[sizeof(((struct shared_probe *)0)->key)];
@@ -355,6 +358,7 @@ static void start_mx_probe(struct job *j, size_t i, const char *addr, unsigned p
 	struct op *o = op_new(j, OP_MX_WAIT, i);
 	if (!o)
 		return;
+	o->probe = k;
 	if (!sp) {
 		struct mts_smtp_probe_opts po = {
 			.host = j->mx[i].host,
@@ -470,6 +474,8 @@ static void host_addresses_done(struct job *j)
 
 /* ------------------------------------------------------------------ MX */
 
+/* Both address questions of MX host i are answered: probe every address
+ * (a sender may use any), or the one --connect-to names. */
 static void mx_addresses_done(struct job *j, size_t i)
 {
 	struct mts_check_mx *mx = &j->mx[i];
@@ -478,13 +484,42 @@ static void mx_addresses_done(struct job *j, size_t i)
 	char routed[256];
 	unsigned port;
 	route(j->c, mx->host, j->c->smtp_port, routed, sizeof(routed), &port);
+	size_t n = routed[0] ? 1 : mx->addr_count;
+	if (n == 0 || !(mx->tls = calloc(n, sizeof(*mx->tls))))
+		return; /* no address, or out of memory: not probed, so not passing */
+	mx->tls_count = n;
 	if (routed[0]) {
-		start_mx_probe(j, i, routed, port);
+		start_mx_probe(j, i, 0, routed, port);
 		return;
 	}
-	if (mx->addr_count == 0)
+	for (size_t k = 0; k < n; k++)
+		start_mx_probe(j, i, k, mx->addrs[k].text, port);
+}
+
+/* The order addresses are kept and reported in: IPv4 first, then numeric. */
+static int addr_cmp(const struct mts_dns_addr *a, const struct mts_dns_addr *b)
+{
+	if (a->family != b->family)
+		return a->family == AF_INET ? -1 : 1;
+	return memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16);
+}
+
+/* Keep the first MTS_CHECK_MAX_ADDRS addresses in that order, whatever
+ * order the answers came in, so the probed set is the same every time. */
+static void keep_address(struct mts_check_mx *mx, const struct mts_dns_addr *a)
+{
+	mx->addr_published++;
+	size_t at = 0;
+	while (at < mx->addr_count && addr_cmp(&mx->addrs[at], a) < 0)
+		at++;
+	if (at < mx->addr_count && addr_cmp(&mx->addrs[at], a) == 0)
 		return;
-	start_mx_probe(j, i, mx->addrs[0].text, port);
+	if (at >= MTS_CHECK_MAX_ADDRS)
+		return;
+	size_t n = mx->addr_count < MTS_CHECK_MAX_ADDRS ? mx->addr_count : MTS_CHECK_MAX_ADDRS - 1;
+	memmove(&mx->addrs[at + 1], &mx->addrs[at], (n - at) * sizeof(mx->addrs[0]));
+	mx->addrs[at] = *a;
+	mx->addr_count = n + 1;
 }
 
 static void on_mx(struct job *j, const struct mts_dns_result *res)
@@ -535,8 +570,9 @@ static void on_mx_address(struct job *j, size_t i, const struct mts_dns_result *
 	else
 		mx->aaaa_status = res->status;
 	for (size_t k = 0; res->status == MTS_DNS_OK && k < res->count; k++)
-		if (mx->addr_count < MTS_CHECK_MAX_ADDRS)
-			mx->addrs[mx->addr_count++] = res->addr[k];
+		keep_address(mx, &res->addr[k]);
+	if (res->canonname[0] && !mx->cname[0])
+		snprintf(mx->cname, sizeof(mx->cname), "%s", res->canonname);
 	if (--j->mx_addr_left[i] == 0)
 		mx_addresses_done(j, i);
 }
@@ -692,9 +728,11 @@ static void audit_tls(const struct mts_check_tls *t, bool smtp, struct mts_audit
 	out->error = p->message[0] ? p->message : p->chain_valid ? NULL : p->verify_error;
 }
 
+/* The TLSA records against every chain presented: a DANE sender may reach
+ * any address, so one address whose chain matches nothing is a mismatch. */
 static enum mts_tlsa_match tlsa_match_of(const struct mts_check_mx *m)
 {
-	if (!m->tlsa_count || m->tls.probe.reached != MTS_SMTP_STAGE_DONE)
+	if (!m->tlsa_count)
 		return MTS_TLSA_UNCHECKED;
 	struct mts_tlsa_rr rrs[MTS_CHECK_MAX_TLSA];
 	for (size_t i = 0; i < m->tlsa_count; i++)
@@ -703,7 +741,18 @@ static enum mts_tlsa_match tlsa_match_of(const struct mts_check_mx *m)
 					      .matching_type = m->tlsa[i].matching_type,
 					      .data = m->tlsa[i].raw,
 					      .len = m->tlsa[i].raw_len};
-	return mts_tlsa_match(rrs, m->tlsa_count, m->tls.probe.chain, m->tls.probe.chain_count);
+	enum mts_tlsa_match result = MTS_TLSA_UNCHECKED;
+	for (size_t k = 0; k < m->tls_count; k++) {
+		const struct mts_smtp_probe_result *p = &m->tls[k].probe;
+		if (p->reached != MTS_SMTP_STAGE_DONE)
+			continue;
+		enum mts_tlsa_match one = mts_tlsa_match(rrs, m->tlsa_count, p->chain,
+							 p->chain_count);
+		if (one == MTS_TLSA_NO_MATCH || one == MTS_TLSA_UNUSABLE)
+			return one;
+		result = one;
+	}
+	return result;
 }
 
 static void job_free(struct job *j)
@@ -712,6 +761,8 @@ static void job_free(struct job *j)
 	for (size_t t = 0; t < 4; t++)
 		for (size_t i = 0; i < txts[t]->count; i++)
 			free(txts[t]->txts[i]);
+	for (size_t i = 0; i < j->r.mx_count; i++)
+		free(j->mx[i].tls);
 	free(j->policy_body);
 	mts_findings_free(&j->findings);
 	free(j);
@@ -729,18 +780,11 @@ static void job_unlink(struct job *j)
 	c->pending--;
 }
 
-static void job_done(struct job *j)
+/* The fetch as a sender would see it: no usable record means no fetch, and
+ * a 200 with a body that does not parse is sts-policy-invalid. */
+static void facts_fetch(struct job *j, struct mts_audit_facts *f)
 {
 	struct mts_check_result *r = &j->r;
-	struct mts_audit_facts f = {.domain = j->domain, .now = r->now};
-	audit_txt(&r->sts, &f.sts);
-	audit_txt(&r->tlsrpt, &f.tlsrpt);
-	audit_txt(&r->spf, &f.spf);
-	audit_txt(&r->dmarc, &f.dmarc);
-	f.spf_lookups = r->spf_lookups;
-	f.smtp_skipped = j->c->no_smtp;
-
-	/* The fetch, as a sender would see it. */
 	r->policy_body = j->policy_body;
 	struct mts_sts_record rec;
 	bool record_ok = answered(r->sts.status) &&
@@ -752,43 +796,70 @@ static void job_done(struct job *j)
 			r->fetch = MTS_FETCH_INVALID;
 		mts_policy_free(p);
 	}
-	f.fetch = record_ok ? r->fetch : MTS_FETCH_NO_RECORD;
-	f.fetch_reason = r->fetch_message[0] ? r->fetch_message : NULL;
-	f.fetch_code_set = r->fetch != MTS_FETCH_OK && r->fetch != MTS_FETCH_INVALID;
-	f.fetch_code = r->fetch_code;
-	f.policy_body = j->policy_body;
-	f.policy_len = r->policy_len;
-	audit_tls(&r->policy_host, false, &f.policy_host);
+	f->fetch = record_ok ? r->fetch : MTS_FETCH_NO_RECORD;
+	f->fetch_reason = r->fetch_message[0] ? r->fetch_message : NULL;
+	f->fetch_code_set = r->fetch != MTS_FETCH_OK && r->fetch != MTS_FETCH_INVALID;
+	f->fetch_code = r->fetch_code;
+	f->policy_body = j->policy_body;
+	f->policy_len = r->policy_len;
+	audit_tls(&r->policy_host, false, &f->policy_host);
+}
 
-	struct mts_audit_mx mxs[MTS_CHECK_MAX_MX];
-	f.mx_lookup = lookup_of(r->mx_status);
-	f.mx_dnssec = r->mx_dnssec;
-	f.mx_why = r->mx_message[0] ? r->mx_message : mts_dns_status_name(r->mx_status);
+/* One MX host's measurements as the audit's facts (borrowing from m). */
+static void facts_mx_host(struct mts_check_mx *m, struct mts_audit_mx *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->host = m->host;
+	a->preference = m->preference;
+	a->addresses = m->addr_published;
+	a->cname = m->cname[0] ? m->cname : NULL;
+	a->addr_lookup = m->addr_count || (answered(m->a_status) && answered(m->aaaa_status))
+				 ? MTS_LOOKUP_OK
+				 : MTS_LOOKUP_FAILED;
+	a->tls_count = m->tls_count;
+	for (size_t k = 0; k < m->tls_count; k++) {
+		audit_tls(&m->tls[k], true, &a->tls[k]);
+		a->tls[k].address = m->tls[k].address;
+	}
+	a->tlsa_lookup = lookup_of(m->tlsa_status);
+	a->tlsa_count = m->tlsa_count;
+	a->tlsa_dnssec = m->tlsa_dnssec;
+	a->tlsa_match = m->tlsa_match = tlsa_match_of(m);
+}
+
+/* The MX answer and hosts; mxs has room for MTS_CHECK_MAX_MX. */
+static void facts_mx(struct job *j, struct mts_audit_facts *f, struct mts_audit_mx *mxs)
+{
+	struct mts_check_result *r = &j->r;
+	f->mx_lookup = lookup_of(r->mx_status);
+	f->mx_dnssec = r->mx_dnssec;
+	f->mx_why = r->mx_message[0] ? r->mx_message : mts_dns_status_name(r->mx_status);
+	f->mx = mxs;
 	if (r->null_mx) {
 		memset(&mxs[0], 0, sizeof(mxs[0]));
 		mxs[0].host = "";
-		f.mx_count = 1;
-	} else {
-		for (size_t i = 0; i < r->mx_count; i++) {
-			const struct mts_check_mx *m = &j->mx[i];
-			struct mts_audit_mx *a = &mxs[i];
-			memset(a, 0, sizeof(*a));
-			a->host = m->host;
-			a->preference = m->preference;
-			a->addresses = m->addr_count;
-			a->addr_lookup = m->addr_count || (answered(m->a_status) &&
-							   answered(m->aaaa_status))
-						 ? MTS_LOOKUP_OK
-						 : MTS_LOOKUP_FAILED;
-			audit_tls(&m->tls, true, &a->tls);
-			a->tlsa_lookup = lookup_of(m->tlsa_status);
-			a->tlsa_count = m->tlsa_count;
-			a->tlsa_dnssec = m->tlsa_dnssec;
-			a->tlsa_match = j->mx[i].tlsa_match = tlsa_match_of(m);
-		}
-		f.mx_count = r->mx_count;
+		f->mx_count = 1;
+		return;
 	}
-	f.mx = mxs;
+	for (size_t i = 0; i < r->mx_count; i++)
+		facts_mx_host(&j->mx[i], &mxs[i]);
+	f->mx_count = r->mx_count;
+}
+
+/* Every op has ended: judge the facts, call back, free the job. */
+static void job_done(struct job *j)
+{
+	struct mts_check_result *r = &j->r;
+	struct mts_audit_facts f = {.domain = j->domain, .now = r->now};
+	audit_txt(&r->sts, &f.sts);
+	audit_txt(&r->tlsrpt, &f.tlsrpt);
+	audit_txt(&r->spf, &f.spf);
+	audit_txt(&r->dmarc, &f.dmarc);
+	f.spf_lookups = r->spf_lookups;
+	f.smtp_skipped = j->c->no_smtp;
+	facts_fetch(j, &f);
+	struct mts_audit_mx mxs[MTS_CHECK_MAX_MX];
+	facts_mx(j, &f, mxs);
 	mts_audit_evaluate(&f, &r->audit, &j->findings);
 	r->findings = &j->findings;
 	r->mx = j->mx;

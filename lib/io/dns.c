@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <event2/event.h>
@@ -181,12 +182,15 @@ static void fill_records(struct mts_dns_query *q, struct ub_result *u, struct mt
 		size_t len = (size_t)u->len[i];
 		switch (q->type) {
 		case MTS_DNS_TXT: {
+			/* The joined text is shorter than the RDATA (one length byte per
+			 * string), so len + 1 bytes hold it: no cap of our own. */
 			struct mts_dns_txt *t = (struct mts_dns_txt *)arrays + n;
-			char *slot = txt_store + n * (MTS_DNS_TXT_MAX + 1);
+			char *slot = txt_store;
 			unsigned strings = 0;
-			int got = mts_dns_txt_join(d, len, slot, MTS_DNS_TXT_MAX + 1, &strings);
+			int got = mts_dns_txt_join(d, len, slot, len + 1, &strings);
 			if (got < 0)
 				continue;
+			txt_store += (size_t)got + 1;
 			*t = (struct mts_dns_txt){.text = slot, .len = (size_t)got, .strings = strings};
 			break;
 		}
@@ -225,6 +229,25 @@ static void fill_records(struct mts_dns_query *q, struct ub_result *u, struct mt
 		r->null_mx = true;
 }
 
+/* The answer's name after CNAMEs, when it is not the question's (libunbound
+ * may give the question's own name, with a dot): lowercase, no final dot. */
+static void canonical_name(const char *qname, const char *canon, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (!canon)
+		return;
+	size_t cl = strlen(canon), ql = strlen(qname);
+	if (cl && canon[cl - 1] == '.')
+		cl--;
+	if (ql && qname[ql - 1] == '.')
+		ql--;
+	if (cl == 0 || cl >= cap || (cl == ql && strncasecmp(canon, qname, cl) == 0))
+		return;
+	for (size_t i = 0; i < cl; i++)
+		out[i] = (char)(canon[i] >= 'A' && canon[i] <= 'Z' ? canon[i] - 'A' + 'a' : canon[i]);
+	out[cl] = '\0';
+}
+
 static void on_ub_result(void *mydata, int ub_err, struct ub_result *u)
 {
 	struct mts_dns_query *q = mydata;
@@ -241,6 +264,7 @@ static void on_ub_result(void *mydata, int ub_err, struct ub_result *u)
 					   : MTS_DNSSEC_INSECURE;
 	if (u->bogus && u->why_bogus)
 		snprintf(r.message, sizeof(r.message), "%s", u->why_bogus);
+	canonical_name(q->name, u->canonname, r.canonname, sizeof(r.canonname));
 	void *arrays = NULL;
 	char *txt_store = NULL;
 	if (u->bogus) {
@@ -267,8 +291,14 @@ static void on_ub_result(void *mydata, int ub_err, struct ub_result *u)
 			    : q->type == MTS_DNS_TLSA ? sizeof(struct mts_dns_tlsa)
 						      : sizeof(struct mts_dns_addr);
 		arrays = calloc(total, elem);
-		if (q->type == MTS_DNS_TXT)
-			txt_store = malloc(total * (MTS_DNS_TXT_MAX + 1));
+		if (q->type == MTS_DNS_TXT) {
+			/* Every record, not only the first total: a malformed
+			 * one is skipped and a later one takes its place. */
+			size_t bytes = 0;
+			for (size_t i = 0; u->data[i]; i++)
+				bytes += (size_t)u->len[i] + 1;
+			txt_store = malloc(bytes ? bytes : 1);
+		}
 		if (!arrays || (q->type == MTS_DNS_TXT && !txt_store)) {
 			free(arrays);
 			free(txt_store);

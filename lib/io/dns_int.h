@@ -30,7 +30,6 @@ struct mts_dns_query;
 
 #define MTS_DNS_TIMEOUT_MS_DEFAULT 5000
 #define MTS_DNS_MAX_RECORDS 64     /* answers kept per query (count limit) */
-#define MTS_DNS_TXT_MAX 4096       /* joined TXT record text kept (byte limit) */
 
 enum mts_dns_type {
 	MTS_DNS_A = 1,
@@ -71,6 +70,8 @@ struct mts_dns_result {
 	size_t count;         /* records in the array of this type */
 	bool null_mx;         /* MX: the single "0 ." record of RFC 7505 */
 	bool truncated;       /* more records than MTS_DNS_MAX_RECORDS */
+	char canonname[256];  /* "" unless the name is an alias (CNAME): the name the
+				 answer is for, lowercase, no trailing dot */
 	const struct mts_dns_txt *txt;
 	const struct mts_dns_mx *mx;
 	const struct mts_dns_addr *addr;

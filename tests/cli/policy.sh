@@ -24,6 +24,18 @@ t_contains "first mode wins" '"mode": "testing"' "$out"
 t_contains "LF reported" 'sts.policy.line.lf' "$out"
 t_contains "line number of repeat" '"line": 4' "$out"
 
+# Publish strictly, accept leniently: a trailing dot on an mx value is an
+# error to lint (exit 1, not valid) though senders accept the policy.
+printf 'version: STSv1\r\nmode: enforce\r\nmx: mail.example.com.\r\nmax_age: 1209600\r\n' >"$tmp/dot.txt"
+t_exit "mx with a trailing dot exits 1" 1 $M policy lint "$tmp/dot.txt"
+out=$($M policy lint "$tmp/dot.txt" --json)
+t_eq "trailing dot: not valid to publish" false "$(jq -r .valid <<<"$out")"
+t_eq "trailing dot: accepted by senders" true "$(jq -r .accepted <<<"$out")"
+t_eq "trailing dot: an error" error "$(jq -r '.findings[] | select(.code == "sts.policy.mx.trailing_dot") | .severity' <<<"$out")"
+t_eq "trailing dot: the pattern is read without it" mail.example.com "$(jq -r '.policy.mx[0]' <<<"$out")"
+t_contains "text says invalid" "dot.txt: invalid (1 error" "$($M policy lint "$tmp/dot.txt")"
+t_eq "good policy: accepted too" true "$($M policy lint "$tmp/good.txt" --json | jq -r .accepted)"
+
 head -c 70000 /dev/zero | tr '\0' 'a' >"$tmp/big.txt"
 t_exit "oversized policy exits 1" 1 $M policy lint "$tmp/big.txt"
 out=$($M policy lint "$tmp/big.txt" --json); t_contains "too_big code" 'sts.policy.too_big' "$out"

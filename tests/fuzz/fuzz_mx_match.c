@@ -56,9 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    mts_mx_match(pattern, plen, pattern + 2, plen - 2))
 		abort();
 	/* a normalised pattern matches itself (or one label under it) */
-	char norm[MTS_DNAME_MAX + 1];
+	char norm[MTS_MX_PATTERN_MAX + 1];
 	if (mts_dname_normalize(pattern, plen, true, norm, NULL) == MTS_DNAME_OK) {
-		char probe[MTS_DNAME_MAX + 2];
+		char probe[MTS_MX_PATTERN_MAX + 1];
 		size_t nl = strlen(norm);
 		if (norm[0] == '*') {
 			probe[0] = 'a';

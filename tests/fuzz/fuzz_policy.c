@@ -1,7 +1,7 @@
 /* fuzz_policy.c - the policy parser on arbitrary bytes: no crash, no leak;
  * a parsed policy serializes to a canonical file that parses again to the
  * same fields and serializes to the same bytes; a rejected policy has an
- * error-severity finding. */
+ * error-severity finding, an accepted one none but the lenient ones. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,17 +22,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mts_findings_free(&fs);
 		return 0;
 	}
-	if (mts_findings_count(&fs, MTS_SEV_ERROR) != 0)
-		abort();
+	/* Accepted leniently: the only errors a parsed policy may carry are the
+	 * publish-strict ones senders tolerate (an mx value's trailing dot). */
+	for (size_t i = 0; i < fs.count; i++)
+		if (fs.items[i].severity == MTS_SEV_ERROR &&
+		    fs.items[i].id != MTS_F_POLICY_MX_TRAILING_DOT)
+			abort();
 	if (p->body_len != size || memcmp(p->body, data, size) != 0 || p->body[size] != '\0')
 		abort();
-	if (p->max_age > MTS_POLICY_MAX_AGE_MAX || p->mx_count > MTS_POLICY_MAX_MX)
+	if (p->max_age > MTS_POLICY_MAX_AGE_MAX)
 		abort();
 	if (p->mode != MTS_MODE_NONE && p->mx_count == 0)
 		abort();
 	char *out = NULL;
 	size_t out_len = 0;
-	if (mts_policy_serialize(p, &out, &out_len) == 0) {
+	/* The canonical form adds ": " and CRLF where the input may have had
+	 * ":" and LF: with thousands of mx lines near 64 KiB it can outgrow the
+	 * size cap, and only a file within it must parse again. */
+	if (mts_policy_serialize(p, &out, &out_len) == 0 && out_len <= MTS_POLICY_MAX_BYTES) {
 		struct mts_policy *q = mts_policy_parse(out, out_len, NULL, NULL);
 		if (!q || q->mode != p->mode || q->max_age != p->max_age ||
 		    q->mx_count != p->mx_count)
@@ -62,8 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		free(again);
 		mts_policy_free(q);
-		free(out);
 	}
+	free(out);
 	mts_policy_free(p);
 	mts_findings_free(&fs);
 	return 0;

@@ -84,6 +84,27 @@ if [ -n "${RIG_TRUST_ANCHOR:-}" ]; then
 fi
 t_eq "dnssec-bogus: each bogus answer under its own layer" "dmarc mx record spf tlsrpt" \
 	"$(q dnssec-bogus.test '[.findings[] | select(.code == "dns.bogus") | .layer] | sort | join(" ")')"
+# Every address of an MX host is probed: the valid listener passes, the
+# expired one fails the host, and the finding names the address.
+d=mx-addr-mixed.test
+t_eq "$d: both addresses kept, in order" "$RIG_PREFIX.18 $RIG_PREFIX.19" "$(q $d '.mx.hosts[0].addresses | join(" ")')"
+t_eq "$d: one probe per address" "$RIG_PREFIX.18:25 $RIG_PREFIX.19:25" "$(q $d '[.mx.hosts[0].probes[].address] | join(" ")')"
+t_eq "$d: the host's tls is the failing probe" "$RIG_PREFIX.19:25" "$(q $d '.mx.hosts[0].tls.address')"
+t_eq "$d: 0 of 1 MX pass" "0 1" "$(q $d '"\(.mx_passing) \(.mx_total)"')"
+t_contains "$d: the expired finding names the address" "($RIG_PREFIX.19:25)" \
+	"$(q $d '[.findings[] | select(.code == "check.mx.cert.expired") | .message][0]')"
+t_eq "good-enforce: one address, one probe" 1 "$(q good-enforce.test '.mx.hosts[0].probes | length')"
+out=$("$M" check mx-addr-mixed.test "${RIG[@]}")
+t_contains "$d: text has a line per address" "$RIG_PREFIX.19:25: TLSv1.3, certificate EXPIRED" "$out"
+# An MX target that is a CNAME: a warning naming the canonical name.
+t_eq "mx-cname: the alias's canonical name" hosted.mx.test "$(q mx-cname.test '.mx.hosts[0].cname')"
+t_contains "mx-cname: the finding names both" "mail.mx-cname.test is an alias (CNAME) of hosted.mx.test" \
+	"$(q mx-cname.test '[.findings[] | select(.code == "check.mx.cname") | .message][0]')"
+t_eq "good-enforce: no alias" null "$(q good-enforce.test '.mx.hosts[0].cname')"
+t_eq "no scenario but mx-cname has check.mx.cname" mx-cname.test \
+	"$(jq -r '[.domains[] | select(any(.findings[]; .code == "check.mx.cname")) | .domain] | join(" ")' "$tmp/all.json")"
+# A _mta-sts record over 4096 bytes (19 strings) is read whole and valid.
+t_eq "record-long: the whole record" "4526 19" "$(q record-long.test '.records.mta_sts.records[0] | "\(.text | length) \(.strings)"')"
 d=null-mx.test
 t_eq "$d: null MX seen" true "$(q $d '.mx.null_mx')"
 d=servfail.test

@@ -51,8 +51,10 @@ static void on_done(const struct mts_check_result *r, void *arg)
 	o->mx_status = r->mx_status;
 	o->has_dns_failed = mts_findings_has(r->findings, MTS_F_CHECK_DNS_FAILED);
 	if (r->mx_count) {
-		o->mx0_stage = r->mx[0].tls.probe.reached;
-		o->mx0_error = r->mx[0].tls.probe.error;
+		if (r->mx[0].tls_count) {
+			o->mx0_stage = r->mx[0].tls[0].probe.reached;
+			o->mx0_error = r->mx[0].tls[0].probe.error;
+		}
 		snprintf(o->mx0_host, sizeof(o->mx0_host), "%s", r->mx[0].host);
 	}
 }

@@ -54,7 +54,7 @@ static struct mts_audit_facts base_facts(const char *policy, const struct mts_au
 static struct mts_audit_mx mx_host(const char *host)
 {
 	return (struct mts_audit_mx){.host = host, .preference = 10, .addresses = 1,
-				     .tls = good_tls()};
+				     .tls_count = 1, .tls = {good_tls()}};
 }
 
 static void run(const struct mts_audit_facts *f, struct mts_audit_result *r,
@@ -104,8 +104,8 @@ static void test_testing_not_ready(void **state)
 {
 	(void)state;
 	struct mts_audit_mx mx[] = {mx_host("mx1.example.test"), mx_host("mx2.example.test")};
-	mx[1].tls.starttls_offered = false;
-	mx[1].tls.handshake_ok = false;
+	mx[1].tls[0].starttls_offered = false;
+	mx[1].tls[0].handshake_ok = false;
 	struct mts_audit_facts f = base_facts(testing_policy, mx, 2);
 	struct mts_audit_result r;
 	struct mts_findings fs;
@@ -138,12 +138,12 @@ static void test_certificates(void **state)
 	(void)state;
 	struct mts_audit_mx mx[] = {mx_host("mx1.example.test"), mx_host("a.mx.example.net"),
 				    mx_host("b.mx.example.net"), mx_host("c.mx.example.net")};
-	mx[0].tls.not_after = NOW - 2 * DAY;
-	mx[0].tls.chain_valid = false;
-	mx[1].tls.not_after = NOW + 5 * DAY;
-	mx[2].tls.self_signed = true;
-	mx[2].tls.chain_valid = false;
-	mx[3].tls.name_valid = false;
+	mx[0].tls[0].not_after = NOW - 2 * DAY;
+	mx[0].tls[0].chain_valid = false;
+	mx[1].tls[0].not_after = NOW + 5 * DAY;
+	mx[2].tls[0].self_signed = true;
+	mx[2].tls[0].chain_valid = false;
+	mx[3].tls[0].name_valid = false;
 	struct mts_audit_facts f = base_facts(enforce_policy, mx, 4);
 	f.policy_host.not_after = NOW + 10 * DAY;
 	struct mts_audit_result r;
@@ -260,12 +260,138 @@ static void test_dane(void **state)
 	mts_findings_free(&fs);
 }
 
+/* Publish strictly: an mx value with a trailing dot is accepted (the host
+ * matches, as senders match it) but the domain is broken until fixed. */
+static void test_policy_trailing_dot(void **state)
+{
+	(void)state;
+	static const char dot_policy[] =
+		"version: STSv1\r\nmode: enforce\r\nmx: mx1.example.test.\r\nmax_age: 1209600\r\n";
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
+	struct mts_audit_facts f = base_facts(dot_policy, mx, 1);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_BROKEN);
+	assert_false(r.ready_to_enforce);
+	assert_true(r.have_policy);
+	assert_int_equal(r.mx_passing, 1); /* covered: the pattern matches without its dot */
+	assert_true(mts_findings_has(&fs, MTS_F_POLICY_MX_TRAILING_DOT));
+	assert_false(mts_findings_has(&fs, MTS_F_CHECK_MX_NOT_COVERED));
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_NOT_READY));
+	mts_findings_free(&fs);
+	f = base_facts(testing_policy, mx, 1);
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_TESTING); /* the same without the dot */
+	mts_findings_free(&fs);
+}
+
+/* An MX target that is an alias is a warning, judged as the MX name. */
+static void test_mx_cname(void **state)
+{
+	(void)state;
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
+	mx[0].cname = "real.example.test";
+	struct mts_audit_facts f = base_facts(enforce_policy, mx, 1);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_PROTECTED);
+	bool named = false;
+	for (size_t i = 0; i < fs.count; i++)
+		if (fs.items[i].id == MTS_F_CHECK_MX_CNAME) {
+			assert_string_equal(fs.items[i].subject, "mx1.example.test");
+			named = strstr(fs.items[i].message, "real.example.test") != NULL;
+		}
+	assert_true(named);
+	assert_int_equal(mts_finding_info(MTS_F_CHECK_MX_CNAME)->severity, MTS_SEV_WARNING);
+	mts_findings_free(&fs);
+	mx[0].cname = NULL;
+	f = base_facts(enforce_policy, mx, 1);
+	run(&f, &r, &fs);
+	assert_false(mts_findings_has(&fs, MTS_F_CHECK_MX_CNAME));
+	mts_findings_free(&fs);
+}
+
+/* A sender may use any address of an MX host: one bad address fails the
+ * host, whichever order the addresses come in, and the finding names it. */
+static void test_every_address(void **state)
+{
+	(void)state;
+	for (int order = 0; order < 2; order++) {
+		struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
+		mx[0].addresses = 2;
+		mx[0].tls_count = 2;
+		struct mts_audit_tls good = good_tls(), bad = good_tls();
+		good.address = "192.0.2.10:25";
+		bad.address = "192.0.2.14:25";
+		bad.self_signed = true;
+		bad.chain_valid = false;
+		mx[0].tls[order] = good;
+		mx[0].tls[1 - order] = bad;
+		struct mts_audit_facts f = base_facts(enforce_policy, mx, 1);
+		struct mts_audit_result r;
+		struct mts_findings fs;
+		run(&f, &r, &fs);
+		assert_int_equal(r.verdict, MTS_VERDICT_BROKEN);
+		assert_false(r.ready_to_enforce);
+		assert_int_equal(r.mx_passing, 0);
+		bool named = false;
+		for (size_t i = 0; i < fs.count; i++) {
+			if (fs.items[i].id != MTS_F_CHECK_MX_CERT_SELF_SIGNED)
+				continue;
+			assert_string_equal(fs.items[i].subject, "mx1.example.test");
+			assert_non_null(strstr(fs.items[i].message, "192.0.2.14"));
+			named = true;
+		}
+		assert_true(named);
+		assert_false(mts_findings_has(&fs, MTS_F_CHECK_MX_ADDRS_UNPROBED));
+		mts_findings_free(&fs);
+
+		/* Both good: protected; each address has its own tls.ok. */
+		mx[0].tls[1 - order] = good;
+		mx[0].tls[1 - order].address = "2001:db8::25";
+		run(&f, &r, &fs);
+		assert_int_equal(r.verdict, MTS_VERDICT_PROTECTED);
+		size_t ok = 0;
+		for (size_t i = 0; i < fs.count; i++)
+			ok += fs.items[i].id == MTS_F_CHECK_MX_TLS_OK;
+		assert_int_equal(ok, 2);
+		mts_findings_free(&fs);
+	}
+	/* More addresses than the cap lets be probed: said so (not when fewer
+	 * were probed on purpose, as with --connect-to). */
+	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
+	mx[0].addresses = MTS_AUDIT_MAX_ADDRS + 3;
+	struct mts_audit_facts f = base_facts(enforce_policy, mx, 1);
+	struct mts_audit_result r;
+	struct mts_findings fs;
+	run(&f, &r, &fs);
+	assert_false(mts_findings_has(&fs, MTS_F_CHECK_MX_ADDRS_UNPROBED));
+	mts_findings_free(&fs);
+	mx[0].tls_count = MTS_AUDIT_MAX_ADDRS;
+	for (size_t k = 0; k < MTS_AUDIT_MAX_ADDRS; k++)
+		mx[0].tls[k] = good_tls();
+	f = base_facts(enforce_policy, mx, 1);
+	run(&f, &r, &fs);
+	assert_true(mts_findings_has(&fs, MTS_F_CHECK_MX_ADDRS_UNPROBED));
+	assert_int_equal(r.verdict, MTS_VERDICT_PROTECTED); /* a warning, not a failure */
+	mts_findings_free(&fs);
+	/* No probe at all (tls_count 0) without --no-smtp is not a pass. */
+	mx[0].addresses = 1;
+	mx[0].tls_count = 0;
+	f = base_facts(enforce_policy, mx, 1);
+	run(&f, &r, &fs);
+	assert_int_equal(r.verdict, MTS_VERDICT_BROKEN);
+	mts_findings_free(&fs);
+}
+
 /* Port 25 blocked (--no-smtp): MX TLS unknown, assumed to pass, said so. */
 static void test_smtp_skipped(void **state)
 {
 	(void)state;
 	struct mts_audit_mx mx[] = {mx_host("mx1.example.test")};
-	mx[0].tls = (struct mts_audit_tls){0}; /* nothing was tried */
+	mx[0].tls[0] = (struct mts_audit_tls){0}; /* nothing was tried */
 	struct mts_audit_facts f = base_facts(enforce_policy, mx, 1);
 	struct mts_audit_result r;
 	struct mts_findings fs;
@@ -338,6 +464,9 @@ int main(void)
 		cmocka_unit_test(test_dane),
 		cmocka_unit_test(test_tlsa_match),
 		cmocka_unit_test(test_smtp_skipped),
+		cmocka_unit_test(test_every_address),
+		cmocka_unit_test(test_policy_trailing_dot),
+		cmocka_unit_test(test_mx_cname),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +150,11 @@ static void test_policy_positions(void **state)
 				 c->column);
 		assert_non_null(f->message);
 		assert_null(f->subject);
+		if (c->code == MTS_F_POLICY_MX_TRAILING_DOT) {
+			/* an error to publish, yet the policy is read and matches */
+			assert_int_equal(f->severity, MTS_SEV_ERROR);
+			assert_true(mts_policy_matches(p, "a.example.com", 13));
+		}
 		mts_policy_free(p);
 		mts_findings_free(&fs);
 	}
@@ -175,6 +181,40 @@ static void test_policy_errors(void **state)
 	assert_int_equal(p->body_len, strlen(body) - 7);
 	mts_policy_free(p);
 	mts_policy_free(NULL);
+}
+
+/* Every valid policy within 64 KiB parses, however many mx lines it has:
+ * one of exactly MTS_POLICY_MAX_BYTES, all mx lines (thousands, distinct). */
+static void test_policy_max_size(void **state)
+{
+	(void)state;
+	size_t cap = MTS_POLICY_MAX_BYTES;
+	char *body = malloc(cap + 1);
+	assert_non_null(body);
+	static const char head[] = "version: STSv1\r\nmode: enforce\r\nmax_age: 1209600\r\n";
+	size_t n = sizeof(head) - 1, lines = 0;
+	memcpy(body, head, n);
+	while (cap - n >= 32) {
+		n += (size_t)snprintf(body + n, cap + 1 - n, "mx: m%zu.example.com\r\n", lines++);
+	}
+	/* an extension line "x: aaa...\r\n" pads to the exact size */
+	size_t value = cap - n - 5;
+	memcpy(body + n, "x: ", 3);
+	memset(body + n + 3, 'a', value);
+	memcpy(body + n + 3 + value, "\r\n", 2);
+	n = cap;
+	body[n] = '\0';
+	assert_int_equal(n, cap);
+	struct mts_findings fs;
+	mts_findings_init(&fs);
+	struct mts_policy *p = mts_policy_parse(body, n, &fs, NULL);
+	assert_non_null(p);
+	assert_int_equal(p->mx_count, lines);
+	assert_true(lines > 2000);
+	assert_int_equal(mts_findings_count(&fs, MTS_SEV_ERROR), 0);
+	mts_policy_free(p);
+	mts_findings_free(&fs);
+	free(body);
 }
 
 static void test_policy_serialize(void **state)
@@ -298,12 +338,21 @@ static void test_policy_new(void **state)
 		free(out);
 		mts_policy_free(p);
 	}
-	const char *many[MTS_POLICY_MAX_MX + 1];
-	for (size_t i = 0; i <= MTS_POLICY_MAX_MX; i++)
-		many[i] = "mx.example.com";
+	/* No count limit beyond the 64 KiB file: 2000 patterns (24 bytes a line)
+	 * build, 3000 do not fit. */
+	enum { MANY = 3000 };
+	static char names[MANY][24];
+	const char *many[MANY];
+	for (size_t i = 0; i < MANY; i++) {
+		snprintf(names[i], sizeof(names[i]), "mx%04zu.example.com", i);
+		many[i] = names[i];
+	}
 	struct mts_error err = {0};
-	assert_null(mts_policy_new(MTS_MODE_ENFORCE, 86400, many, MTS_POLICY_MAX_MX + 1, NULL,
-				   &err));
+	struct mts_policy *big = mts_policy_new(MTS_MODE_ENFORCE, 86400, many, 2000, NULL, &err);
+	assert_non_null(big);
+	assert_int_equal(big->mx_count, 2000);
+	mts_policy_free(big);
+	assert_null(mts_policy_new(MTS_MODE_ENFORCE, 86400, many, MANY, NULL, &err));
 	assert_int_equal(err.code, MTS_ETOOBIG);
 }
 
@@ -415,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_policy_fields),
 		cmocka_unit_test(test_policy_positions),
 		cmocka_unit_test(test_policy_errors),
+		cmocka_unit_test(test_policy_max_size),
 		cmocka_unit_test(test_policy_serialize),
 		cmocka_unit_test(test_policy_serialize_none),
 		cmocka_unit_test(test_policy_new),

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -69,6 +70,30 @@ static void test_sts_record_parse(void **state)
 	}
 }
 
+/* The record's own limit is the DNS's: a TXT RDATA of 65535 bytes. */
+static void test_sts_record_long(void **state)
+{
+	(void)state;
+	size_t max = MTS_TXT_MAX_BYTES;
+	assert_int_equal(max, 65535);
+	char *txt = malloc(max + 1);
+	assert_non_null(txt);
+	static const char head[] = "v=STSv1; id=20261204; x=";
+	memcpy(txt, head, sizeof(head) - 1);
+	memset(txt + sizeof(head) - 1, 'a', max + 1 - (sizeof(head) - 1));
+	struct mts_sts_record r;
+	struct mts_findings fs;
+	mts_findings_init(&fs);
+	assert_int_equal(mts_sts_record_parse(txt, 4097, &r, &fs, NULL), 0);
+	assert_int_equal(mts_sts_record_parse(txt, max, &r, &fs, NULL), 0);
+	assert_string_equal(r.id, "20261204");
+	assert_false(mts_findings_has(&fs, MTS_F_STS_RECORD_SYNTAX));
+	assert_int_equal(mts_sts_record_parse(txt, max + 1, &r, &fs, NULL), MTS_ETOOBIG);
+	assert_true(mts_findings_has(&fs, MTS_F_STS_RECORD_SYNTAX));
+	mts_findings_free(&fs);
+	free(txt);
+}
+
 static void test_sts_record_is_sts(void **state)
 {
 	(void)state;
@@ -111,6 +136,44 @@ static void test_sts_record_select(void **state)
 	mts_findings_init(&fs);
 	assert_int_equal(mts_sts_record_select(NULL, NULL, 0, &r, &fs, &err), MTS_ENOTFOUND);
 	assert_true(mts_findings_has(&fs, MTS_F_STS_RECORD_MISSING));
+	mts_findings_free(&fs);
+
+	/* A record clearly meant as the STS record but malformed is a broken
+	 * record (MTS_EINVAL), not a missing one; the finding names the mistake. */
+	static const struct {
+		const char *txt, *says;
+	} near[] = {
+		{"V=STSv1; id=1", "lowercase \"v\""},
+		{"v=stsv1; id=1", "must be written \"STSv1\""},
+		{"v=STSv2; id=1", "\"STSv2\" is not \"STSv1\""},
+		{"v=STS1; id=1", "misspelt"},
+		{" v=STSv1; id=1", "blanks before"},
+		{"id=1; v=STSv1", "id field"},
+	};
+	for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++) {
+		const char *txts[] = {"v=spf1 -all", near[i].txt};
+		size_t lens[] = {11, strlen(near[i].txt)};
+		mts_findings_init(&fs);
+		int rc = mts_sts_record_select(txts, lens, 2, &r, &fs, &err);
+		if (rc != MTS_EINVAL)
+			fail_msg("\"%s\": rc %d, want MTS_EINVAL", near[i].txt, rc);
+		assert_false(mts_findings_has(&fs, MTS_F_STS_RECORD_MISSING));
+		bool named = false;
+		for (size_t k = 0; k < fs.count; k++)
+			named |= fs.items[k].id == MTS_F_STS_RECORD_VERSION &&
+				 strstr(fs.items[k].message, near[i].says) != NULL;
+		if (!named)
+			fail_msg("\"%s\": no sts.record.version saying '%s'", near[i].txt, near[i].says);
+		mts_findings_free(&fs);
+	}
+	/* Unrelated records alone: no record at all. */
+	const char *unrelated[] = {"v=DKIM1; k=rsa", "sid=1", "site-verification=x"};
+	size_t unrelated_lens[] = {14, 5, 19};
+	mts_findings_init(&fs);
+	assert_int_equal(mts_sts_record_select(unrelated, unrelated_lens, 3, &r, &fs, &err),
+			 MTS_ENOTFOUND);
+	assert_true(mts_findings_has(&fs, MTS_F_STS_RECORD_MISSING));
+	assert_false(mts_findings_has(&fs, MTS_F_STS_RECORD_VERSION));
 	mts_findings_free(&fs);
 
 	/* findings may be NULL */
@@ -188,6 +251,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sts_record_parse),
 		cmocka_unit_test(test_sts_record_is_sts),
+		cmocka_unit_test(test_sts_record_long),
 		cmocka_unit_test(test_sts_record_select),
 		cmocka_unit_test(test_sts_id_generate),
 		cmocka_unit_test(test_sts_record_format),

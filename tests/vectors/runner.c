@@ -7,7 +7,7 @@
  *
  *   # free comment lines
  *   kind: policy | sts-record | tlsrpt-record | mx-match
- *   expect: valid | invalid
+ *   expect: valid | accepted | invalid | absent
  *   codes: sts.policy.line.lf sts.policy.mode.testing    ("-" for none)
  *   ---
  *   <input>
@@ -16,6 +16,13 @@
  * name (strings already joined). For mx-match each input line is
  * "PATTERN HOST match|nomatch", where "" stands for an empty string. The codes are the exact set of finding codes
  * the core must report (order and repetition do not matter).
+ *
+ * expect: a policy is valid (parsed, no error finding), accepted (parsed,
+ * as senders and fetch read it, but with an error finding: outside the
+ * grammar a publisher must follow) or invalid (not parsed). A record set
+ * is valid (one usable record), invalid (a broken record: several, or one
+ * malformed, or one clearly meant as the record) or absent (no record meant
+ * as one: not deployed).
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -155,18 +162,22 @@ static void run_case(const char *path)
 	char why[2048] = "";
 	struct mts_findings fs;
 	mts_findings_init(&fs);
-	bool valid = false;
+	const char *got = NULL;
 	if (strcmp(kind, "policy") == 0) {
 		struct mts_policy *p = mts_policy_parse(input, input_len, &fs, NULL);
-		valid = p != NULL;
-		/* a valid policy must survive serialize + parse with the same fields */
+		got = !p ? "invalid" : mts_findings_count(&fs, MTS_SEV_ERROR) ? "accepted" : "valid";
+		/* a valid policy must survive serialize + parse with the same fields
+		 * (when its canonical form, with ": " and CRLF, still fits 64 KiB) */
 		if (p) {
 			char *out;
 			size_t ol;
 			if (mts_policy_serialize(p, &out, &ol) == 0) {
-				struct mts_policy *q = mts_policy_parse(out, ol, NULL, NULL);
-				if (!q || q->mode != p->mode || q->max_age != p->max_age ||
-				    q->mx_count != p->mx_count) {
+				struct mts_policy *q = ol <= MTS_POLICY_MAX_BYTES
+							       ? mts_policy_parse(out, ol, NULL, NULL)
+							       : NULL;
+				if (ol <= MTS_POLICY_MAX_BYTES &&
+				    (!q || q->mode != p->mode || q->max_age != p->max_age ||
+				     q->mx_count != p->mx_count)) {
 					report(path, 0, false, " round trip changed the policy");
 				}
 				mts_policy_free(q);
@@ -178,15 +189,17 @@ static void run_case(const char *path)
 		const char *txts[64];
 		size_t lens[64];
 		size_t n = split_lines(input, input_len, txts, lens, 64);
+		int rc;
 		if (kind[0] == 's') {
 			struct mts_sts_record r;
-			valid = mts_sts_record_select(txts, lens, n, &r, &fs, NULL) == 0;
+			rc = mts_sts_record_select(txts, lens, n, &r, &fs, NULL);
 		} else {
 			struct mts_tlsrpt_record r;
-			valid = mts_tlsrpt_record_select(txts, lens, n, &r, &fs, NULL) == 0;
-			if (valid)
+			rc = mts_tlsrpt_record_select(txts, lens, n, &r, &fs, NULL);
+			if (rc == 0)
 				mts_tlsrpt_record_clear(&r);
 		}
+		got = rc == 0 ? "valid" : rc == MTS_ENOTFOUND ? "absent" : "invalid";
 	} else if (strcmp(kind, "mx-match") == 0) {
 		unsigned lineno = 0;
 		for (char *save = NULL, *l = strtok_r(input, "\n", &save); l;
@@ -218,8 +231,8 @@ static void run_case(const char *path)
 		return;
 	}
 	bool ok = true;
-	if ((strcmp(expect, "valid") == 0) != valid) {
-		snprintf(why, sizeof(why), " expected %s, got %s", expect, valid ? "valid" : "invalid");
+	if (strcmp(expect, got) != 0) {
+		snprintf(why, sizeof(why), " expected %s, got %s", expect, got);
 		ok = false;
 	}
 	char cwhy[2048];
