@@ -16,9 +16,11 @@
 # sender_start DIR: postfix start (which runs the fatal checks of `postfix
 #   check` and creates the queue directories, ~2 s); on failure prints
 #   Postfix's output on stderr and returns 1.
-# sender_stop DIR: stop the instance if it runs (quiet).
+# sender_stop DIR: stop the instance if it runs (TERM to its master by pid,
+#   KILL after 10 s; quiet).
 # sender_policy DIR [POLICY_MAP]: set smtp_tls_policy_maps (or remove it when
-#   no map is given) and reload; mail sent afterwards uses it.
+#   no map is given) and reload (SIGHUP to master, until it logs the reload);
+#   mail sent afterwards uses it.
 # sender_send DIR RCPT [SUBJECT [BODY]]: one message from sender@sender.example.
 # sender_wait_log DIR ERE [SECONDS]: wait until DIR/maillog has a line
 #   matching ERE (default 30 s); returns 1 on timeout.
@@ -97,20 +99,54 @@ sender_start() {
 	out=$(postfix -c "$1/etc" start 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
 }
 
-sender_stop() {
-	[ -f "$1/etc/main.cf" ] && postfix -c "$1/etc" status >/dev/null 2>&1 &&
-		postfix -c "$1/etc" stop >/dev/null 2>&1
-	return 0
+# sender_master_pid DIR: the pid of the instance's master(8), if it runs (`postfix
+# status` tests the lock on its pid file, so the pid is that master's).
+sender_master_pid() {
+	local pid
+	[ -f "$1/etc/main.cf" ] && postfix -c "$1/etc" status >/dev/null 2>&1 || return 1
+	read -r pid <"$1/spool/pid/master.pid" || return 1
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	echo "$pid"
 }
 
+# By pid rather than `postfix stop`, which polls once a second.
+sender_stop() {
+	local pid i
+	pid=$(sender_master_pid "$1") || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 200); do
+		sender_gone "$pid" && return 0
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null
+	return 0
+}
+# A master that exited stays a zombie until init reaps it (it was
+# daemonized): gone means no process or a zombie.
+sender_gone() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	stat=${stat##*) }
+	[ "${stat%% *}" = Z ]
+}
+
+# SIGHUP to master(8) is what `postfix reload` sends, without its queue scans.
 sender_policy() {
-	local d=$1 map=${2:-} out
+	local d=$1 map=${2:-} out pid before i
 	if [ -n "$map" ]; then
 		out=$(postconf -c "$d/etc" -e "smtp_tls_policy_maps = $map" 2>&1)
 	else
 		out=$(postconf -c "$d/etc" -X smtp_tls_policy_maps 2>&1)
 	fi || { printf '%s\n' "$out" >&2; return 1; }
-	out=$(postfix -c "$d/etc" reload 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
+	pid=$(sender_master_pid "$d") || { echo "sender_policy: Postfix in $d does not run" >&2; return 1; }
+	before=$(grep -c 'postfix/master.*: reload --' "$d/maillog")
+	kill -HUP "$pid"
+	for i in $(seq 100); do
+		[ "$(grep -c 'postfix/master.*: reload --' "$d/maillog")" -gt "$before" ] && return 0
+		sleep 0.05
+	done
+	echo "sender_policy: master $pid did not log its reload" >&2
+	return 1
 }
 
 sender_send() {
