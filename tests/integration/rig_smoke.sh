@@ -242,6 +242,13 @@ l=$(grep " ${c:-conn=none} " "$RIG_STRIP_LOG")
 expect_match "strip log: the client's EHLO" "$l" 'C: EHLO strip-smoke\.test'
 expect_match "strip log: the removed STARTTLS line" "$l" 'stripped: 250-STARTTLS'
 expect_match "strip log: the refused STARTTLS" "$l" 'refused STARTTLS: 454 '
+# Bounded: a line over 4096 bytes ends the session.
+long=$(printf 'x%.0s' $(seq 5000))
+s=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
+  IFS= read -r -t 5 l <&3; printf "EHLO %s\r\n" "$2" >&3
+  if IFS= read -r -t 5 l <&3; then echo "answered: $l"; else echo closed; fi' _ "$RIG_STRIP_PROXY" "$long")
+expect_eq "smtp: the proxy closes a session on a line over 4096 bytes" "$s" closed
+expect_match "strip log: the line limit" "$(tail -n 5 "$RIG_STRIP_LOG")" 'limit: line longer than 4096 bytes: closed'
 
 # A message to a scenario domain is accepted (and discarded).
 sent=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
