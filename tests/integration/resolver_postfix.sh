@@ -11,19 +11,19 @@
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
 . "$MTASTS_SOURCE_DIR/tests/integration/resolver_lib.bash"
+. "$MTASTS_SOURCE_DIR/tests/integration/sender_lib.bash"
 . "$RIG_ENV"
 M=$MTASTS
 d=$RIG_DIR/resolver-sender
 rpid=
 cleanup() {
-	[ -f "$d/etc/main.cf" ] && postfix -c "$d/etc" stop >/dev/null 2>&1
+	sender_stop "$d"
 	[ -n "$rpid" ] && kill -TERM "$rpid" 2>/dev/null && wait "$rpid" 2>/dev/null
 }
 trap cleanup EXIT
-if [ -f "$d/etc/main.cf" ]; then postfix -c "$d/etc" stop >/dev/null 2>&1; fi
+sender_stop "$d"
 rm -rf "$d"
-mkdir -p "$d/etc" "$d/spool/etc" "$d/data"
-chown postfix "$d/data"
+mkdir -p "$d"
 
 # The resolver.
 cat >"$d/resolver.yml" <<EOF
@@ -41,82 +41,12 @@ rpid=$RESOLVER_PID
 port=$RESOLVER_PORT
 [ -n "$port" ] && t_ok "the resolver listens on $port" || { t_fail "the resolver starts" "$(cat "$d/resolver.log")"; t_done; exit 1; }
 
-# The sending Postfix.
-cat >"$d/etc/main.cf" <<EOF
-# written by tests/integration/resolver_postfix.sh: a sending MTA using mtasts resolver
-compatibility_level = 3.6
-queue_directory = $d/spool
-data_directory = $d/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = sender.example
-mydomain = sender.example
-myorigin = \$myhostname
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mydestination =
-alias_maps =
-alias_database =
-local_recipient_maps =
-relayhost =
-biff = no
-smtp_tls_security_level = may
-smtp_tls_CAfile = $RIG_CA_FILE
-smtp_tls_loglevel = 1
-smtp_tls_policy_maps = socketmap:inet:127.0.0.1:$port:postfix
-smtp_connect_timeout = 5s
-minimal_backoff_time = 1h
-maximal_backoff_time = 2h
-queue_run_delay = 1h
-maillog_file = $d/maillog
-maillog_file_prefixes = $d
-EOF
-cat >"$d/etc/master.cf" <<'EOF'
-# service type  private unpriv  chroot  wakeup  maxproc command
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       y       -       -       smtp
-relay     unix  -       -       y       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-# The chroot of smtp(8): its own resolver configuration.
-printf 'nameserver %s\noptions timeout:2 attempts:1\n' "$RIG_DNS_ADDR" >"$d/spool/etc/resolv.conf"
-printf '127.0.0.1 localhost\n' >"$d/spool/etc/hosts"
-printf 'hosts: files dns\n' >"$d/spool/etc/nsswitch.conf"
-cp /etc/services "$d/spool/etc/services"
-[ -f /etc/localtime ] && cp /etc/localtime "$d/spool/etc/localtime"
+# The sending Postfix (tests/integration/sender_lib.bash).
+sender_setup "$d" "socketmap:inet:127.0.0.1:$port:postfix"
+if out=$(sender_start "$d" 2>&1); then t_ok "the sending Postfix starts"; else t_fail "the sending Postfix starts" "$out"; t_done; exit 1; fi
 
-if out=$(postfix -c "$d/etc" check 2>&1); then t_ok "postfix check"; else t_fail "postfix check" "$out"; fi
-if out=$(postfix -c "$d/etc" start 2>&1); then t_ok "the sending Postfix starts"; else t_fail "the sending Postfix starts" "$out"; t_done; exit 1; fi
-
-send() { # send RCPT: one message through sendmail(1) of the sending instance
-	printf 'Subject: mta-sts test to %s\n\nhello\n' "$1" |
-		sendmail -C "$d/etc" -f "sender@sender.example" "$1"
-}
-# wait_log PATTERN [SECONDS]: until the sending instance's log matches.
-wait_log() {
-	local i
-	for i in $(seq $((${2:-30} * 5))); do
-		grep -qE "$1" "$d/maillog" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	return 1
-}
+send() { sender_send "$d" "$1"; }
+wait_log() { sender_wait_log "$d" "$@"; }
 
 for rcpt in user@good-enforce.test user@mx-cert-wrongname.test user@mx-nostarttls.test \
 	user@good-testing.test user@good-none.test; do

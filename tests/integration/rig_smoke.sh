@@ -218,6 +218,38 @@ expect_match "smtp: nostarttls banner" "$(head -1 <<<"$e")" '^220 nostarttls\.mx
 expect_match "smtp: nostarttls answers EHLO" "$(tail -1 <<<"$e")" '^250 '
 expect_eq "smtp: nostarttls offers no STARTTLS" "$(grep -c 'STARTTLS' <<<"$e")" 0
 
+# The STARTTLS-stripping proxy in front of the hosted listener (stripped.test).
+expect_eq "dns: A mx.stripped.test is the stripping proxy" "$(dig1 +short mx.stripped.test A)" "${RIG_STRIP_PROXY%:*}"
+expect_eq "smtp: the proxy relays to the hosted listener" "$RIG_STRIP_UPSTREAM" "$RIG_MX_HOSTED"
+expect_eq "smtp: hosted certificate covers mx.stripped.test (a valid MX without the proxy)" \
+  "$(timeout 10 openssl s_client -starttls smtp -connect "$RIG_MX_HOSTED" -servername mx.stripped.test \
+       -verify_hostname mx.stripped.test -CAfile "$CA" </dev/null 2>/dev/null |
+     sed -n 's/^ *Verify return code: \([0-9]*\).*/\1/p' | head -1)" 0
+expect_eq "smtp: hosted offers STARTTLS directly" "$(ehlo "$RIG_MX_HOSTED" | grep -c '^250.STARTTLS')" 1
+# EHLO and STARTTLS through the proxy: STARTTLS gone from the answer, the
+# command refused with 454, and both logged in the proxy's plaintext log.
+s=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
+  get() { local l; while IFS= read -r -t 5 l <&3; do l=${l%$'"'\r'"'}; echo "$l"; [[ $l == [0-9][0-9][0-9]" "* ]] && return; done; }
+  get; printf "EHLO strip-smoke.test\r\n" >&3; get
+  printf "STARTTLS\r\n" >&3; get; printf "QUIT\r\n" >&3; get' _ "$RIG_STRIP_PROXY")
+expect_match "smtp: the proxy shows the hosted banner" "$(head -1 <<<"$s")" '^220 hosted\.mx\.test '
+expect_eq "smtp: the proxy's EHLO answer has no STARTTLS" "$(grep -c 'STARTTLS' <<<"$s")" 0
+expect_match "smtp: the proxy's EHLO answer still ends properly" "$(grep -m1 '^250 ' <<<"$s")" '^250 [A-Z0-9]'
+expect_match "smtp: the proxy refuses STARTTLS" "$(grep '^454' <<<"$s")" '^454 4\.7\.0 '
+expect_match "smtp: the proxy relays QUIT" "$(tail -1 <<<"$s")" '^221 '
+c=$(sed -n 's/.* \(conn=[0-9]*\) C: EHLO strip-smoke\.test$/\1/p' "$RIG_STRIP_LOG" | tail -1)
+l=$(grep " ${c:-conn=none} " "$RIG_STRIP_LOG")
+expect_match "strip log: the client's EHLO" "$l" 'C: EHLO strip-smoke\.test'
+expect_match "strip log: the removed STARTTLS line" "$l" 'stripped: 250-STARTTLS'
+expect_match "strip log: the refused STARTTLS" "$l" 'refused STARTTLS: 454 '
+# Bounded: a line over 4096 bytes ends the session.
+long=$(printf 'x%.0s' $(seq 5000))
+s=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
+  IFS= read -r -t 5 l <&3; printf "EHLO %s\r\n" "$2" >&3
+  if IFS= read -r -t 5 l <&3; then echo "answered: $l"; else echo closed; fi' _ "$RIG_STRIP_PROXY" "$long")
+expect_eq "smtp: the proxy closes a session on a line over 4096 bytes" "$s" closed
+expect_match "strip log: the line limit" "$(tail -n 5 "$RIG_STRIP_LOG")" 'limit: line longer than 4096 bytes: closed'
+
 # A message to a scenario domain is accepted (and discarded).
 sent=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
   say() { printf "%s\r\n" "$1" >&3; }

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "core/text_int.h"
 #include "mtasts/sts_record.h"
 
 struct parse_case {
