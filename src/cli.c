@@ -1,6 +1,9 @@
 /* cli.c - helpers shared by every subcommand (see cli.h). */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -313,4 +316,24 @@ void cli_output_free(struct cli_output *o)
 	free(o->text);
 	o->json = NULL;
 	o->text = NULL;
+}
+
+int cli_drop_privileges(const char *user, char *why, size_t cap)
+{
+	errno = 0;
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		snprintf(why, cap, "user %s: %s", user, errno ? strerror(errno) : "no such user");
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0) {
+		snprintf(why, cap, "cannot become %s: %s", user, strerror(errno));
+		return -1;
+	}
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		snprintf(why, cap, "privileges of root could be regained after becoming %s", user);
+		return -1;
+	}
+	return 0;
 }

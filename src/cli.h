@@ -114,6 +114,9 @@ int cli_parse_domain(const char *arg, char *out /* MTS_DNAME_MAX + 1 */);
 /* A whole number min..max (decimal, no sign). 0 or MTS_EINVAL. */
 int cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
+/* Become user (its groups too) for good, after binding: 0, or -1 with why. */
+int cli_drop_privileges(const char *user, char *why, size_t cap);
+
 const char *cli_color_for(enum mts_severity s, bool color);
 const char *cli_color_reset(bool color);
 

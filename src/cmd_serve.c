@@ -1,19 +1,30 @@
 /* cmd_serve.c - `mtasts serve`: hosted MTA-STS for many domains. The domain
  * commands (init, domain add|list|show|set|remove) keep the serve store;
  * every replica of the service reads the same store. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/util.h>
 #include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "core/hosted_int.h"
+#include "engine/serve_host_int.h"
 #include "io/dns_int.h"
 #include "io/serve_store_int.h"
 #include "mtasts/sts_record.h"
@@ -28,6 +39,9 @@ const char cmd_serve_help[] =
 	"       mtasts serve domain list [--json]\n"
 	"       mtasts serve domain show DOMAIN [--json]\n"
 	"       mtasts serve domain remove DOMAIN [--json]\n"
+	"       mtasts serve cert import NAME --key FILE --chain FILE [--json]\n"
+	"       mtasts serve run [--listen ADDR:PORT] [--http ADDR:PORT|none] [--user USER]\n"
+	"                        [--refresh SECONDS] [--store URL]\n"
 	"\n"
 	"Hosted MTA-STS: one service serves the policies of many domains, publishes\n"
 	"their _mta-sts records in its own zone and keeps the two in step. A customer\n"
@@ -46,6 +60,10 @@ const char cmd_serve_help[] =
 	"  domain remove stop hosting DOMAIN the safe way: mode none is served under a\n"
 	"                new id until every sender's cached policy has expired, then the\n"
 	"                record goes (RFC 8461 §8.3)\n"
+	"  cert import   give NAME (mta-sts.DOMAIN) a certificate of your own: the PEM\n"
+	"                key and chain (leaf first); every replica serves it\n"
+	"  run           the policy host: HTTPS for every hosted domain (SNI selects the\n"
+	"                certificate, Host the domain), ACME http-01 on the HTTP port\n"
 	"\n"
 	"Options:\n"
 	"      --store URL        the serve store (default $MTASTS_SERVE_STORE, else\n"
@@ -60,6 +78,13 @@ const char cmd_serve_help[] =
 	"      --max-age SECONDS  max_age (default 604800, a week)\n"
 	"      --resolver ADDR@PORT  the DNS resolver for --mx auto (default: the system's)\n"
 	"      --timeout SECONDS  for each DNS question (default 10)\n"
+	"      --key FILE         cert import: the private key (PEM)\n"
+	"      --chain FILE       cert import: the certificate chain (PEM, leaf first)\n"
+	"      --listen ADDR:PORT run: the HTTPS listener (default 0.0.0.0:443)\n"
+	"      --http ADDR:PORT   run: the plain-HTTP listener for ACME, or none\n"
+	"                         (default 0.0.0.0:80)\n"
+	"      --user USER        run: the user to become once the ports are bound\n"
+	"      --refresh SECONDS  run: how often the store is read again (default 5)\n"
 	"      --json             machine-readable output (docs/serve-json.md)\n"
 	"  -h, --help             show this help\n"
 	"\n"
@@ -79,6 +104,12 @@ enum {
 	OPT_MODE,
 	OPT_MAX_AGE,
 	OPT_JSON,
+	OPT_KEY,
+	OPT_CHAIN,
+	OPT_LISTEN,
+	OPT_HTTP,
+	OPT_USER,
+	OPT_REFRESH,
 };
 
 static const struct option serve_options[] = {
@@ -90,6 +121,12 @@ static const struct option serve_options[] = {
 	{"mode", required_argument, NULL, OPT_MODE},
 	{"max-age", required_argument, NULL, OPT_MAX_AGE},
 	{"json", no_argument, NULL, OPT_JSON},
+	{"key", required_argument, NULL, OPT_KEY},
+	{"chain", required_argument, NULL, OPT_CHAIN},
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"http", required_argument, NULL, OPT_HTTP},
+	{"user", required_argument, NULL, OPT_USER},
+	{"refresh", required_argument, NULL, OPT_REFRESH},
 	CLI_NET_LONG_OPTIONS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -98,6 +135,7 @@ static const struct option serve_options[] = {
 struct serve_args {
 	const char *cmd;
 	const char *store_url, *zone, *service, *rua, *mode, *max_age;
+	const char *key, *chain, *listen, *http, *user, *refresh;
 	const char *mx[SERVE_MX_ARGS_MAX]; /* as given, each maybe comma-separated */
 	size_t mx_count;
 	bool json;
@@ -649,6 +687,192 @@ static int domain_remove(struct serve_args *a, int argc, char **argv)
 	return rc;
 }
 
+#define SERVE_PEM_MAX (256 * 1024)
+
+/* The dates of a PEM chain's leaf, and whether it is valid for name. */
+static int leaf_facts(const char *cmd, const char *chain, const char *name, long long *nb,
+		      long long *na)
+{
+	BIO *b = BIO_new_mem_buf(chain, -1);
+	X509 *leaf = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	if (!leaf) {
+		cli_error(cmd, "--chain: no PEM certificate");
+		return CLI_EXIT_USAGE;
+	}
+	int rc = 0;
+	struct tm tm;
+	if (X509_check_host(leaf, name, 0, 0, NULL) != 1) {
+		cli_error(cmd, "--chain: the certificate is not valid for %s", name);
+		rc = CLI_EXIT_PROBLEM;
+	} else if (ASN1_TIME_to_tm(X509_get0_notBefore(leaf), &tm) != 1) {
+		rc = CLI_EXIT_USAGE;
+	} else {
+		*nb = (long long)timegm(&tm);
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) != 1)
+			rc = CLI_EXIT_USAGE;
+		*na = (long long)timegm(&tm);
+	}
+	X509_free(leaf);
+	return rc;
+}
+
+static int cert_import(struct serve_args *a, int argc, char **argv)
+{
+	if (argc != 1 || !a->key || !a->chain)
+		return cli_usage(a->cmd, "cert import takes NAME, --key FILE and --chain FILE");
+	struct mts_serve_cert c = {0};
+	if (cli_parse_domain(argv[0], c.name) < 0)
+		return cli_usage(a->cmd, "'%s' is not a host name", argv[0]);
+	size_t len;
+	struct mts_error err = {0};
+	int rc = 0;
+	if (cli_read_input(a->key, SERVE_PEM_MAX, &c.key_pem, &len, &err) < 0 ||
+	    cli_read_input(a->chain, SERVE_PEM_MAX, &c.chain_pem, &len, &err) < 0) {
+		cli_error(a->cmd, "%s", err.message);
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if ((rc = leaf_facts(a->cmd, c.chain_pem, c.name, &c.not_before, &c.not_after)))
+		goto out;
+	BIO *kb = BIO_new_mem_buf(c.key_pem, -1);
+	EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+	BIO *cb = BIO_new_mem_buf(c.chain_pem, -1);
+	X509 *leaf = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+	bool match = k && leaf && X509_check_private_key(leaf, k) == 1;
+	EVP_PKEY_free(k);
+	X509_free(leaf);
+	BIO_free(kb);
+	BIO_free(cb);
+	if (!match) {
+		cli_error(a->cmd, "--key: %s", k ? "the key does not match the certificate"
+						 : "no PEM private key");
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	c.updated_at = now_utc();
+	if ((rc = open_store(a)))
+		goto out;
+	if (mts_serve_store_cert_put(a->store, &c, &err) < 0) {
+		rc = fail(a, &err);
+		goto out;
+	}
+	if (a->json)
+		cli_print_json(json_pack("{s:s,s:I,s:I}", "name", c.name, "not_before",
+					 (json_int_t)c.not_before, "not_after",
+					 (json_int_t)c.not_after));
+	else
+		printf("%s: certificate imported, valid until %lld (%lld days)\n", c.name,
+		       c.not_after, (c.not_after - now_utc()) / 86400);
+out:
+	if (c.key_pem)
+		memset(c.key_pem, 0, strlen(c.key_pem));
+	free(c.key_pem);
+	free(c.chain_pem);
+	return rc;
+}
+
+/* ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6) to a listening socket. */
+static int listen_on(const char *cmd, const char *spec, int *fd)
+{
+	struct sockaddr_storage ss;
+	int len = (int)sizeof(ss);
+	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &len) < 0 ||
+	    ((struct sockaddr_in *)&ss)->sin_port == 0)
+		return cli_usage(cmd, "'%s' is not ADDR:PORT", spec);
+	*fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int on = 1;
+	if (*fd < 0 || setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    bind(*fd, (struct sockaddr *)&ss, (socklen_t)len) < 0 || listen(*fd, 1024) < 0) {
+		cli_error(cmd, "%s: %s", spec, strerror(errno));
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return CLI_EXIT_INCOMPLETE;
+	}
+	return 0;
+}
+
+static void log_line(int prio, const char *message, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "mtasts serve: %s%s\n", prio <= LOG_ERR ? "error: " : "", message);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct mts_error err = {0};
+	if (mts_serve_host_refresh(arg, &err) < 0)
+		log_line(LOG_WARNING, err.message, NULL);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	log_line(LOG_INFO, "event=stopping", NULL);
+	event_base_loopexit(arg, NULL);
+}
+
+static int serve_run(struct serve_args *a, int argc)
+{
+	if (argc)
+		return cli_usage(a->cmd, "run takes options only");
+	unsigned long refresh = MTS_SERVE_HOST_REFRESH_DEFAULT;
+	if (a->refresh && cli_parse_uint(a->refresh, 1, 3600, &refresh) < 0)
+		return cli_usage(a->cmd, "--refresh '%s': 1 to 3600 seconds", a->refresh);
+	int https_fd = -1, http_fd = -1, rc;
+	if ((rc = listen_on(a->cmd, a->listen ? a->listen : "0.0.0.0:443", &https_fd)))
+		return rc;
+	const char *http = a->http ? a->http : "0.0.0.0:80";
+	if (strcmp(http, "none") != 0 && (rc = listen_on(a->cmd, http, &http_fd))) {
+		close(https_fd);
+		return rc;
+	}
+	char why[200];
+	if (a->user && cli_drop_privileges(a->user, why, sizeof(why)) < 0) {
+		cli_error(a->cmd, "%s", why);
+		rc = CLI_EXIT_INCOMPLETE;
+		goto out;
+	}
+	if ((rc = open_store(a)))
+		goto out;
+	struct event_base *base = event_base_new();
+	struct mts_error err = {0};
+	struct mts_serve_host_opts o = {.https_fd = https_fd,
+					.http_fd = http_fd,
+					.refresh = (unsigned)refresh,
+					.log = log_line};
+	struct mts_serve_host *h = base ? mts_serve_host_new(base, a->store, &o, &err) : NULL;
+	if (!h) {
+		cli_error(a->cmd, "%s", base ? err.message : "out of memory");
+		rc = CLI_EXIT_INCOMPLETE;
+	} else {
+		https_fd = http_fd = -1; /* the host's now */
+		struct event *sigs[3] = {
+			evsignal_new(base, SIGTERM, on_stop, base),
+			evsignal_new(base, SIGINT, on_stop, base),
+			evsignal_new(base, SIGHUP, on_hup, h),
+		};
+		for (int i = 0; i < 3; i++)
+			if (sigs[i])
+				event_add(sigs[i], NULL);
+		signal(SIGPIPE, SIG_IGN);
+		event_base_dispatch(base);
+		for (int i = 0; i < 3; i++)
+			if (sigs[i])
+				event_free(sigs[i]);
+		log_line(LOG_INFO, "event=stopped", NULL);
+	}
+	mts_serve_host_free(h);
+	if (base)
+		event_base_free(base);
+out:
+	if (https_fd >= 0)
+		close(https_fd);
+	if (http_fd >= 0)
+		close(http_fd);
+	return rc;
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	struct serve_args a = {.cmd = "serve"};
@@ -674,6 +898,12 @@ int cmd_serve(int argc, char **argv)
 		case OPT_MODE: a.mode = optarg; break;
 		case OPT_MAX_AGE: a.max_age = optarg; break;
 		case OPT_JSON: a.json = true; break;
+		case OPT_KEY: a.key = optarg; break;
+		case OPT_CHAIN: a.chain = optarg; break;
+		case OPT_LISTEN: a.listen = optarg; break;
+		case OPT_HTTP: a.http = optarg; break;
+		case OPT_USER: a.user = optarg; break;
+		case OPT_REFRESH: a.refresh = optarg; break;
 		case OPT_MX:
 			if (a.mx_count == SERVE_MX_ARGS_MAX) {
 				rc = cli_usage(a.cmd, "--mx: at most %d", SERVE_MX_ARGS_MAX);
@@ -708,8 +938,15 @@ int cmd_serve(int argc, char **argv)
 		else
 			rc = cli_usage(a.cmd, "domain %s: add, set, list, show or remove",
 				       *sub ? sub : "needs a command:");
+	} else if (strcmp(args[0], "cert") == 0) {
+		if (nargs > 1 && strcmp(args[1], "import") == 0)
+			rc = cert_import(&a, nargs - 2, args + 2);
+		else
+			rc = cli_usage(a.cmd, "cert: import NAME --key FILE --chain FILE");
+	} else if (strcmp(args[0], "run") == 0) {
+		rc = serve_run(&a, nargs - 1);
 	} else {
-		rc = cli_usage(a.cmd, "unknown command '%s' (init or domain)", args[0]);
+		rc = cli_usage(a.cmd, "unknown command '%s' (init, domain, cert or run)", args[0]);
 	}
 out:
 	mts_serve_store_close(a.store);

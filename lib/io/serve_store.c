@@ -35,6 +35,12 @@ static const char *const migrations[] = {
 	" served_at INTEGER NOT NULL, published_at INTEGER,"
 	" PRIMARY KEY (domain, id));",
 	"CREATE TABLE serve_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+	"CREATE TABLE serve_certs ("
+	" name TEXT PRIMARY KEY, key_pem TEXT NOT NULL, chain_pem TEXT NOT NULL,"
+	" not_before INTEGER NOT NULL, not_after INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+	"CREATE TABLE serve_challenges ("
+	" token TEXT PRIMARY KEY, key_authorization TEXT NOT NULL, name TEXT NOT NULL,"
+	" expires_at INTEGER NOT NULL);",
 };
 
 #define COLUMNS                                                                             \
@@ -519,4 +525,149 @@ int mts_serve_store_setting_set(struct mts_serve_store *s, const char *key, cons
 		rc = mts_sqlite_error(s->db, err, "settings");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int mts_serve_store_cert_put(struct mts_serve_store *s, const struct mts_serve_cert *c,
+			     struct mts_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO serve_certs VALUES (?,?,?,?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = mts_sqlite_error(s->db, err, "certificate");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->key_pem, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->chain_pem, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, c->not_before);
+	sqlite3_bind_int64(st, 5, c->not_after);
+	sqlite3_bind_int64(st, 6, c->updated_at);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = mts_sqlite_error(s->db, err, "certificate");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static char *column_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+	return strdup(v ? (const char *)v : "");
+}
+
+void mts_serve_certs_free(struct mts_serve_cert *c, size_t count)
+{
+	for (size_t i = 0; c && i < count; i++) {
+		if (c[i].key_pem)
+			memset(c[i].key_pem, 0, strlen(c[i].key_pem)); /* a private key */
+		free(c[i].key_pem);
+		free(c[i].chain_pem);
+	}
+	free(c);
+}
+
+int mts_serve_store_certs(struct mts_serve_store *s, long long changed_since,
+			  struct mts_serve_cert **out, size_t *count, struct mts_error *err)
+{
+	*out = NULL;
+	*count = 0;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT name, key_pem, chain_pem, not_before, not_after, updated_at"
+			       " FROM serve_certs WHERE updated_at >= ? ORDER BY name",
+			       -1, &st, NULL) != SQLITE_OK)
+		return mts_sqlite_error(s->db, err, "certificates");
+	sqlite3_bind_int64(st, 1, changed_since);
+	int rc = 0, step;
+	size_t cap = 0;
+	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*count == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct mts_serve_cert *g = realloc(*out, ncap * sizeof(*g));
+			if (!g) {
+				rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+				break;
+			}
+			*out = g;
+			cap = ncap;
+		}
+		struct mts_serve_cert *c = &(*out)[*count];
+		memset(c, 0, sizeof(*c));
+		copy_text(c->name, sizeof(c->name), sqlite3_column_text(st, 0));
+		c->key_pem = column_dup(st, 1);
+		c->chain_pem = column_dup(st, 2);
+		c->not_before = sqlite3_column_int64(st, 3);
+		c->not_after = sqlite3_column_int64(st, 4);
+		c->updated_at = sqlite3_column_int64(st, 5);
+		(*count)++;
+		if (!c->key_pem || !c->chain_pem)
+			rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = mts_sqlite_error(s->db, err, "certificates");
+	sqlite3_finalize(st);
+	if (rc) {
+		mts_serve_certs_free(*out, *count);
+		*out = NULL;
+		*count = 0;
+	}
+	return rc;
+}
+
+int mts_serve_store_challenge_put(struct mts_serve_store *s, const char *token,
+				  const char *key_authorization, const char *name,
+				  long long expires_at, struct mts_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO serve_challenges VALUES (?,?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, key_authorization, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, expires_at) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		rc = mts_sqlite_error(s->db, err, "challenge");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int mts_serve_store_challenge_get(struct mts_serve_store *s, const char *token, long long now,
+				  char *out, size_t cap, struct mts_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT key_authorization FROM serve_challenges"
+			       " WHERE token = ? AND expires_at > ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return mts_sqlite_error(s->db, err, "challenge");
+	sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	int step = sqlite3_step(st), rc = 0;
+	if (step == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(st, 0);
+		if (!v || strlen((const char *)v) >= cap)
+			rc = mts_error_set(err, MTS_ESTORE, "challenge: a bad key authorization");
+		else
+			copy_text(out, cap, v);
+	} else if (step == SQLITE_DONE) {
+		rc = MTS_ENOTFOUND;
+	} else {
+		rc = mts_sqlite_error(s->db, err, "challenge");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+long long mts_serve_store_data_version(struct mts_serve_store *s)
+{
+	/* data_version moves when another connection commits; total_changes
+	 * when this one writes: together, "has anything changed". */
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = (sqlite3_column_int64(st, 0) << 32) + (long long)sqlite3_total_changes(s->db);
+	sqlite3_finalize(st);
+	return v;
 }

@@ -78,4 +78,32 @@ int mts_serve_store_setting_get(struct mts_serve_store *s, const char *key, char
 int mts_serve_store_setting_set(struct mts_serve_store *s, const char *key, const char *value,
 				struct mts_error *err);
 
+/* A number that changes whenever the store's content may have (a commit by
+ * any writer); -1 when it cannot be read: read everything then. */
+long long mts_serve_store_data_version(struct mts_serve_store *s);
+
+/* A policy host's certificate: the PEM key and chain (leaf first) the
+ * service presents for name (mta-sts.<domain>). */
+struct mts_serve_cert {
+	char name[MTS_DNAME_MAX + 1];
+	char *key_pem, *chain_pem; /* owned */
+	long long not_before, not_after, updated_at;
+};
+/* Insert or replace name's certificate. */
+int mts_serve_store_cert_put(struct mts_serve_store *s, const struct mts_serve_cert *c,
+			     struct mts_error *err);
+/* Certificates updated at or after changed_since (0: all), by name
+ * (mts_serve_certs_free, which also wipes the keys). */
+int mts_serve_store_certs(struct mts_serve_store *s, long long changed_since,
+			  struct mts_serve_cert **out, size_t *count, struct mts_error *err);
+void mts_serve_certs_free(struct mts_serve_cert *c, size_t count);
+
+/* ACME http-01 (RFC 8555 §8.3): the key authorization the plain-HTTP port
+ * answers for token until expires_at; get: MTS_ENOTFOUND when none. */
+int mts_serve_store_challenge_put(struct mts_serve_store *s, const char *token,
+				  const char *key_authorization, const char *name,
+				  long long expires_at, struct mts_error *err);
+int mts_serve_store_challenge_get(struct mts_serve_store *s, const char *token, long long now,
+				  char *out, size_t cap, struct mts_error *err);
+
 #endif
