@@ -1,6 +1,7 @@
 # mtasts: the two commands of the quick start, and the steps they are made of.
 #   make demo   install what is missing, build, bring up the demo world, run mtasts on it
 #   make test   install what is missing, build (normal + ASan/UBSan), run every test
+#   make install   cmake --install the build into PREFIX (default /usr/local), under DESTDIR
 # Everything else is CMake (see CMakeLists.txt); this file only strings steps together.
 
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
@@ -8,9 +9,11 @@ BUILD  ?= build
 ASAN   ?= build-asan
 MIN    ?= build-min
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 .PHONY: all deps build build-asan build-min demo test test-normal test-asan test-minimal \
-        valgrind fuzz-smoke check-source bench clean
+        valgrind fuzz-smoke check-source bench install clean
 
 all: build
 
@@ -33,6 +36,10 @@ build-min: deps
 		-DMTASTS_WITH_PG=OFF -DMTASTS_WITH_REDIS=OFF -DMTASTS_WITH_GMIME=OFF \
 		$(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(MIN) -j $(JOBS)
+
+# The files are listed in README.md (Installing); DESTDIR stages them for a package.
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 demo: build
 	@tests/rig/rig run --demo scripts/demo $(BUILD)/mtasts
