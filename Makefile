@@ -1,6 +1,7 @@
 # mtasts: the two commands of the quick start, and the steps they are made of.
 #   make demo   install what is missing, build, bring up the demo world, run mtasts on it
 #   make test   install what is missing, build (normal + ASan/UBSan), run every test
+#   make deb-check build, lint, install and purge the Debian packages (debian/)
 #   make install   cmake --install the build into PREFIX (default /usr/local), under DESTDIR
 # Everything else is CMake (see CMakeLists.txt); this file only strings steps together.
 
@@ -13,7 +14,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all deps build build-asan build-min demo test test-normal test-asan test-minimal \
-        valgrind fuzz-smoke check-source bench install clean
+        valgrind fuzz-smoke check-source bench install deb-check clean
 
 all: build
 
@@ -54,6 +55,10 @@ valgrind: build
 fuzz-smoke: deps
 	@sh scripts/fuzz-smoke
 
+# Build the Debian packages from a clean copy, lintian, install, check, purge.
+deb-check: deps
+	@sh scripts/deb-check
+
 test-normal: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
@@ -70,6 +75,7 @@ test: build check-source build-asan
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory test-minimal
+	@$(MAKE) --no-print-directory deb-check
 	@$(MAKE) --no-print-directory test-normal
 	@$(MAKE) --no-print-directory test-asan
 
