@@ -58,6 +58,8 @@ done
 # Man pages, the unit and the configuration.
 want=$(cd "$src/docs/man" && ls ./*.1 | sed 's:^\./::' | sort)
 t_eq "every man page is in share/man/man1" "$want" "$(cd "$p/share/man/man1" && ls | sort)"
+want=$(cd "$src/docs/schema" && ls ./*.schema.json | sed 's:^\./::' | sort)
+t_eq "every JSON Schema is in share/mtasts/schema" "$want" "$(cd "$p/share/mtasts/schema" 2>/dev/null && ls | sort)"
 unit=$p/lib/systemd/system/mtasts-resolver.service
 if [ -f "$unit" ]; then
 	t_ok "the systemd unit is in lib/systemd/system"
