@@ -17,6 +17,7 @@ cc=${CC:-cc}
 # A sanitizer build's library needs its runtime in the programs that use it.
 extra=()
 if nm -D "$build/libmtasts.so" 2>/dev/null | grep -q ' __asan_init'; then
+	# shellcheck disable=SC2054 # one flag, its commas are its own
 	extra=(-fsanitize=address,undefined)
 fi
 
