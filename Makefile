@@ -1,6 +1,8 @@
 # mtasts: the two commands of the quick start, and the steps they are made of.
 #   make demo   install what is missing, build, bring up the demo world, run mtasts on it
 #   make test   install what is missing, build (normal + ASan/UBSan), run every test
+#   make deb-check build, lint, install and purge the Debian packages (debian/)
+#   make install   cmake --install the build into PREFIX (default /usr/local), under DESTDIR
 # Everything else is CMake (see CMakeLists.txt); this file only strings steps together.
 
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
@@ -8,9 +10,11 @@ BUILD  ?= build
 ASAN   ?= build-asan
 MIN    ?= build-min
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 .PHONY: all deps build build-asan build-min demo test test-normal test-asan test-minimal \
-        valgrind fuzz-smoke check-source bench clean
+        valgrind fuzz-smoke check-source bench install deb-check clean
 
 all: build
 
@@ -34,6 +38,10 @@ build-min: deps
 		$(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(MIN) -j $(JOBS)
 
+# The files are listed in README.md (Installing); DESTDIR stages them for a package.
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
 demo: build
 	@tests/rig/rig run --demo scripts/demo $(BUILD)/mtasts
 
@@ -46,6 +54,10 @@ valgrind: build
 
 fuzz-smoke: deps
 	@sh scripts/fuzz-smoke
+
+# Build the Debian packages from a clean copy, lintian, install, check, purge.
+deb-check: deps
+	@sh scripts/deb-check
 
 test-normal: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -63,6 +75,7 @@ test: build check-source build-asan
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory test-minimal
+	@$(MAKE) --no-print-directory deb-check
 	@$(MAKE) --no-print-directory test-normal
 	@$(MAKE) --no-print-directory test-asan
 
