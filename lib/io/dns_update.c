@@ -25,6 +25,7 @@
 #define TSIG_BADSIG 16	  /* RFC 8945 §5.3.2 */
 #define TSIG_BADKEY 17
 #define TSIG_BADTIME 18
+#define TSIG_ROOM 1024    /* bytes kept for the TSIG record and ldns's digest of it */
 
 struct mts_dns_update_msg {
 	uint16_t id;
@@ -183,7 +184,7 @@ struct mts_dns_update_msg *mts_dns_update_msg_new(const struct mts_dns_update_ch
 						  const struct mts_dns_update_key *key, uint16_t id,
 						  struct mts_error *err)
 {
-	char name[MTS_DNS_UPDATE_NAME_MAX + 2];
+	char name[MTS_DNS_UPDATE_NAME_MAX + 2], too_big[128];
 	if (!key || !key->name[0] || !key->secret[0]) {
 		mts_error_set(err, MTS_EUSAGE, "no TSIG key");
 		return NULL;
@@ -213,8 +214,28 @@ struct mts_dns_update_msg *mts_dns_update_msg_new(const struct mts_dns_update_ch
 		goto fail;
 	ldns_pkt_set_id(pkt, id);
 	ldns_pkt_set_rd(pkt, false); /* RFC 2136 §2.2: the header bits other than opcode are zero */
-	ldns_status st = ldns_pkt_tsig_sign(pkt, m->key.name, m->key.secret, MTS_DNS_UPDATE_FUDGE,
-					    ldns_alg(m->key.alg), NULL);
+	/* ldns digests the message for its TSIG into a buffer of 65535 bytes and
+	 * asserts (or overruns) past it: measure first, and leave room for the
+	 * TSIG record (key name, algorithm, MAC: well under TSIG_ROOM). */
+	uint8_t *unsigned_wire = NULL;
+	size_t unsigned_len = 0;
+	ldns_status st = ldns_pkt2wire(&unsigned_wire, pkt, &unsigned_len);
+	free(unsigned_wire);
+	if (st != LDNS_STATUS_OK) {
+		failed = ldns_get_errorstr_by_id(st);
+		goto fail;
+	}
+	if (unsigned_len + TSIG_ROOM > MTS_DNS_UPDATE_RESPONSE_MAX) {
+		snprintf(too_big, sizeof(too_big),
+			 "it would be %zu bytes with its signature, more than one DNS message "
+			 "holds (%d)",
+			 unsigned_len + TSIG_ROOM, MTS_DNS_UPDATE_RESPONSE_MAX);
+		failed = too_big;
+		code = MTS_ETOOBIG;
+		goto fail;
+	}
+	st = ldns_pkt_tsig_sign(pkt, m->key.name, m->key.secret, MTS_DNS_UPDATE_FUDGE,
+				ldns_alg(m->key.alg), NULL);
 	if (st != LDNS_STATUS_OK) {
 		failed = ldns_get_errorstr_by_id(st);
 		code = st == LDNS_STATUS_MEM_ERR ? MTS_ENOMEM : MTS_EINVAL;
@@ -454,9 +475,13 @@ void mts_dns_update_msg_check(const struct mts_dns_update_msg *m, const unsigned
 		      "the answer is %zu bytes, shorter than a DNS header", len);
 		return;
 	}
-	if (len > MTS_DNS_UPDATE_RESPONSE_MAX) {
-		judge(res, MTS_DNS_UPDATE_BADRESPONSE, "the answer is %zu bytes, more than %d", len,
-		      MTS_DNS_UPDATE_RESPONSE_MAX);
+	/* An answer to an update repeats the zone and carries a TSIG: about
+	 * 100 bytes. Near 64 KiB, ldns's TSIG check would digest it with our
+	 * request's MAC into a buffer of 65535 bytes and abort. */
+	if (len > MTS_DNS_UPDATE_RESPONSE_MAX - TSIG_ROOM) {
+		judge(res, MTS_DNS_UPDATE_BADRESPONSE,
+		      "the answer is %zu bytes, too long for an answer to an update (at most %d)",
+		      len, MTS_DNS_UPDATE_RESPONSE_MAX - TSIG_ROOM);
 		return;
 	}
 	unsigned id = (unsigned)resp[0] << 8 | resp[1];

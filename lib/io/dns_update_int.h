@@ -39,8 +39,9 @@
  * §5.3.2 prescribes when the server cannot check our signature (BADSIG,
  * BADKEY, BADTIME with an empty MAC): that is reported as a rejection with
  * verified = false, since a forged one can only make us retry. The answer
- * is bounded (MTS_DNS_UPDATE_RESPONSE_MAX) and timed (timeout_ms for the
- * whole exchange).
+ * is bounded (MTS_DNS_UPDATE_RESPONSE_MAX on the wire; an answer within
+ * 1 KiB of it is refused unread, since ldns could not check its signature)
+ * and timed (timeout_ms for the whole exchange).
  *
  * Algorithms: hmac-sha256 (the default when the key string names none) and
  * hmac-sha512. Messages are built and parsed with ldns.

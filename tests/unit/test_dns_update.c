@@ -346,6 +346,9 @@ struct answer {
 	int rcode;
 	const char *sign_with; /* key spec; NULL = unsigned */
 	bool empty_tsig_error; /* an unsigned TSIG with error BADSIG, as RFC 8945 §5.3.2 */
+	bool empty_tsig;       /* an unsigned TSIG with error 0 (forged) */
+	size_t pad;            /* bytes of TXT data added to the answer section */
+	bool sha512;           /* the unsigned TSIG names hmac-sha512 */
 	bool extra_after_tsig; /* a record after the TSIG */
 };
 
@@ -374,7 +377,21 @@ static unsigned char *make_answer(const struct mts_dns_update_msg *m, const stru
 		    LDNS_STATUS_OK);
 		ldns_rdf_deep_free(mac);
 	}
-	if (a->empty_tsig_error) {
+	if (a->pad) {
+		ldns_rr *big = ldns_rr_new();
+		ldns_rr_set_owner(big, ldns_dname_new_frm_str("svc.test."));
+		ldns_rr_set_type(big, LDNS_RR_TYPE_TXT);
+		ldns_rr_set_class(big, LDNS_RR_CLASS_IN);
+		uint8_t chunk[256];
+		memset(chunk, 'p', sizeof(chunk));
+		for (size_t at = 0; at < a->pad; at += 255) {
+			size_t n = a->pad - at > 255 ? 255 : a->pad - at;
+			chunk[0] = (uint8_t)n;
+			ldns_rr_push_rdf(big, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_STR, n + 1, chunk));
+		}
+		ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, big);
+	}
+	if (a->empty_tsig_error || a->empty_tsig) {
 		/* k1.svc.test. 0 ANY TSIG hmac-sha256. NOW 300 (empty MAC) ID BADSIG (no other) */
 		ldns_rr *t = ldns_rr_new();
 		ldns_rr_set_owner(t, ldns_dname_new_frm_str("k1.svc.test."));
@@ -386,12 +403,13 @@ static unsigned char *make_answer(const struct mts_dns_update_msg *m, const stru
 		for (int i = 5; i >= 0; i--, now >>= 8)
 			when[i] = (uint8_t)now;
 		uint8_t empty[2] = {0, 0};
-		ldns_rr_push_rdf(t, ldns_dname_new_frm_str("hmac-sha256."));
+		ldns_rr_push_rdf(t, ldns_dname_new_frm_str(a->sha512 ? "hmac-sha512." : "hmac-sha256."));
 		ldns_rr_push_rdf(t, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_TSIGTIME, 6, when));
 		ldns_rr_push_rdf(t, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, 300));
 		ldns_rr_push_rdf(t, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, empty));
 		ldns_rr_push_rdf(t, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, a->id));
-		ldns_rr_push_rdf(t, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, 16));
+		ldns_rr_push_rdf(t, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16,
+							  a->empty_tsig_error ? 16 : 0));
 		ldns_rr_push_rdf(t, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, empty));
 		ldns_pkt_set_tsig(p, t);
 	}
@@ -530,6 +548,8 @@ static const struct judge_case judge_cases[] = {
      "BADSIG",
      false,
      "signature"},
+    {"forged empty MAC", {.id = ID, .opcode = 5, .rcode = 0, .empty_tsig = true}, 0,
+     MTS_DNS_UPDATE_BADRESPONSE, "NOERROR", false, "does not verify"},
     {"record after TSIG",
      {.id = ID, .opcode = 5, .rcode = 0, .sign_with = K1, .extra_after_tsig = true},
      0,
@@ -573,6 +593,31 @@ static void test_judge(void **state)
 	}
 	mts_dns_update_msg_free(m);
 	mts_dns_update_key_clear(&key);
+}
+
+/* An answer near 64 KiB to a request signed with hmac-sha512: ldns would
+ * digest the request's 64-byte MAC and the answer into its 65535-byte
+ * buffer and abort on its assertion. Such an answer to an update is refused
+ * unread. */
+static void test_judge_huge_answer(void **state)
+{
+	(void)state;
+	struct mts_dns_update_key key = test_key(K1_512);
+	struct mts_dns_update_change c = {.zone = "svc.test", .name = "_mta-sts.c1.svc.test",
+					  .ttl = 300, .values = one_value, .value_count = 1};
+	struct mts_dns_update_msg *m = mts_dns_update_msg_new(&c, &key, ID, NULL);
+	assert_non_null(m);
+	struct answer a = {.id = ID, .opcode = 5, .empty_tsig = true, .sha512 = true,
+			   .pad = 65180};
+	size_t len = 0;
+	unsigned char *wire = make_answer(m, &a, &len);
+	assert_true(len > 65500 && len <= 65535);
+	struct mts_dns_update_result res;
+	mts_dns_update_msg_check(m, wire, len, (long long)time(NULL), &res);
+	assert_int_equal(res.status, MTS_DNS_UPDATE_BADRESPONSE);
+	assert_non_null(strstr(res.message, "too long"));
+	free(wire);
+	mts_dns_update_msg_free(m);
 }
 
 /* The request itself: opcode UPDATE, RD clear, our ID, the zone, and a set
@@ -627,13 +672,42 @@ static void test_request_shape(void **state)
 	mts_dns_update_msg_free(m);
 }
 
+/* Values that fit their limits but not, together, one DNS message: refused
+ * before signing (ldns's TSIG code digests into a buffer of 65535 bytes). */
+static void test_request_too_big(void **state)
+{
+	(void)state;
+	struct mts_dns_update_key key = test_key(K1);
+	static char big[MTS_DNS_UPDATE_VALUE_MAX + 1];
+	memset(big, 'z', MTS_DNS_UPDATE_VALUE_MAX);
+	const char *values[MTS_DNS_UPDATE_VALUES_MAX];
+	for (size_t i = 0; i < MTS_DNS_UPDATE_VALUES_MAX; i++)
+		values[i] = big;
+	struct mts_dns_update_change c = {.zone = "svc.test", .name = "big.svc.test", .ttl = 1,
+					  .values = values, .value_count = MTS_DNS_UPDATE_VALUES_MAX};
+	struct mts_error err = {0};
+	assert_null(mts_dns_update_msg_new(&c, &key, 1, &err));
+	assert_int_equal(err.code, MTS_ETOOBIG);
+	assert_non_null(strstr(err.message, "more than one DNS message"));
+	/* Half of it fits. */
+	c.value_count = MTS_DNS_UPDATE_VALUES_MAX / 2;
+	struct mts_dns_update_msg *m = mts_dns_update_msg_new(&c, &key, 1, &err);
+	assert_non_null(m);
+	mts_dns_update_msg_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_key_parse),	  cmocka_unit_test(test_key_name_limits),
-	    cmocka_unit_test(test_render),	  cmocka_unit_test(test_render_long_value),
-	    cmocka_unit_test(test_change_check),  cmocka_unit_test(test_judge),
-	    cmocka_unit_test(test_request_shape),
+		cmocka_unit_test(test_key_parse),
+		cmocka_unit_test(test_key_name_limits),
+		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_render_long_value),
+		cmocka_unit_test(test_change_check),
+		cmocka_unit_test(test_judge),
+		cmocka_unit_test(test_judge_huge_answer),
+		cmocka_unit_test(test_request_shape),
+		cmocka_unit_test(test_request_too_big),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
