@@ -90,8 +90,8 @@ static int get_url(json_t *obj, const char *key, char *out, size_t cap, bool req
 		   const char *what, struct mts_error *err)
 {
 	int rc = get_string(obj, key, out, cap, required, what, err);
-	if (rc < 0 || !out[0])
-		return rc;
+	if (rc < 0 || (!out[0] && !json_object_get(obj, key)))
+		return rc; /* absent and optional; present but empty is bad */
 	if (strncmp(out, "https://", 8) != 0 || !out[8])
 		goto bad;
 	for (const char *p = out; *p; p++)

@@ -442,6 +442,10 @@ static void test_parse_authz(void **state)
 			   "{\"type\":\"http-01\",\"status\":\"pending\",\"token\":\"" TOKEN "\"}"),
 	     .rc = MTS_EPROTO,
 	     .message = "authorization challenge: field \"url\" is missing"},
+	    {.json = AUTHZ("pending", "{\"type\":\"http-01\",\"status\":\"pending\",\"url\":\"\","
+				      "\"token\":\"" TOKEN "\"}"),
+	     .rc = MTS_EPROTO,
+	     .message = "authorization challenge: field \"url\" is not an https URL"},
 	    {.json = "{\"status\":\"pending\",\"challenges\":[]}",
 	     .rc = MTS_EPROTO,
 	     .message = "authorization: field \"identifier\" is missing"},
