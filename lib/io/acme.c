@@ -262,13 +262,7 @@ static int problem_error(struct mts_acme *acme, const char *what, struct respons
 		return mts_error_set(err, MTS_EPROTO, "%s: HTTP %ld without a problem document",
 				     what, r->status);
 	}
-	const char *name = mts_acme_problem_name(r->problem.type);
-	int code = MTS_EPROTO;
-	if (strcmp(name, "rateLimited") == 0 || strcmp(name, "serverInternal") == 0 ||
-	    strcmp(name, "badNonce") == 0 || r->status == 503)
-		code = MTS_ETEMP;
-	else if (strcmp(name, "accountDoesNotExist") == 0)
-		code = MTS_ENOTFOUND;
+	int code = mts_acme_problem_code(r->problem.type, r->status);
 	logf_(acme, LOG_WARNING, "acme step=%s status=%ld problem=%s detail=\"%s\"", what,
 	      r->status, r->problem.type, r->problem.detail);
 	return mts_error_set(err, code, "%s: %s (HTTP %ld): %s", what, r->problem.type, r->status,
@@ -342,7 +336,7 @@ static int post(struct mts_acme *acme, const char *what, const char *url, const 
 		if (r->status < 400)
 			return 0;
 		rc = problem_error(acme, what, r, err);
-		if (strcmp(mts_acme_problem_name(r->problem.type), "badNonce") != 0 ||
+		if (strcmp(r->problem.type, "urn:ietf:params:acme:error:badNonce") != 0 ||
 		    attempt >= MTS_ACME_NONCE_RETRIES)
 			return rc;
 		acme->stats.bad_nonce_retries++;

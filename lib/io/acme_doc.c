@@ -174,6 +174,19 @@ const char *mts_acme_problem_name(const char *type)
 	return type;
 }
 
+int mts_acme_problem_code(const char *type, long http_status)
+{
+	const char *name = mts_acme_problem_name(type);
+	if (name == type) /* not an ACME error type (RFC 8555 §6.7) */
+		name = "";
+	if (strcmp(name, "rateLimited") == 0 || strcmp(name, "serverInternal") == 0 ||
+	    strcmp(name, "badNonce") == 0 || http_status == 503)
+		return MTS_ETEMP;
+	if (strcmp(name, "accountDoesNotExist") == 0)
+		return MTS_ENOTFOUND;
+	return MTS_EPROTO;
+}
+
 int mts_acme_parse_directory(const char *buf, size_t len, struct mts_acme_directory *out,
 			     struct mts_error *err)
 {

@@ -229,6 +229,11 @@ int mts_acme_parse_problem(const char *buf, size_t len, struct mts_acme_problem 
 			   struct mts_error *err);
 /* The short name of a urn:ietf:params:acme:error: type ("badNonce"), or the type. */
 const char *mts_acme_problem_name(const char *type);
+/* The MTS_E* code a problem is reported with: MTS_ETEMP for what a later
+ * try may cure (rateLimited, serverInternal, badNonce, HTTP 503: the caller
+ * backs off, mts_acme_next_try), MTS_ENOTFOUND for accountDoesNotExist,
+ * MTS_EPROTO for every other refusal. */
+int mts_acme_problem_code(const char *type, long http_status);
 
 struct mts_acme_order_doc {
 	char status[16];

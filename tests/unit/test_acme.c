@@ -499,6 +499,32 @@ static void test_parse_problem(void **state)
 	assert_string_equal(p.detail + sizeof(p.detail) - 4, "...");
 }
 
+static void test_problem_code(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *type;
+		long status;
+		int code;
+	} cases[] = {
+	    {.type = "urn:ietf:params:acme:error:rateLimited", .status = 429, .code = MTS_ETEMP},
+	    {.type = "urn:ietf:params:acme:error:serverInternal", .status = 500, .code = MTS_ETEMP},
+	    {.type = "urn:ietf:params:acme:error:badNonce", .status = 400, .code = MTS_ETEMP},
+	    {.type = "about:blank", .status = 503, .code = MTS_ETEMP},
+	    {.type = "urn:ietf:params:acme:error:accountDoesNotExist",
+	     .status = 400,
+	     .code = MTS_ENOTFOUND},
+	    {.type = "urn:ietf:params:acme:error:rejectedIdentifier",
+	     .status = 400,
+	     .code = MTS_EPROTO},
+	    {.type = "urn:ietf:params:acme:error:unauthorized", .status = 403, .code = MTS_EPROTO},
+	    {.type = "rateLimited", .status = 400, .code = MTS_EPROTO}, /* not the ACME URN */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (mts_acme_problem_code(cases[i].type, cases[i].status) != cases[i].code)
+			fail_msg("case %zu: %s %ld", i, cases[i].type, cases[i].status);
+}
+
 static void test_renew_due(void **state)
 {
 	(void)state;
@@ -577,6 +603,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_order),
 	    cmocka_unit_test(test_parse_authz),
 	    cmocka_unit_test(test_parse_problem),
+	    cmocka_unit_test(test_problem_code),
 	    cmocka_unit_test(test_renew_due),
 	    cmocka_unit_test(test_next_try),
 	};
