@@ -144,21 +144,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 			memcpy(r->content_type, v, vlen);
 			r->content_type[vlen] = '\0';
 		}
-	} else if (IS("Retry-After") && vlen > 0 && vlen < 64) {
-		char text[64];
-		memcpy(text, v, vlen);
-		text[vlen] = '\0';
-		char *stop = NULL;
-		errno = 0;
-		long secs = strtol(text, &stop, 10);
-		if (errno == 0 && stop && *stop == '\0' && secs >= 0)
-			r->retry_after = secs;
-		else {
-			time_t when = curl_getdate(text, NULL); /* an HTTP-date */
-			time_t now = time(NULL);
-			if (when > 0)
-				r->retry_after = when > now ? (long)(when - now) : 0;
-		}
+	} else if (IS("Retry-After")) {
+		r->retry_after = mts_acme_retry_after(v, vlen, (long long)time(NULL));
 	}
 #undef IS
 	return len;

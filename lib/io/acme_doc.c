@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
@@ -381,6 +382,30 @@ int mts_acme_jwk_thumbprint(const char *jwk_json, size_t len, char *out, size_t 
 	json_decref(canon);
 	json_decref(root);
 	return rc;
+}
+
+long mts_acme_retry_after(const char *value, size_t len, long long now)
+{
+	char text[64];
+	if (len == 0 || len >= sizeof(text))
+		return -1;
+	size_t digits = 0;
+	long secs = 0;
+	while (digits < len && value[digits] >= '0' && value[digits] <= '9') {
+		if (secs < 100000000) /* ~3 years: more is as good as "much later" */
+			secs = secs * 10 + (value[digits] - '0');
+		digits++;
+	}
+	if (digits == len) /* delay-seconds (RFC 9110 §10.2.3) */
+		return secs > 100000000 ? 100000000 : secs;
+	memcpy(text, value, len);
+	text[len] = '\0';
+	time_t when = curl_getdate(text, NULL); /* an HTTP-date; no I/O */
+	if (when <= 0)
+		return -1;
+	return (long long)when > now
+		   ? (long)((long long)when - now > 100000000 ? 100000000 : (long long)when - now)
+		   : 0;
 }
 
 bool mts_acme_renew_due(long long not_before, long long not_after, long long now)

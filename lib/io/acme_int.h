@@ -258,6 +258,10 @@ struct mts_acme_authz_doc {
 int mts_acme_parse_authz(const char *buf, size_t len, enum mts_acme_challenge_type type,
 			 struct mts_acme_authz_doc *out, struct mts_error *err);
 
+/* A Retry-After value (RFC 9110 §10.2.3: seconds, or an HTTP-date taken
+ * relative to now) in seconds from now; -1 when it is neither. */
+long mts_acme_retry_after(const char *value, size_t len, long long now);
+
 /* Scheduling rules (pure; times in UTC seconds). */
 
 /* Renew when a third of the lifetime or less is left (or the dates are

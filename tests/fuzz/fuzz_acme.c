@@ -1,6 +1,6 @@
 /* fuzz_acme.c - the ACME client's parsers of what a CA sends (lib/io/acme_doc.c):
  * directory, order, authorization (http-01 and tls-alpn-01), problem
- * document, and JWK thumbprints. The first byte chooses the parser. Checks:
+ * document, JWK thumbprints, and Retry-After values. The first byte chooses the parser. Checks:
  * no crash, every kept field NUL-terminated within its array, kept URLs
  * https, a kept token base64url, a thumbprint 43 characters. */
 #include <stdint.h>
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *in = (const char *)data + 1;
 	size_t len = size - 1;
 	struct mts_error err;
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0: {
 		struct mts_acme_directory d;
 		if (mts_acme_parse_directory(in, len, &d, &err) == 0) {
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3: {
 		struct mts_acme_authz_doc a;
 		enum mts_acme_challenge_type t =
-		    data[0] % 6 == 2 ? MTS_ACME_HTTP_01 : MTS_ACME_TLS_ALPN_01;
+		    data[0] % 7 == 2 ? MTS_ACME_HTTP_01 : MTS_ACME_TLS_ALPN_01;
 		if (mts_acme_parse_authz(in, len, t, &a, &err) == 0) {
 			if (!TERMINATED(a.identifier) || !TERMINATED(a.token) ||
 			    !TERMINATED(a.status))
@@ -93,6 +93,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char thumb[64];
 		if (mts_acme_jwk_thumbprint(in, len, thumb, sizeof(thumb), &err) == 0 &&
 		    strlen(thumb) != 43)
+			abort();
+		break;
+	}
+	case 6: {
+		long secs = mts_acme_retry_after(in, len, 1764873600);
+		if (secs < -1 || secs > 100000000)
 			abort();
 		break;
 	}

@@ -525,6 +525,32 @@ static void test_problem_code(void **state)
 			fail_msg("case %zu: %s %ld", i, cases[i].type, cases[i].status);
 }
 
+static void test_retry_after(void **state)
+{
+	(void)state;
+	static const long long now = 1764873600; /* Thu, 04 Dec 2025 18:40:00 GMT */
+	static const struct {
+		const char *value;
+		long secs;
+	} cases[] = {
+	    {.value = "0", .secs = 0},
+	    {.value = "120", .secs = 120},
+	    {.value = "99999999999999999999", .secs = 100000000}, /* no overflow */
+	    {.value = "Thu, 04 Dec 2025 18:41:30 GMT", .secs = 90},
+	    {.value = "Thu, 04 Dec 2025 18:00:00 GMT", .secs = 0}, /* in the past: now */
+	    {.value = "-5", .secs = -1},
+	    {.value = "12s", .secs = -1},
+	    {.value = "", .secs = -1},
+	    {.value = "soon", .secs = -1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		long got = mts_acme_retry_after(cases[i].value, strlen(cases[i].value), now);
+		if (got != cases[i].secs)
+			fail_msg("case %zu: \"%s\" -> %ld, want %ld", i, cases[i].value, got,
+				 cases[i].secs);
+	}
+}
+
 static void test_renew_due(void **state)
 {
 	(void)state;
@@ -604,6 +630,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_authz),
 	    cmocka_unit_test(test_parse_problem),
 	    cmocka_unit_test(test_problem_code),
+	    cmocka_unit_test(test_retry_after),
 	    cmocka_unit_test(test_renew_due),
 	    cmocka_unit_test(test_next_try),
 	};
