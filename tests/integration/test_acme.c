@@ -41,6 +41,7 @@ static struct rig_env rig, pebble;
 #define ANSWERS_MAX 16
 struct answer {
 	bool used;
+	bool stall; /* accept pebble's request and never answer it */
 	enum mts_acme_challenge_type type;
 	char name[254], token[MTS_ACME_TOKEN_MAX], key_auth[512];
 	char *cert_pem, *key_pem;
@@ -49,7 +50,7 @@ struct answer {
 static struct responder {
 	pthread_mutex_t lock;
 	struct answer answers[ANSWERS_MAX];
-	unsigned http_hits, tls_hits, tls_unknown;
+	unsigned http_hits, http_stalled, tls_hits, tls_unknown;
 	struct event_base *base;
 	struct evhttp *http;
 	struct evconnlistener *tls;
@@ -76,6 +77,11 @@ static void on_http(struct evhttp_request *req, void *arg)
 		    strncasecmp(a->name, host, hlen) == 0 &&
 		    strncmp(uri, prefix, sizeof(prefix) - 1) == 0 &&
 		    strcmp(uri + sizeof(prefix) - 1, a->token) == 0) {
+			if (a->stall) { /* evhttp frees it when pebble gives up */
+				resp.http_stalled++;
+				pthread_mutex_unlock(&resp.lock);
+				return;
+			}
 			evbuffer_add(out, a->key_auth, strlen(a->key_auth));
 			found = true;
 			break;
@@ -179,6 +185,7 @@ static void answers_clear(void)
 /* Hooks: publish into the responder (or a wrong answer), save a copy. */
 struct hook_state {
 	bool wrong_answer;
+	bool stall;
 	int stop_at_step; /* -1: never */
 	unsigned published, unpublished, saves;
 	struct mts_acme_order saved;
@@ -202,6 +209,7 @@ static int hook_publish(const struct mts_acme_challenge *c, bool add, void *arg)
 			if (a->used)
 				continue;
 			a->used = true;
+			a->stall = hs->stall;
 			a->type = c->type;
 			snprintf(a->name, sizeof(a->name), "%s", c->name);
 			snprintf(a->token, sizeof(a->token), "%s", c->token);
@@ -245,6 +253,8 @@ static void on_log(int prio, const char *line, void *arg)
 	__atomic_add_fetch(&log_lines, 1, __ATOMIC_RELAXED);
 }
 
+static unsigned order_timeout_s = 60;
+
 static struct mts_acme *client(const char *key_pem, const char *account_url)
 {
 	struct mts_acme_opts o = {.directory_url = rig_env_get(&pebble, "PEBBLE_DIR_URL"),
@@ -254,7 +264,7 @@ static struct mts_acme *client(const char *key_pem, const char *account_url)
 				  .account_url = account_url,
 				  .contact_email = "hostmaster@example.test",
 				  .timeout_ms = 10000,
-				  .order_timeout_s = 60,
+				  .order_timeout_s = order_timeout_s,
 				  .log = on_log};
 	struct mts_error err = {0};
 	struct mts_acme *acme = mts_acme_new(&o, &err);
@@ -470,6 +480,36 @@ static void test_wrong_tls_alpn_answer(void **state)
 		      "urn:ietf:params:acme:error:unauthorized");
 }
 
+/* The CA's validation hangs (the responder never answers): the run ends at
+ * its deadline with MTS_ETIMEOUT, the order saved as responded and the
+ * answer left published, since the CA may still be validating. */
+static void test_order_deadline(void **state)
+{
+	(void)state;
+	order_timeout_s = 3;
+	struct mts_acme *acme = registered_client();
+	order_timeout_s = 60;
+	struct hook_state hs = {.stop_at_step = -1, .stall = true};
+	struct mts_acme_hooks hooks = {.publish = hook_publish, .save = hook_save, .arg = &hs};
+	struct mts_acme_order order;
+	struct mts_acme_cert cert;
+	struct mts_error err = {0};
+	unsigned stalled = resp.http_stalled;
+	time_t t0 = time(NULL);
+	int rc = mts_acme_obtain(acme, "mta-sts.tlsrpt-missing.test", MTS_ACME_HTTP_01, &hooks,
+				 &order, &cert, &err);
+	time_t took = time(NULL) - t0;
+	if (rc != MTS_ETIMEOUT)
+		fail_msg("rc %d: %s", rc, err.message);
+	assert_true(took >= 2 && took <= 6);
+	assert_non_null(strstr(err.message, "can be resumed"));
+	assert_int_equal(hs.saved.step, MTS_ACME_STEP_RESPONDED);
+	assert_int_equal(hs.unpublished, 0);
+	assert_true(resp.http_stalled > stalled); /* pebble was really waiting on us */
+	assert_null(cert.chain_pem);
+	mts_acme_free(acme);
+}
+
 /* Two clients in two threads at once (the daemon's workers): no shared state. */
 struct worker {
 	const char *name;
@@ -659,6 +699,7 @@ int main(void)
 	    cmocka_unit_test(test_name_does_not_resolve),
 	    cmocka_unit_test(test_wrong_http_answer),
 	    cmocka_unit_test(test_wrong_tls_alpn_answer),
+	    cmocka_unit_test(test_order_deadline),
 	    cmocka_unit_test(test_two_threads),
 	    cmocka_unit_test(test_problem_documents),
 	    cmocka_unit_test(test_bad_nonce_retried),
