@@ -25,13 +25,15 @@
 #include "commands.h"
 #include "core/hosted_int.h"
 #include "engine/serve_host_int.h"
+#include "engine/serve_ids_int.h"
 #include "io/dns_int.h"
 #include "io/serve_store_int.h"
 #include "mtasts/sts_record.h"
 #include "mtasts/tlsrpt_record.h"
 
 const char cmd_serve_help[] =
-	"Usage: mtasts serve init --zone ZONE --service NAME [--rua URI] [--store URL]\n"
+	"Usage: mtasts serve init --zone ZONE --service NAME [--rua URI] [--propagation SECONDS]\n"
+	"                         [--store URL]\n"
 	"       mtasts serve domain add DOMAIN [--mx auto|PATTERN]... [--mode MODE]\n"
 	"                               [--max-age SECONDS] [--resolver ADDR@PORT] [--json]\n"
 	"       mtasts serve domain set DOMAIN [--mx auto|PATTERN]... [--mode MODE]\n"
@@ -42,6 +44,8 @@ const char cmd_serve_help[] =
 	"       mtasts serve cert import NAME --key FILE --chain FILE [--json]\n"
 	"       mtasts serve run [--listen ADDR:PORT] [--http ADDR:PORT|none] [--user USER]\n"
 	"                        [--refresh SECONDS] [--store URL]\n"
+	"                        [--dns-server ADDR@PORT --tsig-key-file FILE | --resolver ADDR@PORT]\n"
+	"                        [--ttl SECONDS]\n"
 	"\n"
 	"Hosted MTA-STS: one service serves the policies of many domains, publishes\n"
 	"their _mta-sts records in its own zone and keeps the two in step. A customer\n"
@@ -50,7 +54,7 @@ const char cmd_serve_help[] =
 	"  _mta-sts.DOMAIN  CNAME  _mta-sts.DOMAIN.ZONE (where the service publishes the id)\n"
 	"'domain add' prints exactly the records to publish.\n"
 	"\n"
-	"  init          set the service's zone, name and report address (once)\n"
+	"  init          set the service's zone, name, report address and propagation\n"
 	"  domain add    host DOMAIN: its policy from its live MX records (--mx auto, the\n"
 	"                default) or the given patterns; mode testing unless --mode\n"
 	"  domain set    change DOMAIN's patterns, mode or max_age; a new id when the\n"
@@ -63,7 +67,10 @@ const char cmd_serve_help[] =
 	"  cert import   give NAME (mta-sts.DOMAIN) a certificate of your own: the PEM\n"
 	"                key and chain (leaf first); every replica serves it\n"
 	"  run           the policy host: HTTPS for every hosted domain (SNI selects the\n"
-	"                certificate, Host the domain), ACME http-01 on the HTTP port\n"
+	"                certificate, Host the domain), ACME http-01 on the HTTP port; and\n"
+	"                the ids: each served policy's id is published in the service zone\n"
+	"                by RFC 2136 updates signed with TSIG (--dns-server), or printed for\n"
+	"                you to publish and looked up until it is there (without it)\n"
 	"\n"
 	"Options:\n"
 	"      --store URL        the serve store (default $MTASTS_SERVE_STORE, else\n"
@@ -85,6 +92,12 @@ const char cmd_serve_help[] =
 	"                         (default 0.0.0.0:80)\n"
 	"      --user USER        run: the user to become once the ports are bound\n"
 	"      --refresh SECONDS  run: how often the store is read again (default 5)\n"
+	"      --dns-server ADDR@PORT  run: the service zone's primary, for updates\n"
+	"      --tsig-key-file FILE    run: its TSIG key, one line ALG:NAME:SECRET\n"
+	"      --propagation SECONDS  init: how long every replica takes to serve a change:\n"
+	"                         an id is announced only after it (default 30; longer\n"
+	"                         than every replica's --refresh)\n"
+	"      --ttl SECONDS      run: TTL of the published TXT records (default 300)\n"
 	"      --json             machine-readable output (docs/serve-json.md)\n"
 	"  -h, --help             show this help\n"
 	"\n"
@@ -110,6 +123,10 @@ enum {
 	OPT_HTTP,
 	OPT_USER,
 	OPT_REFRESH,
+	OPT_DNS_SERVER,
+	OPT_TSIG_KEY_FILE,
+	OPT_PROPAGATION,
+	OPT_TTL,
 };
 
 static const struct option serve_options[] = {
@@ -127,6 +144,10 @@ static const struct option serve_options[] = {
 	{"http", required_argument, NULL, OPT_HTTP},
 	{"user", required_argument, NULL, OPT_USER},
 	{"refresh", required_argument, NULL, OPT_REFRESH},
+	{"dns-server", required_argument, NULL, OPT_DNS_SERVER},
+	{"tsig-key-file", required_argument, NULL, OPT_TSIG_KEY_FILE},
+	{"propagation", required_argument, NULL, OPT_PROPAGATION},
+	{"ttl", required_argument, NULL, OPT_TTL},
 	CLI_NET_LONG_OPTIONS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -136,6 +157,7 @@ struct serve_args {
 	const char *cmd;
 	const char *store_url, *zone, *service, *rua, *mode, *max_age;
 	const char *key, *chain, *listen, *http, *user, *refresh;
+	const char *dns_server, *tsig_key_file, *propagation, *ttl;
 	const char *mx[SERVE_MX_ARGS_MAX]; /* as given, each maybe comma-separated */
 	size_t mx_count;
 	bool json;
@@ -184,6 +206,7 @@ static int fail(const struct serve_args *a, const struct mts_error *err)
 /* The service's settings; the zone and service are required. */
 struct serve_settings {
 	char zone[MTS_DNAME_MAX + 1], service[MTS_DNAME_MAX + 1], rua[1024];
+	struct mts_hosted_rules rules; /* propagation: the service's, from the store */
 };
 
 static int read_settings(const struct serve_args *a, struct serve_settings *s)
@@ -206,6 +229,17 @@ static int read_settings(const struct serve_args *a, struct serve_settings *s)
 					 &err);
 	if (rc < 0 && rc != MTS_ENOTFOUND)
 		return fail(a, &err);
+	char prop[16] = "";
+	rc = mts_serve_store_setting_get(a->store, MTS_SERVE_SETTING_PROPAGATION, prop,
+					 sizeof(prop), &err);
+	if (rc < 0 && rc != MTS_ENOTFOUND)
+		return fail(a, &err);
+	unsigned long v = MTS_HOSTED_PROPAGATION_DEFAULT;
+	if (rc == 0 && cli_parse_uint(prop, 1, 86400, &v) < 0) {
+		cli_error(a->cmd, "the store's propagation setting '%s' is not 1 to 86400", prop);
+		return CLI_EXIT_INCOMPLETE;
+	}
+	s->rules.propagation = (unsigned)v;
 	return 0;
 }
 
@@ -373,7 +407,7 @@ static json_t *domain_json(const struct mts_hosted_domain *d, const struct serve
 	if (mts_hosted_names(d->name, s->zone, &n, &err) < 0)
 		return NULL;
 	struct mts_hosted_action act;
-	mts_hosted_next(&d->state, now, NULL, &act);
+	mts_hosted_next(&d->state, now, &s->rules, &act);
 	json_t *mx = json_array();
 	for (size_t i = 0; mx && i < d->mx_count; i++)
 		json_array_append_new(mx, json_string(d->mx[i]));
@@ -486,16 +520,22 @@ static int serve_init(struct serve_args *a, int argc, char **argv)
 	if (rc)
 		return rc;
 	struct mts_error err = {0};
-	if (mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_ZONE, zone, &err) < 0 ||
+	unsigned long prop = MTS_HOSTED_PROPAGATION_DEFAULT;
+	if (a->propagation && cli_parse_uint(a->propagation, 1, 86400, &prop) < 0)
+		return cli_usage(a->cmd, "--propagation '%s': 1 to 86400 seconds", a->propagation);
+	char prop_text[16];
+	snprintf(prop_text, sizeof(prop_text), "%lu", prop);
+	if (mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_PROPAGATION, prop_text, &err) < 0 ||
+	    mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_ZONE, zone, &err) < 0 ||
 	    mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_SERVICE, service, &err) < 0 ||
 	    (a->rua && mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_RUA, a->rua, &err) < 0))
 		return fail(a, &err);
 	if (a->json)
-		cli_print_json(json_pack("{s:s,s:s,s:s?}", "zone", zone, "service", service, "rua",
-					 a->rua));
+		cli_print_json(json_pack("{s:s,s:s,s:s?,s:I}", "zone", zone, "service", service,
+					 "rua", a->rua, "propagation", (json_int_t)prop));
 	else
-		printf("serve: zone %s, service %s%s%s\n", zone, service, a->rua ? ", reports to " : "",
-		       a->rua ? a->rua : "");
+		printf("serve: zone %s, service %s%s%s, propagation %lu s\n", zone, service,
+		       a->rua ? ", reports to " : "", a->rua ? a->rua : "", prop);
 	return CLI_EXIT_OK;
 }
 
@@ -548,8 +588,8 @@ static int add_or_set(struct serve_args *a, int argc, char **argv, bool add)
 	mts_findings_init(&fs);
 	int changed = 0;
 	if (!rc) {
-		changed = mts_hosted_domain_set_policy(&d, mode, max_age, patterns, count, now, NULL,
-						       &fs, &err);
+		changed = mts_hosted_domain_set_policy(&d, mode, max_age, patterns, count, now,
+						       &s.rules, &fs, &err);
 		d.mx_auto = mx_auto;
 		if (changed < 0) {
 			cli_print_findings(stderr, &fs, "  ", cli_use_color(stderr));
@@ -601,7 +641,7 @@ static int domain_list(struct serve_args *a, int argc)
 		printf("%-32s %-8s %-10s %-34s %s\n", "DOMAIN", "MODE", "STATE", "ID", "NEXT");
 		for (size_t i = 0; i < n; i++) {
 			struct mts_hosted_action act;
-			mts_hosted_next(&all[i].state, now, NULL, &act);
+			mts_hosted_next(&all[i].state, now, &s.rules, &act);
 			printf("%-32s %-8s %-10s %-34s %s\n", all[i].name,
 			       mts_mode_name(all[i].mode), mts_hosted_phase_name(all[i].state.phase),
 			       all[i].state.served_id, mts_hosted_do_name(act.what));
@@ -641,25 +681,28 @@ static int domain_remove(struct serve_args *a, int argc, char **argv)
 	int rc = open_store(a);
 	if (rc)
 		return rc;
+	struct serve_settings s;
+	if ((rc = read_settings(a, &s)))
+		return rc;
 	struct mts_hosted_domain d;
 	struct mts_error err = {0};
 	if (mts_serve_store_get(a->store, name, &d, &err) < 0)
 		return fail(a, &err);
 	long long now = now_utc();
 	struct mts_hosted_event ev = {.type = MTS_HOSTED_EV_REMOVE};
-	if (mts_hosted_apply(&d.state, &ev, now, NULL) < 0) {
+	if (mts_hosted_apply(&d.state, &ev, now, &s.rules) < 0) {
 		mts_hosted_domain_clear(&d);
 		cli_error(a->cmd, "%s is removed already", name);
 		return CLI_EXIT_PROBLEM;
 	}
 	struct mts_hosted_action act;
-	mts_hosted_next(&d.state, now, NULL, &act);
+	mts_hosted_next(&d.state, now, &s.rules, &act);
 	int changed = 0;
 	if (act.what == MTS_HOSTED_DO_SERVE_NONE) {
 		/* Serve mode none now, with the patterns as they are. */
 		changed = mts_hosted_domain_set_policy(&d, MTS_MODE_NONE, 86400,
 						       (const char *const *)d.mx, d.mx_count, now,
-						       NULL, NULL, &err);
+						       &s.rules, NULL, &err);
 		if (changed < 0)
 			rc = fail(a, &err);
 	}
@@ -816,9 +859,29 @@ static int serve_run(struct serve_args *a, int argc)
 {
 	if (argc)
 		return cli_usage(a->cmd, "run takes options only");
-	unsigned long refresh = MTS_SERVE_HOST_REFRESH_DEFAULT;
+	unsigned long refresh = MTS_SERVE_HOST_REFRESH_DEFAULT, ttl = MTS_SERVE_IDS_TTL_DEFAULT;
 	if (a->refresh && cli_parse_uint(a->refresh, 1, 3600, &refresh) < 0)
 		return cli_usage(a->cmd, "--refresh '%s': 1 to 3600 seconds", a->refresh);
+	if (a->ttl && cli_parse_uint(a->ttl, 1, 86400, &ttl) < 0)
+		return cli_usage(a->cmd, "--ttl '%s': 1 to 86400 seconds", a->ttl);
+	if (!a->dns_server != !a->tsig_key_file)
+		return cli_usage(a->cmd, "--dns-server and --tsig-key-file go together");
+	struct mts_dns_update_key key = {0};
+	if (a->tsig_key_file) {
+		char *text = NULL;
+		size_t len;
+		struct mts_error kerr = {0};
+		int krc = cli_read_input(a->tsig_key_file, 4096, &text, &len, &kerr);
+		if (krc == 0) {
+			text[strcspn(text, "\r\n")] = '\0';
+			krc = mts_dns_update_key_parse(text, &key, &kerr);
+			memset(text, 0, len);
+		}
+		free(text);
+		if (krc < 0)
+			return cli_usage(a->cmd, "--tsig-key-file %s: %s", a->tsig_key_file,
+					 kerr.message);
+	}
 	int https_fd = -1, http_fd = -1, rc;
 	if ((rc = listen_on(a->cmd, a->listen ? a->listen : "0.0.0.0:443", &https_fd)))
 		return rc;
@@ -842,9 +905,40 @@ static int serve_run(struct serve_args *a, int argc)
 					.refresh = (unsigned)refresh,
 					.log = log_line};
 	struct mts_serve_host *h = base ? mts_serve_host_new(base, a->store, &o, &err) : NULL;
-	if (!h) {
-		cli_error(a->cmd, "%s", base ? err.message : "out of memory");
-		rc = CLI_EXIT_INCOMPLETE;
+	struct serve_settings settings;
+	struct mts_serve_ids *ids = NULL;
+	if (h && (rc = read_settings(a, &settings)) == 0 && settings.rules.propagation <= refresh) {
+		cli_error(a->cmd, "the service's propagation (%u s, serve init --propagation) must be "
+				  "longer than --refresh (%lu s): an id is announced only once every "
+				  "replica serves its policy",
+			  settings.rules.propagation, refresh);
+		rc = CLI_EXIT_USAGE;
+	}
+	if (h && rc == 0) {
+		struct mts_serve_ids_opts io = {
+			.zone = settings.zone,
+			.print = !a->dns_server,
+			.server = a->dns_server,
+			.key = a->dns_server ? &key : NULL,
+			.resolver = a->net.resolver,
+			.interval = (unsigned)refresh,
+			.ttl = (uint32_t)ttl,
+			.rules = settings.rules,
+			.log = log_line,
+		};
+		if (!(ids = mts_serve_ids_new(base, a->store, &io, &err))) {
+			mts_serve_host_free(h);
+			h = NULL;
+		}
+	}
+	mts_dns_update_key_clear(&key);
+	if (!h || rc) {
+		mts_serve_host_free(h);
+		h = NULL;
+		if (!rc) {
+			cli_error(a->cmd, "%s", base ? err.message : "out of memory");
+			rc = CLI_EXIT_INCOMPLETE;
+		}
 	} else {
 		https_fd = http_fd = -1; /* the host's now */
 		struct event *sigs[3] = {
@@ -856,12 +950,14 @@ static int serve_run(struct serve_args *a, int argc)
 			if (sigs[i])
 				event_add(sigs[i], NULL);
 		signal(SIGPIPE, SIG_IGN);
+		mts_serve_ids_round(ids);
 		event_base_dispatch(base);
 		for (int i = 0; i < 3; i++)
 			if (sigs[i])
 				event_free(sigs[i]);
 		log_line(LOG_INFO, "event=stopped", NULL);
 	}
+	mts_serve_ids_free(ids);
 	mts_serve_host_free(h);
 	if (base)
 		event_base_free(base);
@@ -904,6 +1000,10 @@ int cmd_serve(int argc, char **argv)
 		case OPT_HTTP: a.http = optarg; break;
 		case OPT_USER: a.user = optarg; break;
 		case OPT_REFRESH: a.refresh = optarg; break;
+		case OPT_DNS_SERVER: a.dns_server = optarg; break;
+		case OPT_TSIG_KEY_FILE: a.tsig_key_file = optarg; break;
+		case OPT_PROPAGATION: a.propagation = optarg; break;
+		case OPT_TTL: a.ttl = optarg; break;
 		case OPT_MX:
 			if (a.mx_count == SERVE_MX_ARGS_MAX) {
 				rc = cli_usage(a.cmd, "--mx: at most %d", SERVE_MX_ARGS_MAX);

@@ -27,7 +27,12 @@ struct mts_serve_ids {
 	struct mts_serve_ids_opts opts;
 	char zone[MTS_DNAME_MAX + 1], server[96], resolver[96];
 	struct mts_dns_update_key key;
-	struct mts_dns *dns; /* print mode */
+	struct mts_dns *dns; /* print mode: made anew each round, so no answer is cached */
+	struct printed {
+		char name[MTS_DNAME_MAX + 1];
+		char id[MTS_STS_ID_MAX + 1];
+	} *printed; /* print mode: the change each domain was last told to the operator */
+	size_t printed_count;
 	struct event *timer;
 	struct job *jobs;
 	struct mts_serve_ids_stats stats;
@@ -45,6 +50,27 @@ static void say(struct mts_serve_ids *ids, int prio, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	ids->opts.log(prio, line, ids->opts.log_arg);
+}
+
+/* Print mode: has the operator been told this change already? Notes it. */
+static bool told(struct mts_serve_ids *ids, const char *name, const char *id)
+{
+	for (size_t i = 0; i < ids->printed_count; i++) {
+		if (strcmp(ids->printed[i].name, name) != 0)
+			continue;
+		if (strcmp(ids->printed[i].id, id) == 0)
+			return true;
+		snprintf(ids->printed[i].id, sizeof(ids->printed[i].id), "%s", id);
+		return false;
+	}
+	struct printed *g = realloc(ids->printed, (ids->printed_count + 1) * sizeof(*g));
+	if (!g)
+		return false;
+	ids->printed = g;
+	snprintf(g[ids->printed_count].name, sizeof(g->name), "%s", name);
+	snprintf(g[ids->printed_count].id, sizeof(g->id), "%s", id);
+	ids->printed_count++;
+	return false;
 }
 
 static long long now_utc(void)
@@ -212,11 +238,15 @@ static void start_exchange(struct mts_serve_ids *ids, struct mts_hosted_domain *
 	memcpy(j->name, d->name, sizeof(j->name));
 	snprintf(j->id, sizeof(j->id), "%s", id);
 	if (ids->opts.print) {
-		static char text[2048];
-		if (!busy(ids, d->name) && d->state.next_try <= now_utc() &&
-		    mts_dns_update_render(&c, MTS_DNS_UPDATE_NSUPDATE, text, sizeof(text), NULL) > 0)
+		char text[2048];
+		if (!told(ids, d->name, id) &&
+		    mts_dns_update_render(&c, MTS_DNS_UPDATE_NSUPDATE, text, sizeof(text), NULL) > 0) {
+			/* One line per event: the commands joined by "; ". */
+			for (char *p = text; (p = strchr(p, '\n'));)
+				*p = p[1] ? ';' : '\0';
 			say(ids, LOG_NOTICE, "event=publish_by_hand domain=%s nsupdate=\"%s\"",
 			    d->name, text);
+		}
 		j->query = mts_dns_lookup(ids->dns, target, MTS_DNS_TXT, on_lookup, j, &err);
 		if (!j->query) {
 			free(j);
@@ -313,6 +343,18 @@ static void step(struct mts_serve_ids *ids, struct mts_hosted_domain *d, long lo
 
 void mts_serve_ids_round(struct mts_serve_ids *ids)
 {
+	if (ids->opts.print && ids->stats.in_flight == 0) {
+		/* A fresh resolver: a record the operator just published must not
+		 * hide behind a cached "no such name" (the zone's negative TTL). */
+		struct mts_error derr = {0};
+		struct mts_dns_opts o = {.resolver = ids->opts.resolver,
+					 .timeout_ms = ids->opts.timeout_ms};
+		struct mts_dns *fresh = mts_dns_new(ids->base, &o, &derr);
+		if (fresh) {
+			mts_dns_free(ids->dns);
+			ids->dns = fresh;
+		}
+	}
 	struct mts_hosted_domain *all = NULL;
 	struct mts_serve_cert *certs = NULL;
 	size_t n = 0, nc = 0;
@@ -407,5 +449,6 @@ void mts_serve_ids_free(struct mts_serve_ids *ids)
 		event_free(ids->timer);
 	mts_dns_free(ids->dns);
 	mts_dns_update_key_clear(&ids->key);
+	free(ids->printed);
 	free(ids);
 }

@@ -73,6 +73,7 @@ void mts_serve_history_free(struct mts_serve_history *h, size_t count);
 #define MTS_SERVE_SETTING_ZONE "zone"       /* where the service publishes _mta-sts TXT */
 #define MTS_SERVE_SETTING_SERVICE "service" /* the name mta-sts.<domain> CNAMEs to */
 #define MTS_SERVE_SETTING_RUA "rua"         /* where hosted domains' TLS reports go */
+#define MTS_SERVE_SETTING_PROPAGATION "propagation" /* s every replica takes to serve a change */
 int mts_serve_store_setting_get(struct mts_serve_store *s, const char *key, char *out,
 				size_t cap, struct mts_error *err);
 int mts_serve_store_setting_set(struct mts_serve_store *s, const char *key, const char *value,

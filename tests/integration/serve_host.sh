@@ -11,6 +11,7 @@ set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
 . "$RIG_ENV"
 M=$MTASTS
+. "$MTASTS_SOURCE_DIR/tests/integration/serve_lib.bash"
 tmp=$(mktemp -d /tmp/mtasts-serve-host.XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
@@ -19,18 +20,6 @@ chmod 755 "$tmp"
 export MTASTS_SERVE_STORE=sqlite://$tmp/store/serve.db
 mkdir "$tmp/store"
 A=$RIG_PREFIX.40
-pki=$(dirname "$RIG_CA_FILE")/pki
-
-# cert NAME OUT: a leaf for NAME from the rig's intermediate, chain in OUT.chain
-cert() {
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$2.key" 2>/dev/null
-	openssl req -new -key "$2.key" -subj "/CN=$1" -out "$2.csr" 2>/dev/null
-	printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n%s\n%s\n' \
-		'extendedKeyUsage=serverAuth' "subjectAltName=DNS:$1" >"$2.ext"
-	openssl x509 -req -in "$2.csr" -CA "$pki/int.pem" -CAkey "$pki/int.key" \
-		-set_serial "0x$(openssl rand -hex 8)" -days 30 -extfile "$2.ext" -out "$2.pem" 2>/dev/null
-	cat "$2.pem" "$pki/int.pem" >"$2.chain"
-}
 get() { curl -sS --max-time 5 --cacert "$RIG_CA_FILE" --resolve "mta-sts.$1:443:$A" "${@:3}" \
 	"https://mta-sts.$1$2"; }
 code() { get "$1" "$2" -o /dev/null -w '%{http_code}' "${@:3}"; }
@@ -38,9 +27,9 @@ code() { get "$1" "$2" -o /dev/null -w '%{http_code}' "${@:3}"; }
 $M serve init --zone svc.test --service mta-sts.svc.test >/dev/null
 $M serve domain add one.test --mx mx.one.test >/dev/null
 $M serve domain add two.test --mx '*.mx.two.test' --mode enforce >/dev/null
-cert mta-sts.one.test "$tmp/one"
-cert mta-sts.two.test "$tmp/two"
-cert mta-sts.elsewhere.test "$tmp/else"
+serve_cert mta-sts.one.test "$tmp/one"
+serve_cert mta-sts.two.test "$tmp/two"
+serve_cert mta-sts.elsewhere.test "$tmp/else"
 out=$($M serve cert import mta-sts.one.test --key "$tmp/two.key" --chain "$tmp/one.chain" 2>&1); rc=$?
 t_eq "import: a key that does not match: usage" 2 "$rc"
 t_contains "import: says so" "does not match" "$out"
@@ -51,7 +40,7 @@ t_exit "import one" 0 $M serve cert import mta-sts.one.test --key "$tmp/one.key"
 t_exit "import two" 0 $M serve cert import MTA-STS.two.test --key "$tmp/two.key" --chain "$tmp/two.chain"
 
 chown -R nobody "$tmp/store"
-$M serve run --listen "$A:443" --http "$A:80" --refresh 1 --user nobody 2>"$tmp/serve.log" &
+$M serve run --listen "$A:443" --http "$A:80" --refresh 1 --resolver "$RIG_RESOLVER" --user nobody 2>"$tmp/serve.log" &
 pid=$!
 for _ in $(seq 50); do grep -q event=serving "$tmp/serve.log" && break; sleep 0.1; done
 t_contains "run: serving two tenants" "event=serving tenants=2 certificates=2" "$(cat "$tmp/serve.log")"
@@ -115,7 +104,7 @@ for _ in $(seq 30); do get one.test $P | grep -q 'mode: enforce' && { ok=1; brea
 t_eq "a new policy is served within the refresh" 1 "$ok"
 # A replaced certificate is picked up.
 old=$(openssl s_client -connect "$A:443" -servername mta-sts.one.test </dev/null 2>/dev/null | openssl x509 -noout -serial)
-cert mta-sts.one.test "$tmp/one2"
+serve_cert mta-sts.one.test "$tmp/one2"
 $M serve cert import mta-sts.one.test --key "$tmp/one2.key" --chain "$tmp/one2.chain" >/dev/null
 new=$old
 for _ in $(seq 40); do
