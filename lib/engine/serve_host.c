@@ -249,7 +249,12 @@ static int read_certs(struct mts_serve_host *h, struct mts_error *err)
 		}
 		h->certs = g;
 		g[h->cert_count++] = (struct cert){.name = name, .ctx = ctx, .not_after = c[i].not_after};
-		qsort(h->certs, h->cert_count, sizeof(*h->certs), by_cert);
+		/* Kept sorted for cert_find(): insertion sort of the new one. */
+		for (size_t k = h->cert_count - 1; k > 0 && by_cert(&g[k - 1], &g[k]) > 0; k--) {
+			struct cert t = g[k];
+			g[k] = g[k - 1];
+			g[k - 1] = t;
+		}
 	}
 	mts_serve_certs_free(c, n);
 	/* updated_at has a resolution of a second: read that second again. */

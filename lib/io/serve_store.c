@@ -41,6 +41,10 @@ static const char *const migrations[] = {
 	"CREATE TABLE serve_challenges ("
 	" token TEXT PRIMARY KEY, key_authorization TEXT NOT NULL, name TEXT NOT NULL,"
 	" expires_at INTEGER NOT NULL);",
+	"CREATE TABLE serve_acme ("
+	" name TEXT PRIMARY KEY, last_try INTEGER NOT NULL, failures INTEGER NOT NULL,"
+	" last_error TEXT NOT NULL, claimed_until INTEGER NOT NULL, owner TEXT NOT NULL,"
+	" ord BLOB);",
 };
 
 #define COLUMNS                                                                             \
@@ -670,4 +674,89 @@ long long mts_serve_store_data_version(struct mts_serve_store *s)
 		v = (sqlite3_column_int64(st, 0) << 32) + (long long)sqlite3_total_changes(s->db);
 	sqlite3_finalize(st);
 	return v;
+}
+
+int mts_serve_store_acme_get(struct mts_serve_store *s, const char *name,
+			     struct mts_serve_acme_state *out, struct mts_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT last_try, failures, last_error, claimed_until, owner, ord"
+			       " FROM serve_acme WHERE name = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return mts_sqlite_error(s->db, err, "acme state");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int step = sqlite3_step(st), rc = 0;
+	if (step == SQLITE_ROW) {
+		out->last_try = sqlite3_column_int64(st, 0);
+		out->failures = (unsigned)sqlite3_column_int64(st, 1);
+		copy_text(out->last_error, sizeof(out->last_error), sqlite3_column_text(st, 2));
+		out->claimed_until = sqlite3_column_int64(st, 3);
+		copy_text(out->owner, sizeof(out->owner), sqlite3_column_text(st, 4));
+		/* An order saved by a build with another layout is not resumed. */
+		if (sqlite3_column_bytes(st, 5) == (int)sizeof(out->order)) {
+			memcpy(&out->order, sqlite3_column_blob(st, 5), sizeof(out->order));
+			out->has_order = true;
+		}
+	} else if (step != SQLITE_DONE) {
+		rc = mts_sqlite_error(s->db, err, "acme state");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int mts_serve_store_acme_claim(struct mts_serve_store *s, const char *name, const char *owner,
+			       long long until, long long now, struct mts_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = mts_sqlite_exec(s->db, "BEGIN IMMEDIATE", err);
+	if (rc)
+		return rc;
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO serve_acme VALUES (?1, 0, 0, '', ?2, ?3, NULL)"
+			       " ON CONFLICT (name) DO UPDATE SET claimed_until = ?2, owner = ?3"
+			       " WHERE claimed_until < ?4 OR owner = ?3",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, until) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, now) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		rc = mts_sqlite_error(s->db, err, "acme claim");
+	else if (sqlite3_changes(s->db) == 0)
+		rc = MTS_ECONFLICT; /* another replica holds it */
+	sqlite3_finalize(st);
+	if (rc) {
+		mts_sqlite_exec(s->db, "ROLLBACK", NULL);
+		return rc;
+	}
+	return mts_sqlite_exec(s->db, "COMMIT", err);
+}
+
+int mts_serve_store_acme_put(struct mts_serve_store *s, const struct mts_serve_acme_state *a,
+			     struct mts_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO serve_acme VALUES (?,?,?,?,?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = mts_sqlite_error(s->db, err, "acme state");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, a->last_try);
+	sqlite3_bind_int64(st, 3, a->failures);
+	sqlite3_bind_text(st, 4, a->last_error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, a->claimed_until);
+	sqlite3_bind_text(st, 6, a->owner, -1, SQLITE_STATIC);
+	if (a->has_order)
+		sqlite3_bind_blob(st, 7, &a->order, (int)sizeof(a->order), SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 7);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = mts_sqlite_error(s->db, err, "acme state");
+out:
+	sqlite3_finalize(st);
+	return rc;
 }

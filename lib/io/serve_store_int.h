@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "core/hosted_int.h"
+#include "io/acme_int.h"
 #include "mtasts/error.h"
 
 #define MTS_SERVE_STORE_ENV "MTASTS_SERVE_STORE"
@@ -106,5 +107,29 @@ int mts_serve_store_challenge_put(struct mts_serve_store *s, const char *token,
 				  long long expires_at, struct mts_error *err);
 int mts_serve_store_challenge_get(struct mts_serve_store *s, const char *token, long long now,
 				  char *out, size_t cap, struct mts_error *err);
+
+/* One policy host name's certificate orders (serve_acme): the backoff of
+ * its tries, the replica that holds it now, and the order in progress so
+ * that another replica can resume it. The order holds the new
+ * certificate's key: the store is as secret as the certificates. */
+struct mts_serve_acme_state {
+	char name[MTS_DNAME_MAX + 1];
+	long long last_try;
+	unsigned failures;
+	char last_error[256];
+	long long claimed_until; /* a replica works on it until then */
+	char owner[64];
+	bool has_order;
+	struct mts_acme_order order;
+};
+/* name's state (zeroed with the name when there is none yet). */
+int mts_serve_store_acme_get(struct mts_serve_store *s, const char *name,
+			     struct mts_serve_acme_state *out, struct mts_error *err);
+/* Take name for owner until `until`, unless another owner holds it past
+ * now: 0, or MTS_ECONFLICT. */
+int mts_serve_store_acme_claim(struct mts_serve_store *s, const char *name, const char *owner,
+			       long long until, long long now, struct mts_error *err);
+int mts_serve_store_acme_put(struct mts_serve_store *s, const struct mts_serve_acme_state *a,
+			     struct mts_error *err);
 
 #endif
