@@ -9,7 +9,7 @@
  *    key. Pure apart from mts_resolver_config_load(), which reads a file.
  *  - the answers (resolver_answer.c): what Postfix is told for a discovery
  *    result under a zone's settings. Pure; documented in docs/resolver.md.
- *  - the server (resolver.c, resolver_ctl.c, resolver_metrics.c):
+ *  - the server (resolver.c and the parts listed in resolver_int.h):
  *    listeners, connections, pipelined requests answered in order, an
  *    answer cache (cache_grace), proactive refresh over the whole policy
  *    cache, a control socket, a metrics endpoint, graceful shutdown. Does
