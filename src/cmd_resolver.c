@@ -23,6 +23,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "mtasts/fdlimit.h"
 #include "mtasts/netstring.h"
 #include "mtasts/resolver.h"
 
@@ -183,6 +184,9 @@ static int run_daemon(const struct resolver_args *a)
 	if (st.syslog)
 		openlog("mtasts-resolver", LOG_PID | LOG_NDELAY, LOG_MAIL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Clients are capped by what the open-files limit allows (resolver.c):
+	 * the usual soft limit of 1024 would hold back a busy Postfix. */
+	(void)mts_fdlimit_raise();
 	int rc = CLI_EXIT_INCOMPLETE;
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
 	bool pid_written = false;

@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 
 #include "mtasts/cache.h"
+#include "mtasts/fdlimit.h"
 #include "mtasts/text.h"
 #include "resolver_int.h"
 
@@ -33,6 +34,112 @@ void resolver_log(struct mts_resolver *r, int prio, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	r->opts.log(prio, msg, r->opts.log_arg);
+}
+
+void resolver_log_limited(struct mts_resolver *r, struct resolver_ratelog *rl, int prio,
+			  const char *fmt, ...)
+{
+	double now = resolver_monotonic();
+	if (rl->last != 0 && now - rl->last < RESOLVER_LOG_EVERY) {
+		rl->since++;
+		return;
+	}
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (rl->since)
+		resolver_log(r, prio, "%s (%llu more times in the last %d s)", msg, rl->since,
+			     RESOLVER_LOG_EVERY);
+	else
+		resolver_log(r, prio, "%s", msg);
+	rl->last = now;
+	rl->since = 0;
+}
+
+/* ---- descriptors ---------------------------------------------------------
+ * The soft RLIMIT_NOFILE (which the program raises to the hard limit) sets
+ * the connection caps; at a cap, or while accept() fails, the listeners
+ * are disabled rather than left readable, which would spin the loop. A
+ * lookup starts only with descriptors to spare: libunbound's worker, made
+ * at the first lookup, ends the process when it cannot get any. */
+
+void resolver_listeners_update(struct mts_resolver *r)
+{
+	struct resolver_listener *all[] = {&r->sm, &r->ctl, &r->metrics};
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		struct resolver_listener *l = all[i];
+		if (!l->ev)
+			continue;
+		bool want = r->serving && !r->shutting_down && !r->accept_paused &&
+			    l->conns < l->max;
+		if (want == l->enabled)
+			continue;
+		if (want)
+			evconnlistener_enable(l->ev);
+		else
+			evconnlistener_disable(l->ev);
+		l->enabled = want;
+	}
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct mts_resolver *r = arg;
+	r->accept_paused = false;
+	resolver_listeners_update(r);
+}
+
+void resolver_on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct mts_resolver *r = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	resolver_log_limited(r, &r->accept_log, LOG_WARNING,
+			     "accept: %s (%zu clients); not accepting for %d ms",
+			     evutil_socket_error_to_string(e), r->conn_count,
+			     RESOLVER_ACCEPT_PAUSE_MS);
+	if (!r->accept_pause)
+		r->accept_pause = evtimer_new(r->base, on_accept_resume, r);
+	struct timeval tv = {0, RESOLVER_ACCEPT_PAUSE_MS * 1000};
+	if (!r->accept_pause || evtimer_add(r->accept_pause, &tv) < 0)
+		return; /* no timer: better to keep accepting than to stop for good */
+	r->accept_paused = true;
+	resolver_listeners_update(r);
+}
+
+bool resolver_fds_for_lookup(struct mts_resolver *r)
+{
+	if (mts_fdlimit_available(RESOLVER_FD_LOOKUP))
+		return true;
+	resolver_log_limited(r, &r->fd_log, LOG_WARNING,
+			     "out of file descriptors (%zu clients): lookups answer TEMP",
+			     r->conn_count);
+	return false;
+}
+
+/* What the open-files limit leaves for clients, after what is open now
+ * (listeners, cache, DNS and HTTPS contexts) and the lookups' reserve. */
+static void set_caps(struct mts_resolver *r)
+{
+	long limit = mts_fdlimit_current();
+	if (limit < 0)
+		limit = 1024;
+	long open = mts_fdlimit_open_count(limit);
+	long reserve = limit / 8 > RESOLVER_FD_RESERVE_MIN ? limit / 8 : RESOLVER_FD_RESERVE_MIN;
+	long budget = limit - open - reserve;
+	size_t side = budget / 8 > RESOLVER_CTL_CONNECTIONS ? RESOLVER_CTL_CONNECTIONS
+			: budget / 8 > 1			 ? (size_t)(budget / 8)
+								 : 1;
+	r->ctl.max = r->ctl.ev ? side : 0;
+	r->metrics.max = r->metrics.ev ? side : 0;
+	budget -= (long)(r->ctl.max + r->metrics.max);
+	r->sm.max = budget < 1				  ? 1
+		    : budget > MTS_RESOLVER_CONNECTIONS_MAX ? MTS_RESOLVER_CONNECTIONS_MAX
+							    : (size_t)budget;
+	resolver_log(r, budget < 1 ? LOG_WARNING : LOG_INFO,
+		     "clients: at most %zu (open files limit %ld, %ld open, %ld kept for lookups)",
+		     r->sm.max, limit, open, reserve);
 }
 
 long long resolver_now(struct mts_resolver *r)
@@ -103,9 +210,9 @@ int mts_resolver_start(struct mts_resolver *r, struct mts_error *err)
 	}
 	char where[128];
 	resolver_listener_describe(r, where, sizeof(where));
-	evconnlistener_enable(r->listener);
-	if (r->control)
-		evconnlistener_enable(r->control);
+	set_caps(r);
+	r->serving = true;
+	resolver_listeners_update(r);
 	char shown[sizeof(url)];
 	resolver_log(r, LOG_INFO, "listening on %s cache=%s%s%s", where,
 		     mts_redact_url(url, shown, sizeof(shown)),
@@ -171,13 +278,13 @@ void mts_resolver_shutdown(struct mts_resolver *r)
 		return;
 	r->shutting_down = true;
 	resolver_log(r, LOG_NOTICE, "shutting down: %zu clients", r->conn_count);
-	if (r->listener) {
-		evconnlistener_free(r->listener);
-		r->listener = NULL;
+	if (r->sm.ev) {
+		evconnlistener_free(r->sm.ev);
+		r->sm.ev = NULL;
 	}
-	if (r->control) {
-		evconnlistener_free(r->control);
-		r->control = NULL;
+	if (r->ctl.ev) {
+		evconnlistener_free(r->ctl.ev);
+		r->ctl.ev = NULL;
 	}
 	if (r->proactive_timer) {
 		event_free(r->proactive_timer);
@@ -213,12 +320,16 @@ void mts_resolver_free(struct mts_resolver *r)
 {
 	if (!r)
 		return;
+	r->serving = false; /* no listener is enabled again */
 	while (r->conns)
 		resolver_conn_free(r->conns);
-	if (r->listener)
-		evconnlistener_free(r->listener);
-	if (r->control)
-		evconnlistener_free(r->control);
+	if (r->sm.ev)
+		evconnlistener_free(r->sm.ev);
+	if (r->ctl.ev)
+		evconnlistener_free(r->ctl.ev);
+	r->sm.ev = r->ctl.ev = NULL;
+	if (r->accept_pause)
+		event_free(r->accept_pause);
 	resolver_metrics_close(r);
 	if (r->shutdown_timer)
 		event_free(r->shutdown_timer);

@@ -441,6 +441,8 @@ void resolver_conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	r->conn_count--;
+	if (c->from->conns-- >= c->from->max)
+		resolver_listeners_update(r);
 	conn_release(c);
 	resolver_maybe_finish_shutdown(r);
 }
@@ -452,9 +454,10 @@ void resolver_conn_set_idle(struct mts_resolver *r, struct conn *c)
 	evtimer_add(c->ev_idle, &idle);
 }
 
-void resolver_accept(struct mts_resolver *r, evutil_socket_t fd, const struct conn_ops *ops)
+void resolver_accept(struct mts_resolver *r, evutil_socket_t fd, const struct conn_ops *ops,
+		     struct resolver_listener *from)
 {
-	if (r->conn_count >= MTS_RESOLVER_CONNECTIONS_MAX || r->shutting_down) {
+	if (from->conns >= from->max || r->shutting_down) { /* the listener is being disabled */
 		resolver_log(r, LOG_WARNING, "refusing a client: %zu connections", r->conn_count);
 		evutil_closesocket(fd);
 		return;
@@ -467,6 +470,7 @@ void resolver_accept(struct mts_resolver *r, evutil_socket_t fd, const struct co
 	c->r = r;
 	c->fd = fd;
 	c->ops = ops;
+	c->from = from;
 	c->in_cap = ops->max_request(r) + MTS_NETSTRING_LEN_DIGITS + 2;
 	c->in = malloc(c->in_cap);
 	c->out = evbuffer_new();
@@ -484,6 +488,8 @@ void resolver_accept(struct mts_resolver *r, evutil_socket_t fd, const struct co
 		r->conns->prev = c;
 	r->conns = c;
 	r->conn_count++;
+	if (++from->conns >= from->max)
+		resolver_listeners_update(r);
 	resolver_conn_set_idle(r, c);
 	event_add(c->ev_read, NULL);
 }
@@ -491,7 +497,8 @@ void resolver_accept(struct mts_resolver *r, evutil_socket_t fd, const struct co
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
 		      void *arg)
 {
-	resolver_accept(arg, fd, &socketmap_ops);
+	struct mts_resolver *r = arg;
+	resolver_accept(r, fd, &socketmap_ops, &r->sm);
 }
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -520,6 +527,7 @@ struct evconnlistener *resolver_listen_unix(struct mts_resolver *r, const char *
 		mts_error_set(err, MTS_EIO, "cannot listen on %s: %s", path, strerror(errno));
 		return NULL;
 	}
+	evconnlistener_set_error_cb(l, resolver_on_accept_error);
 	if (mode >= 0 && chmod(path, (mode_t)mode) < 0) {
 		mts_error_set(err, MTS_EIO, "chmod %s: %s", path, strerror(errno));
 		evconnlistener_free(l);
@@ -550,6 +558,8 @@ static struct evconnlistener *listen_tcp(struct mts_resolver *r, struct mts_erro
 	if (!l)
 		mts_error_set(err, MTS_EIO, "cannot listen on %s port %u: %s", r->cfg.host,
 			      r->cfg.port, strerror(errno));
+	else
+		evconnlistener_set_error_cb(l, resolver_on_accept_error);
 	freeaddrinfo(ai);
 	return l;
 }
@@ -557,13 +567,13 @@ static struct evconnlistener *listen_tcp(struct mts_resolver *r, struct mts_erro
 int resolver_listen(struct mts_resolver *r, struct mts_error *err)
 {
 	if (r->cfg.path[0]) {
-		r->listener = resolver_listen_unix(r, r->cfg.path, r->cfg.mode, on_accept, err);
-		if (r->listener)
+		r->sm.ev = resolver_listen_unix(r, r->cfg.path, r->cfg.mode, on_accept, err);
+		if (r->sm.ev)
 			snprintf(r->unix_path, sizeof(r->unix_path), "%s", r->cfg.path);
 	} else {
-		r->listener = listen_tcp(r, err);
+		r->sm.ev = listen_tcp(r, err);
 	}
-	return r->listener ? 0 : (err ? err->code : MTS_EIO);
+	return r->sm.ev ? 0 : (err ? err->code : MTS_EIO);
 }
 
 void resolver_listener_describe(struct mts_resolver *r, char *out, size_t cap)
@@ -576,7 +586,7 @@ void resolver_listener_describe(struct mts_resolver *r, char *out, size_t cap)
 	socklen_t len = sizeof(ss);
 	char addr[INET6_ADDRSTRLEN] = "?";
 	snprintf(out, cap, "?");
-	if (getsockname(evconnlistener_get_fd(r->listener), (struct sockaddr *)&ss, &len) < 0)
+	if (getsockname(evconnlistener_get_fd(r->sm.ev), (struct sockaddr *)&ss, &len) < 0)
 		return;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;

@@ -376,13 +376,14 @@ static const struct conn_ops ctl_ops = {
 static void on_accept_control(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			      int len, void *arg)
 {
-	resolver_accept(arg, fd, &ctl_ops);
+	struct mts_resolver *r = arg;
+	resolver_accept(r, fd, &ctl_ops, &r->ctl);
 }
 
 int resolver_ctl_listen(struct mts_resolver *r, struct mts_error *err)
 {
-	r->control = resolver_listen_unix(r, r->cfg.control_path, 0600, on_accept_control, err);
-	if (!r->control)
+	r->ctl.ev = resolver_listen_unix(r, r->cfg.control_path, 0600, on_accept_control, err);
+	if (!r->ctl.ev)
 		return err ? err->code : MTS_EIO;
 	snprintf(r->control_path, sizeof(r->control_path), "%s", r->cfg.control_path);
 	return 0;

@@ -31,6 +31,15 @@
 #define ANSWER_BUCKETS 16384
 #define DANE_MX_MAX 8              /* MX hosts checked for TLSA */
 #define RESOLVER_WAIT_BUCKETS 11   /* bounds of the wait histogram (resolver_metrics.c) */
+/* Descriptors: the connection caps are what the open-files limit leaves
+ * after what is open at start and a reserve for the lookups (DNS sockets,
+ * libunbound's worker, HTTPS connections) and the cache. */
+#define RESOLVER_FD_RESERVE_MIN 16     /* or an eighth of the limit, if more */
+#define RESOLVER_FD_LOOKUP 8           /* free descriptors a lookup needs to start */
+#define RESOLVER_CTL_CONNECTIONS 8     /* control clients at once */
+#define RESOLVER_METRICS_CONNECTIONS 8 /* metrics clients at once */
+#define RESOLVER_ACCEPT_PAUSE_MS 100   /* no accepting after accept() failed (EMFILE) */
+#define RESOLVER_LOG_EVERY 10          /* s between two lines about the same trouble */
 
 /* One allocation per answer, sized by what it holds: the key
  * "zone '\t' domain", a NUL, the answer text, a NUL. */
@@ -47,7 +56,24 @@ struct answer {
 };
 
 struct conn;
+struct metrics_conn;
 struct request;
+
+/* A listener and the connections it let in, up to its cap: at the cap it
+ * stops accepting (the kernel's backlog holds the next clients) until one
+ * closes. */
+struct resolver_listener {
+	struct evconnlistener *ev;
+	size_t conns, max;
+	bool enabled;
+};
+
+/* A line about a trouble that may repeat at every turn of the loop: logged
+ * at most every RESOLVER_LOG_EVERY s, with how often it happened between. */
+struct resolver_ratelog {
+	double last;                 /* monotonic s; 0 = never */
+	unsigned long long since;    /* occurrences not logged */
+};
 
 /* What a connection's requests mean and how they are answered: the
  * socketmap (resolver_conn.c) or the control socket (resolver_ctl.c). */
@@ -88,6 +114,7 @@ struct request {
 struct conn {
 	struct mts_resolver *r;
 	const struct conn_ops *ops;
+	struct resolver_listener *from;
 	struct conn *prev, *next;
 	evutil_socket_t fd;
 	struct event *ev_read, *ev_write, *ev_idle;
@@ -113,7 +140,10 @@ struct mts_resolver {
 	struct event_base *base;
 	struct mts_resolver_config cfg;
 	struct mts_resolver_opts opts;
-	struct evconnlistener *listener, *control;
+	struct resolver_listener sm, ctl, metrics; /* socketmap, control, metrics */
+	bool serving, accept_paused; /* started; accepting paused after an error */
+	struct event *accept_pause;
+	struct resolver_ratelog accept_log, fd_log;
 	char unix_path[108], control_path[108]; /* to unlink at the end */
 	struct mts_cache *cache;
 	struct mts_discovery_net *net;
@@ -142,14 +172,22 @@ struct mts_resolver {
 	unsigned long long fetches[MTS_OUTCOME_DNS_ERROR + 1];  /* ... that fetched */
 	unsigned long long wait_counts[RESOLVER_WAIT_BUCKETS + 1];
 	double wait_sum;
-	struct evhttp *http;
-	struct evhttp_bound_socket *http_socket;
+	struct metrics_conn *metrics_conns;
 };
 
 /* resolver.c */
 void resolver_log(struct mts_resolver *r, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Log unless the same trouble was logged less than RESOLVER_LOG_EVERY s ago. */
+void resolver_log_limited(struct mts_resolver *r, struct resolver_ratelog *rl, int prio,
+			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 long long resolver_now(struct mts_resolver *r);
+/* Enable or disable each listener after its count, pause or shutdown changed. */
+void resolver_listeners_update(struct mts_resolver *r);
+/* Set as every listener's error callback: accept() failed (EMFILE...). */
+void resolver_on_accept_error(struct evconnlistener *l, void *arg);
+/* False (logged) when a lookup could not get the descriptors it needs. */
+bool resolver_fds_for_lookup(struct mts_resolver *r);
 
 /* resolver_conn.c */
 double resolver_monotonic(void);
@@ -158,8 +196,9 @@ void resolver_listener_describe(struct mts_resolver *r, char *out, size_t cap);
 /* A Unix socket listener (disabled until the server starts), of mode >= 0. */
 struct evconnlistener *resolver_listen_unix(struct mts_resolver *r, const char *path, int mode,
 					    evconnlistener_cb cb, struct mts_error *err);
-/* A new connection on fd, served with ops. */
-void resolver_accept(struct mts_resolver *r, evutil_socket_t fd, const struct conn_ops *ops);
+/* A new connection on fd from the listener from, served with ops. */
+void resolver_accept(struct mts_resolver *r, evutil_socket_t fd, const struct conn_ops *ops,
+		     struct resolver_listener *from);
 void resolver_conn_free(struct conn *c);
 void resolver_conn_set_idle(struct mts_resolver *r, struct conn *c);
 void resolver_maybe_finish_shutdown(struct mts_resolver *r);

@@ -124,6 +124,11 @@ void resolver_start_sts(struct request *q)
 void resolver_start_lookup(struct request *q)
 {
 	struct mts_resolver *r = q->conn->r;
+	if (!resolver_fds_for_lookup(r)) {
+		const char *text = "TEMP out of file descriptors";
+		q->conn->ops->result(q, NULL, text, strlen(text), MTS_ANSWER_TEMP);
+		return;
+	}
 	struct timeval tv = {.tv_sec = q->zone.timeout};
 	q->timer = evtimer_new(r->base, on_timeout, q);
 	if (q->timer)
@@ -242,7 +247,7 @@ static void refresh_next(struct mts_resolver *r)
 {
 	while (r->refresh_taken < r->refresh_queued &&
 	       r->refresh_running < r->cfg.proactive_concurrency && !r->shutting_down) {
-		struct refresh *job = calloc(1, sizeof(*job));
+		struct refresh *job = resolver_fds_for_lookup(r) ? calloc(1, sizeof(*job)) : NULL;
 		if (!job) { /* drop this batch rather than stall the round */
 			r->refresh_taken = r->refresh_queued;
 			break;
