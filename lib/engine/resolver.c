@@ -177,7 +177,21 @@ int mts_resolver_start(struct mts_resolver *r, struct mts_error *err)
 	char url[MTS_RESOLVER_PATH_MAX + 16];
 	if (mts_resolver_cache_url(&r->cfg, url, sizeof(url), err) < 0)
 		return err ? err->code : MTS_EUSAGE;
-	r->cache = mts_cache_open(url, err);
+	if (r->cfg.cache_type == MTS_RESOLVER_CACHE_SQLITE) {
+		/* A damaged file must not keep the daemon from serving: it is
+		 * moved aside, and policies are fetched again. */
+		char moved[MTS_RESOLVER_PATH_MAX + 32], why[MTS_ERROR_MSG_MAX];
+		r->cache = mts_cache_sqlite_open_recover(r->cfg.cache_filename, resolver_now(r),
+							 moved, sizeof(moved), why, sizeof(why),
+							 err);
+		if (r->cache && moved[0])
+			resolver_log(r, LOG_ERR,
+				     "the sqlite cache was damaged (%s): moved to %s, starting with "
+				     "an empty cache",
+				     why, moved);
+	} else {
+		r->cache = mts_cache_open(url, err);
+	}
 	if (!r->cache)
 		return err ? err->code : MTS_ESTORE;
 	unsigned timeout = r->cfg.default_zone.timeout;

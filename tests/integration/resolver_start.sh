@@ -1,0 +1,79 @@
+#!/bin/bash
+# resolver_start.sh - what `mtasts resolver` meets at start (issue #13): a
+# damaged SQLite cache file is moved aside and the daemon starts with an
+# empty cache.
+# Needs RIG_ENV and MTASTS.
+set -u
+. "$MTASTS_SOURCE_DIR/tests/lib.sh"
+. "$MTASTS_SOURCE_DIR/tests/integration/resolver_lib.bash"
+. "$RIG_ENV"
+M=$MTASTS
+tmp=$(mktemp -d /tmp/mtasts-resolver-start.XXXXXX)
+chmod 755 "$tmp"
+pid=
+stop_daemon() {
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	local rc=0
+	wait "$pid" || rc=$?
+	pid=
+	return $rc
+}
+trap 'stop_daemon; rm -rf "$tmp"' EXIT
+PF=(-c "$RIG_DIR/postfix/etc")
+E="secure match=valid.mx.test servername=hostname"
+
+cat >"$tmp/sqlite.yml" <<EOF
+host: 127.0.0.1
+port: 0
+cache:
+  type: sqlite
+  options:
+    filename: $tmp/cache.db
+dns_resolver: $RIG_RESOLVER
+ca_file: $RIG_CA_FILE
+EOF
+start() { # CONFIG
+	resolver_start "$1" "$tmp/log" 2>&1
+	local rc=$?
+	pid=$RESOLVER_PID
+	SM="socketmap:inet:127.0.0.1:$RESOLVER_PORT:postfix"
+	return $rc
+}
+ask() { timeout 10 postmap "${PF[@]}" -q "$1" "$SM" 2>&1; }
+
+# 1. A damaged SQLite cache.
+start "$tmp/sqlite.yml" || t_fail "sqlite: the daemon starts"
+t_eq "sqlite: answers" "$E" "$(ask good-enforce.test)"
+stop_daemon
+# Enough rows for many pages, so that cutting the file loses some.
+sqlite3 "$tmp/cache.db" "with recursive n(i) as (select 1 union all select i + 1 from n where i < 3000)
+	insert into sts_policy (domain, policy, last_attempt) select 'pad' || i || '.example', randomblob(200), 1 from n;
+	pragma wal_checkpoint(truncate);" >/dev/null
+size=$(stat -c %s "$tmp/cache.db")
+truncate -s $((size / 2)) "$tmp/cache.db"
+if start "$tmp/sqlite.yml"; then
+	t_ok "truncated sqlite cache: the daemon starts"
+else
+	t_fail "truncated sqlite cache: the daemon starts" "$(cat "$tmp/log")"
+fi
+t_contains "truncated sqlite cache: logged" "the sqlite cache was damaged" "$(cat "$tmp/log")"
+aside=$(ls "$tmp"/cache.db.corrupt-* 2>/dev/null | head -1)
+[ -n "$aside" ] && [ "$(stat -c %s "$aside")" = $((size / 2)) ] && t_ok "truncated sqlite cache: moved aside ($(basename "$aside"))" ||
+	t_fail "truncated sqlite cache: moved aside" "$(ls -l "$tmp")"
+t_contains "truncated sqlite cache: the log names where" "moved to $aside" "$(cat "$tmp/log")"
+t_eq "truncated sqlite cache: answers" "$E" "$(ask good-enforce.test)"
+t_eq "truncated sqlite cache: a new cache, with only the new answer" "good-enforce.test" \
+	"$(sqlite3 "$tmp/cache.db" "select domain from sts_policy")"
+stop_daemon
+rm -f "$tmp"/cache.db*
+printf 'this file is not an SQLite database, whatever its name says\n%.0s' $(seq 100) >"$tmp/cache.db"
+if start "$tmp/sqlite.yml"; then
+	t_ok "a file that is not SQLite: the daemon starts"
+else
+	t_fail "a file that is not SQLite: the daemon starts" "$(cat "$tmp/log")"
+fi
+t_contains "a file that is not SQLite: logged" "file is not a database" "$(cat "$tmp/log")"
+t_eq "a file that is not SQLite: answers" "$E" "$(ask good-enforce.test)"
+stop_daemon
+t_done
