@@ -29,6 +29,7 @@ struct event_base;
 struct mts_resolver;
 
 #define MTS_RESOLVER_CONFIG_MAX_BYTES (1024 * 1024) /* the YAML file */
+#define MTS_RESOLVER_CONFIG_MAX_DEPTH 32 /* nested collections in it */
 #define MTS_RESOLVER_ZONES_MAX 64
 #define MTS_RESOLVER_NAME_MAX 63          /* zone (socketmap map) names */
 #define MTS_RESOLVER_PATH_MAX 1024

@@ -1,7 +1,8 @@
 #!/bin/bash
-# resolver_start.sh - what `mtasts resolver` meets at start (issue #13): a
-# damaged SQLite cache file is moved aside and the daemon starts with an
-# empty cache.
+# resolver_start.sh - what `mtasts resolver` meets at start and reload
+# (issue #13): a damaged SQLite cache file is moved aside and the daemon
+# starts with an empty cache; a configuration nested 100,000 levels deep is
+# refused at once, by --check and by a reload.
 # Needs RIG_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
@@ -75,5 +76,33 @@ else
 fi
 t_contains "a file that is not SQLite: logged" "file is not a database" "$(cat "$tmp/log")"
 t_eq "a file that is not SQLite: answers" "$E" "$(ask good-enforce.test)"
+stop_daemon
+
+# 2. YAML nested 100,000 levels deep (500 kB): refused at once, naming the line.
+deep() { # FILE: a valid configuration, then a key nested 100,000 levels deep
+	{
+		cat "$tmp/sqlite.yml"
+		printf 'zones: '
+		head -c 100000 /dev/zero | tr '\0' '['
+		head -c 100000 /dev/zero | tr '\0' ']'
+		echo
+	} >"$1"
+}
+deep "$tmp/deep.yml"
+lines=$(wc -l <"$tmp/deep.yml")
+start=$(date +%s%N)
+out=$(timeout 20 "$M" resolver --check --config "$tmp/deep.yml" 2>&1); rc=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+t_eq "deep YAML: --check exits 2 (not killed by timeout)" 2 "$rc"
+t_contains "deep YAML: --check names the line" "deep.yml:$lines: nested deeper than 32 levels" "$out"
+[ "$ms" -lt 5000 ] && t_ok "deep YAML: --check answers at once ($ms ms)" || t_fail "deep YAML: --check answers at once ($ms ms)"
+cp "$tmp/sqlite.yml" "$tmp/live.yml"
+start "$tmp/live.yml" || t_fail "deep YAML: the daemon starts"
+deep "$tmp/live.yml"
+kill -HUP "$pid"
+for _ in $(seq 50); do grep -q 'reload failed' "$tmp/log" && break; sleep 0.1; done
+t_contains "deep YAML: a reload is refused at once, naming the line" \
+	"reload failed, keeping the running configuration: $tmp/live.yml:$lines: nested deeper than 32 levels" "$(cat "$tmp/log")"
+t_eq "deep YAML: still answers after the reload" "$E" "$(ask good-enforce.test)"
 stop_daemon
 t_done

@@ -157,6 +157,8 @@ static void test_internal_cache(void **state)
 	assert_int_equal(cfg.mode, 0666);
 }
 
+#define DEEP31                                                                               \
+	"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
 struct bad_case {
 	const char *yaml;
 	int rc;
@@ -209,6 +211,10 @@ static const struct bad_case bad_cases[] = {
 	{"metrics: 9461\n", MTS_EINVAL, "t.yml:1: metrics: expected ADDR:PORT"},
 	{"metrics: \"127.0.0.1:\"\n", MTS_EINVAL, "metrics: expected ADDR:PORT"},
 	{"zones:\n  \"a b\": {}\n", MTS_EINVAL, "not a usable zone name"},
+	/* The file's mapping and 31 sequences are 32 levels: read (and refused
+	 * for what they are); one more is refused before loading. */
+	{"port: 1\nhost: " DEEP31 "\n", MTS_EINVAL, "t.yml:2: host: expected a string"},
+	{"port: 1\nhost: [" DEEP31 "]\n", MTS_EINVAL, "t.yml:2: nested deeper than 32 levels"},
 };
 
 static void test_errors(void **state)
