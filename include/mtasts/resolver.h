@@ -84,6 +84,7 @@ struct mts_resolver_config {
 	struct mts_resolver_zone zones[MTS_RESOLVER_ZONES_MAX];
 	/* mtasts extensions (documented in docs/resolver.md) */
 	char user[64];                     /* drop privileges to this user after binding */
+	char group[64];                    /* the Unix sockets' group ("" = user's) */
 	char dns_resolver[128];            /* "ADDR@PORT"; "" = the system resolver */
 	char ca_file[MTS_RESOLVER_PATH_MAX];
 	char trust_anchor_file[MTS_RESOLVER_PATH_MAX]; /* DNSSEC validation (DANE check) */

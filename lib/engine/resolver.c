@@ -250,7 +250,7 @@ int mts_resolver_reload(struct mts_resolver *r, const struct mts_resolver_config
 	    strcmp(old->cache_filename, cfg->cache_filename) ||
 	    strcmp(old->dns_resolver, cfg->dns_resolver) || strcmp(old->ca_file, cfg->ca_file) ||
 	    strcmp(old->trust_anchor_file, cfg->trust_anchor_file) || old->dane != cfg->dane ||
-	    strcmp(old->user, cfg->user))
+	    strcmp(old->user, cfg->user) || strcmp(old->group, cfg->group))
 		resolver_log(r, LOG_WARNING,
 			     "reload: cache, network, DANE and user changes need a restart");
 	struct mts_resolver_config next = *cfg;
@@ -267,6 +267,7 @@ int mts_resolver_reload(struct mts_resolver *r, const struct mts_resolver_config
 	memcpy(next.trust_anchor_file, old->trust_anchor_file, sizeof(next.trust_anchor_file));
 	next.dane = old->dane;
 	memcpy(next.user, old->user, sizeof(next.user));
+	memcpy(next.group, old->group, sizeof(next.group));
 	r->cfg = next;
 	resolver_answers_clear(r); /* zones may answer differently now */
 	for (struct conn *c = r->conns; c; c = c->next)

@@ -405,6 +405,8 @@ static int top_pair(struct reader *rd, const char *key, yaml_node_t *k, yaml_nod
 	/* mtasts extensions */
 	if (strcmp(key, "user") == 0)
 		return get_string(rd, v, key, c->user, sizeof(c->user));
+	if (strcmp(key, "group") == 0)
+		return get_string(rd, v, key, c->group, sizeof(c->group));
 	if (strcmp(key, "dns_resolver") == 0)
 		return get_string(rd, v, key, c->dns_resolver, sizeof(c->dns_resolver));
 	if (strcmp(key, "ca_file") == 0)

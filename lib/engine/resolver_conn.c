@@ -9,7 +9,9 @@
  * socketmap_ops here, the control socket's in resolver_ctl.c. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -503,6 +505,39 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 /* ---- listeners ---------------------------------------------------------- */
 
+/* The sockets are made before privileges are dropped, so they would be
+ * root's: give them to `user` (and `group`, else the user's group), or a
+ * 0660 socket would shut out the Postfix group it was meant for. */
+static int socket_owner(struct mts_resolver *r, const char *path, struct mts_error *err)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	if (!r->cfg.user[0] && !r->cfg.group[0])
+		return 0;
+	if (r->cfg.user[0]) {
+		errno = 0;
+		struct passwd *pw = getpwnam(r->cfg.user);
+		if (!pw)
+			return mts_error_set(err, MTS_EINVAL, "user %s: %s", r->cfg.user,
+					     errno ? strerror(errno) : "no such user");
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (r->cfg.group[0]) {
+		errno = 0;
+		struct group *gr = getgrnam(r->cfg.group);
+		if (!gr)
+			return mts_error_set(err, MTS_EINVAL, "group %s: %s", r->cfg.group,
+					     errno ? strerror(errno) : "no such group");
+		gid = gr->gr_gid;
+	}
+	if (chown(path, uid, gid) < 0)
+		return mts_error_set(err, MTS_EIO, "chown %s to %s:%s: %s", path,
+				     r->cfg.user[0] ? r->cfg.user : "-",
+				     r->cfg.group[0] ? r->cfg.group : "-", strerror(errno));
+	return 0;
+}
+
 struct evconnlistener *resolver_listen_unix(struct mts_resolver *r, const char *path, int mode,
 					    evconnlistener_cb cb, struct mts_error *err)
 {
@@ -530,6 +565,11 @@ struct evconnlistener *resolver_listen_unix(struct mts_resolver *r, const char *
 	evconnlistener_set_error_cb(l, resolver_on_accept_error);
 	if (mode >= 0 && chmod(path, (mode_t)mode) < 0) {
 		mts_error_set(err, MTS_EIO, "chmod %s: %s", path, strerror(errno));
+		evconnlistener_free(l);
+		unlink(path);
+		return NULL;
+	}
+	if (socket_owner(r, path, err) < 0) {
 		evconnlistener_free(l);
 		unlink(path);
 		return NULL;

@@ -2,7 +2,8 @@
 # resolver_start.sh - what `mtasts resolver` meets at start and reload
 # (issue #13): a damaged SQLite cache file is moved aside and the daemon
 # starts with an empty cache; a configuration nested 100,000 levels deep is
-# refused at once, by --check and by a reload.
+# refused at once, by --check and by a reload; Unix sockets, made before
+# privileges are dropped, belong to the configured user and group.
 # Needs RIG_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
@@ -105,4 +106,52 @@ t_contains "deep YAML: a reload is refused at once, naming the line" \
 	"reload failed, keeping the running configuration: $tmp/live.yml:$lines: nested deeper than 32 levels" "$(cat "$tmp/log")"
 t_eq "deep YAML: still answers after the reload" "$E" "$(ask good-enforce.test)"
 stop_daemon
+
+# 3. Unix sockets: bound as root, owned by user (nobody) and group (postfix),
+# so that a 0660 map socket lets the Postfix group in.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && getent group postfix >/dev/null; then
+	unix_conf() { # GROUP-LINE
+		cat >"$tmp/unix.yml" <<EOF
+path: $tmp/map.sock
+mode: 0660
+user: nobody
+$1
+control_path: $tmp/ctl.sock
+cache:
+  type: internal
+dns_resolver: $RIG_RESOLVER
+ca_file: $RIG_CA_FILE
+EOF
+	}
+	unix_start() {
+		: >"$tmp/log"
+		"$M" resolver --config "$tmp/unix.yml" 2>>"$tmp/log" &
+		pid=$!
+		for _ in $(seq 100); do grep -q 'listening on' "$tmp/log" && break; sleep 0.05; done
+		grep -q 'listening on unix:' "$tmp/log"
+	}
+	unix_conf "group: postfix"
+	unix_start || t_fail "unix: the daemon starts" "$(cat "$tmp/log")"
+	t_eq "unix: the map socket is user's and group's, mode 660" "nobody:postfix 660" \
+		"$(stat -c '%U:%G %a' "$tmp/map.sock")"
+	t_eq "unix: the control socket too, mode 600" "nobody:postfix 600" "$(stat -c '%U:%G %a' "$tmp/ctl.sock")"
+	# Another user of the postfix group, as Postfix's processes are.
+	out=$(setpriv --reuid=daemon --regid=postfix --clear-groups \
+		"$M" resolver query good-enforce.test --server "unix:$tmp/map.sock" 2>&1); rc=$?
+	t_eq "unix: a member of the group gets answers" "0:OK $E" "$rc:$out"
+	out=$(setpriv --reuid=daemon --regid=daemon --clear-groups \
+		"$M" resolver query good-enforce.test --server "unix:$tmp/map.sock" 2>&1); rc=$?
+	t_eq "unix: others do not (mode 660)" 3 "$rc"
+	t_eq "unix: ctl as the user" "OK $E" "$(setpriv --reuid=nobody --regid=postfix --clear-groups \
+		"$M" resolver ctl query good-enforce.test --control "$tmp/ctl.sock" | jq -r .answer)"
+	stop_daemon
+	unix_conf ""
+	unix_start || t_fail "unix: the daemon starts without group" "$(cat "$tmp/log")"
+	t_eq "unix: without group, the user's own group" "nobody:$(id -gn nobody) 660" "$(stat -c '%U:%G %a' "$tmp/map.sock")"
+	stop_daemon
+	unix_conf "group: no-such-group-here"
+	out=$(timeout 10 "$M" resolver --config "$tmp/unix.yml" 2>&1); rc=$?
+	t_eq "unix: an unknown group: exit 3" 3 "$rc"
+	t_contains "unix: an unknown group: says so" "group no-such-group-here: no such group" "$out"
+fi
 t_done

@@ -86,6 +86,7 @@ static void test_every_option(void **state)
 			   "    timeout: 2\n"
 			   "  other: ~\n"
 			   "user: nobody\n"
+			   "group: postfix\n"
 			   "dns_resolver: 127.0.0.1@5353\n"
 			   "ca_file: /etc/ssl/ca.pem\n"
 			   "trust_anchor_file: /var/lib/unbound/root.key\n"
@@ -124,6 +125,7 @@ static void test_every_option(void **state)
 	assert_string_equal(cfg.zones[1].name, "other");
 	assert_int_equal(cfg.zones[1].timeout, 4);
 	assert_string_equal(cfg.user, "nobody");
+	assert_string_equal(cfg.group, "postfix");
 	assert_string_equal(cfg.dns_resolver, "127.0.0.1@5353");
 	assert_string_equal(cfg.ca_file, "/etc/ssl/ca.pem");
 	assert_string_equal(cfg.trust_anchor_file, "/var/lib/unbound/root.key");
