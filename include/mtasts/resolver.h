@@ -116,6 +116,20 @@ const struct mts_resolver_zone *mts_resolver_zone_find(const struct mts_resolver
 int mts_resolver_cache_url(const struct mts_resolver_config *c, char *out, size_t cap,
 			   struct mts_error *err);
 
+/* A socketmap KEY read as postfix-mta-sts-resolver reads it, so that no
+ * key it takes for a domain silently gets NOTFOUND here (which would turn
+ * enforcement off): surrounding white space, "dom:" and "[dom]:" (an empty
+ * port), white space inside the brackets or before the port are the
+ * domain. A domain in a form Postfix never sends ("dom:abc", "[dom]x",
+ * "dom..") is PERM rather than a guess. Pure. */
+enum mts_resolver_key_kind {
+	MTS_RESOLVER_KEY_DOMAIN = 0, /* out holds the normalised domain */
+	MTS_RESOLVER_KEY_NOTFOUND,   /* IP literal, parent-domain probe, empty, not a name */
+	MTS_RESOLVER_KEY_PERM,       /* a domain in a form that is not a key */
+};
+enum mts_resolver_key_kind mts_resolver_key(const char *key, size_t len,
+					    char out[MTS_DNAME_MAX + 1]);
+
 /* Answers. Each fills out (cap bytes, NUL-terminated) with the socketmap
  * reply payload and returns its length, or MTS_ETOOBIG. */
 enum mts_resolver_kind {

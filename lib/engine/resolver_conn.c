@@ -195,10 +195,21 @@ static bool answer_now(struct mts_resolver *r, const char *payload, size_t len,
 		return true;
 	}
 	*zone = *mts_resolver_zone_find(&r->cfg, name, name_len);
-	if (mts_tls_policy_key(key, key_len, domain) != MTS_TLS_KEY_DOMAIN) {
+	switch (mts_resolver_key(key, key_len, domain)) {
+	case MTS_RESOLVER_KEY_DOMAIN:
+		break;
+	case MTS_RESOLVER_KEY_NOTFOUND:
 		*text = "NOTFOUND ";
 		*text_len = 9;
 		*kind = MTS_ANSWER_NOTFOUND;
+		return true;
+	case MTS_RESOLVER_KEY_PERM:
+		/* A domain, but in no form Postfix sends: not NOTFOUND, which
+		 * would send the mail without its policy. */
+		*text = "PERM unusable key";
+		*text_len = strlen(*text);
+		*kind = MTS_ANSWER_PERM;
+		domain[0] = '\0';
 		return true;
 	}
 	struct answer *a = resolver_answer_fresh(r, zone->name, domain, resolver_now(r));

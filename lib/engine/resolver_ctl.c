@@ -250,9 +250,11 @@ static void ctl_command(struct request *q, const char *cmd, size_t cmd_len, cons
 			key_len = arg_len - zone_len - 1;
 		}
 		q->zone = *mts_resolver_zone_find(&r->cfg, zone, zone_len);
-		if (mts_tls_policy_key(key, key_len, q->domain) != MTS_TLS_KEY_DOMAIN) {
-			resolver_complete_json(q, json_pack("{s:s%, s:s}", "domain", key, key_len,
-							    "answer", "NOTFOUND "));
+		enum mts_resolver_key_kind k = mts_resolver_key(key, key_len, q->domain);
+		if (k != MTS_RESOLVER_KEY_DOMAIN) {
+			resolver_complete_json(
+			    q, json_pack("{s:s%, s:s}", "domain", key, key_len, "answer",
+					 k == MTS_RESOLVER_KEY_PERM ? "PERM unusable key" : "NOTFOUND "));
 			return;
 		}
 		resolver_start_lookup(q);

@@ -238,6 +238,70 @@ static void test_load(void **state)
 	assert_non_null(strstr(err.message, "/nonexistent/r.yml"));
 }
 
+/* ---- keys -------------------------------------------------------------- */
+
+struct key_case {
+	const char *key;
+	enum mts_resolver_key_kind kind;
+	const char *domain; /* for MTS_RESOLVER_KEY_DOMAIN */
+};
+
+/* What postfix-mta-sts-resolver takes for a domain is the domain here too,
+ * or PERM; never NOTFOUND, which would send the mail without its policy. */
+static const struct key_case key_cases[] = {
+	{"example.com", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"Example.COM.", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"[example.com]", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"[example.com]:25", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"example.com:587", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"example.com:", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"[example.com]:", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{" example.com", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"example.com ", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"\t example.com \r\n", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{" [example.com]:25 ", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"[ example.com ]", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"example.com :25", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"example.com: 25", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{" EXAMPLE.com.: ", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	/* a domain, in a form no MTA sends */
+	{"example.com:smtp", MTS_RESOLVER_KEY_PERM, NULL},
+	{"example.com:123456", MTS_RESOLVER_KEY_PERM, NULL},
+	{"[example.com]x", MTS_RESOLVER_KEY_PERM, NULL},
+	{"[[example.com]", MTS_RESOLVER_KEY_PERM, NULL},
+	{"example.com]", MTS_RESOLVER_KEY_PERM, NULL},
+	{"example.com..", MTS_RESOLVER_KEY_PERM, NULL},
+	{"example.com..:25", MTS_RESOLVER_KEY_PERM, NULL},
+	/* no domain: no policy, as for the Python daemon */
+	{"", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"   ", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"[192.0.2.1]", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{" [192.0.2.1]: ", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"192.0.2.1", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"[ipv6:2001:db8::1]", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"2001:db8::1", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{".example.com", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{" .example.com", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"[example.com", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"a..b", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"a:b:c", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"[]", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{":25", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"exa mple.com", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+};
+
+static void test_keys(void **state)
+{
+	for (size_t i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
+		const struct key_case *c = &key_cases[i];
+		char domain[MTS_DNAME_MAX + 1] = "";
+		enum mts_resolver_key_kind kind = mts_resolver_key(c->key, strlen(c->key), domain);
+		if (kind != c->kind || (c->domain && strcmp(domain, c->domain) != 0))
+			fail_msg("case %zu \"%s\": kind %d (want %d), domain \"%s\" (want \"%s\")", i,
+				 c->key, kind, c->kind, domain, c->domain ? c->domain : "");
+	}
+}
+
 /* ---- answers ----------------------------------------------------------- */
 
 static struct mts_policy *policy(const char *body)
@@ -647,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_internal_cache),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_answers),
 		cmocka_unit_test(test_postfix_reads_answers),
 		cmocka_unit_test(test_answer_too_long),
