@@ -3,7 +3,8 @@
 # (issue #13): a damaged SQLite cache file is moved aside and the daemon
 # starts with an empty cache; a configuration nested 100,000 levels deep is
 # refused at once, by --check and by a reload; Unix sockets, made before
-# privileges are dropped, belong to the configured user and group.
+# privileges are dropped, belong to the configured user and group; with no
+# ca_file, SSL_CERT_FILE and SSL_CERT_DIR name the CA store.
 # Needs RIG_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
@@ -154,4 +155,28 @@ EOF
 	t_eq "unix: an unknown group: exit 3" 3 "$rc"
 	t_contains "unix: an unknown group: says so" "group no-such-group-here: no such group" "$out"
 fi
+
+# 4. No ca_file: OpenSSL's SSL_CERT_FILE and SSL_CERT_DIR name the store, as
+# for the Python daemon and OpenSSL programs.
+printf 'host: 127.0.0.1\nport: 0\ncache:\n  type: internal\ndns_resolver: %s\n' "$RIG_RESOLVER" >"$tmp/noca.yml"
+if SSL_CERT_FILE=$RIG_CA_FILE start "$tmp/noca.yml"; then
+	t_eq "SSL_CERT_FILE: the rig's policy is fetched" "$E" "$(ask good-enforce.test)"
+	t_eq "SSL_CERT_FILE: a wrong name still fails" "" "$(ask cert-wrongname.test)"
+else
+	t_fail "SSL_CERT_FILE: the daemon starts" "$(cat "$tmp/log")"
+fi
+stop_daemon
+mkdir "$tmp/certs"
+cp "$RIG_CA_FILE" "$tmp/certs/rig.pem"
+openssl rehash "$tmp/certs" 2>/dev/null || c_rehash "$tmp/certs" >/dev/null
+if SSL_CERT_DIR=$tmp/certs start "$tmp/noca.yml"; then
+	t_eq "SSL_CERT_DIR: the rig's policy is fetched" "$E" "$(ask good-enforce.test)"
+else
+	t_fail "SSL_CERT_DIR: the daemon starts" "$(cat "$tmp/log")"
+fi
+stop_daemon
+if start "$tmp/noca.yml"; then
+	t_eq "neither: the system store does not know the rig's CA (NOTFOUND)" "" "$(ask good-enforce.test)"
+fi
+stop_daemon
 t_done
