@@ -175,7 +175,7 @@ static int run_daemon(const struct resolver_args *a)
 	}
 	if (a->check) {
 		printf("%s: ok (%zu zones, cache %s)\n", a->config, cfg->zone_count,
-		       cfg->cache_type == MTS_RESOLVER_CACHE_SQLITE ? "sqlite" : "internal");
+		       mts_resolver_cache_name(cfg->cache_type));
 		free(cfg);
 		return CLI_EXIT_OK;
 	}

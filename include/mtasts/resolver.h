@@ -111,6 +111,8 @@ int mts_resolver_config_load(const char *path, struct mts_resolver_config *out,
  * default zone (as postfix-mta-sts-resolver). */
 const struct mts_resolver_zone *mts_resolver_zone_find(const struct mts_resolver_config *c,
 						       const char *name, size_t len);
+/* "internal", "sqlite", "redis" or "postgres", as in cache.type. */
+const char *mts_resolver_cache_name(enum mts_resolver_cache_type t);
 /* The cache URL the configuration means (memory:?max=N, sqlite:///path, or
  * the redis:// or postgresql:// URL of its options). */
 int mts_resolver_cache_url(const struct mts_resolver_config *c, char *out, size_t cap,

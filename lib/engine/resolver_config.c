@@ -608,6 +608,17 @@ int mts_resolver_config_load(const char *path, struct mts_resolver_config *out,
 	return rc;
 }
 
+const char *mts_resolver_cache_name(enum mts_resolver_cache_type t)
+{
+	switch (t) {
+	case MTS_RESOLVER_CACHE_INTERNAL: return "internal";
+	case MTS_RESOLVER_CACHE_SQLITE: return "sqlite";
+	case MTS_RESOLVER_CACHE_REDIS: return "redis";
+	case MTS_RESOLVER_CACHE_POSTGRES: return "postgres";
+	}
+	return "unknown";
+}
+
 const struct mts_resolver_zone *mts_resolver_zone_find(const struct mts_resolver_config *c,
 						       const char *name, size_t len)
 {

@@ -303,8 +303,9 @@ static void ctl_command(struct request *q, const char *cmd, size_t cmd_len, cons
 	}
 	if (strcmp(word, "stats") == 0) {
 		resolver_complete_json(
-		    q, json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "requests",
-				 (json_int_t)r->requests, "cache_hits", (json_int_t)r->cache_hits,
+		    q, json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}",
+				 "requests", (json_int_t)r->requests, "control_requests",
+				 (json_int_t)r->ctl_requests, "cache_hits", (json_int_t)r->cache_hits,
 				 "timeouts", (json_int_t)r->timeouts, "connections",
 				 (json_int_t)r->conn_count, "answers", "policy",
 				 (json_int_t)r->counters[MTS_ANSWER_POLICY], "notfound",
@@ -325,7 +326,7 @@ static void ctl_handle(struct conn *c, const char *payload, size_t len)
 	struct request *q = resolver_request_new(c);
 	if (!q)
 		return;
-	c->r->requests++;
+	c->r->ctl_requests++; /* not among the socketmap requests */
 	const char *name, *key;
 	size_t name_len, key_len;
 	if (mts_socketmap_split(payload, len, &name, &name_len, &key, &key_len) < 0) {

@@ -167,7 +167,8 @@ struct mts_resolver {
 	bool shutting_down, finished;
 	unsigned long long refreshes, walk_skipped; /* all rounds */
 	unsigned long long counters[6]; /* answers by kind */
-	unsigned long long requests, cache_hits, timeouts;
+	unsigned long long requests, cache_hits, timeouts; /* socketmap requests */
+	unsigned long long ctl_requests;                   /* control requests */
 	unsigned long long outcomes[MTS_OUTCOME_DNS_ERROR + 1]; /* discovery results */
 	unsigned long long fetches[MTS_OUTCOME_DNS_ERROR + 1];  /* ... that fetched */
 	unsigned long long wait_counts[RESOLVER_WAIT_BUCKETS + 1];

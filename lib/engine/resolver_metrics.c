@@ -49,8 +49,11 @@ static void metrics_body(struct mts_resolver *r, struct evbuffer *b)
 {
 	evbuffer_add_printf(b, "# HELP mtasts_resolver_requests_total Socketmap requests.\n"
 			       "# TYPE mtasts_resolver_requests_total counter\n"
-			       "mtasts_resolver_requests_total %llu\n",
-			    r->requests);
+			       "mtasts_resolver_requests_total %llu\n"
+			       "# HELP mtasts_resolver_control_requests_total Control socket requests.\n"
+			       "# TYPE mtasts_resolver_control_requests_total counter\n"
+			       "mtasts_resolver_control_requests_total %llu\n",
+			    r->requests, r->ctl_requests);
 	evbuffer_add_printf(b, "# HELP mtasts_resolver_answers_total Answers by kind.\n"
 			       "# TYPE mtasts_resolver_answers_total counter\n");
 	for (int k = MTS_ANSWER_POLICY; k <= MTS_ANSWER_PERM; k++)

@@ -4,7 +4,8 @@
 # starts with an empty cache; a configuration nested 100,000 levels deep is
 # refused at once, by --check and by a reload; Unix sockets, made before
 # privileges are dropped, belong to the configured user and group; with no
-# ca_file, SSL_CERT_FILE and SSL_CERT_DIR name the CA store.
+# ca_file, SSL_CERT_FILE and SSL_CERT_DIR name the CA store; --check names
+# the cache backend; control requests are counted apart.
 # Needs RIG_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
@@ -177,6 +178,31 @@ fi
 stop_daemon
 if start "$tmp/noca.yml"; then
 	t_eq "neither: the system store does not know the rig's CA (NOTFOUND)" "" "$(ask good-enforce.test)"
+fi
+stop_daemon
+
+# 5. --check names the cache backend; control requests are not socketmap requests.
+printf 'cache:\n  type: redis\n  options:\n    url: redis://127.0.0.1:1/0\n' >"$tmp/redis.yml"
+printf 'cache:\n  type: postgres\n  options:\n    dsn: postgresql://u@127.0.0.1:1/db\n' >"$tmp/pg.yml"
+t_contains "--check: a redis cache is named" "cache redis)" "$("$M" resolver --check --config "$tmp/redis.yml" 2>&1)"
+t_contains "--check: a postgres cache is named" "cache postgres)" "$("$M" resolver --check --config "$tmp/pg.yml" 2>&1)"
+t_contains "--check: a sqlite cache is named" "cache sqlite)" "$("$M" resolver --check --config "$tmp/sqlite.yml" 2>&1)"
+t_contains "--check: the internal cache is named" "cache internal)" "$("$M" resolver --check --config "$tmp/noca.yml" 2>&1)"
+printf 'host: 127.0.0.1\nport: 0\ncache:\n  type: internal\ndns_resolver: %s\nca_file: %s\ncontrol_path: %s\nmetrics: 127.0.0.1:0\n' \
+	"$RIG_RESOLVER" "$RIG_CA_FILE" "$tmp/ctl.sock" >"$tmp/count.yml"
+if start "$tmp/count.yml"; then
+	for _ in 1 2 3; do "$M" resolver ctl stats --control "$tmp/ctl.sock" >/dev/null; done
+	ask good-enforce.test >/dev/null
+	out=$("$M" resolver ctl stats --control "$tmp/ctl.sock")
+	t_eq "stats: socketmap and control requests apart" "1 4" "$(jq -r '"\(.requests) \(.control_requests)"' <<<"$out")"
+	murl=$(sed -n 's/.*metrics on \(http:[^ ]*\).*/\1/p' "$tmp/log" | tail -1)
+	out=$(curl -fsS "$murl")
+	t_eq "metrics: requests_total counts the socketmap request only" "1" \
+		"$(awk '$1 == "mtasts_resolver_requests_total" {print $2}' <<<"$out")"
+	t_eq "metrics: control requests counted apart" "4" \
+		"$(awk '$1 == "mtasts_resolver_control_requests_total" {print $2}' <<<"$out")"
+else
+	t_fail "counters: the daemon starts" "$(cat "$tmp/log")"
 fi
 stop_daemon
 t_done
