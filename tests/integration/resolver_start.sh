@@ -5,7 +5,8 @@
 # refused at once, by --check and by a reload; Unix sockets, made before
 # privileges are dropped, belong to the configured user and group; with no
 # ca_file, SSL_CERT_FILE and SSL_CERT_DIR name the CA store; --check names
-# the cache backend; control requests are counted apart.
+# the cache backend; control requests are counted apart; the daemon's own
+# memory after start is under 4 MB.
 # Needs RIG_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
@@ -205,4 +206,17 @@ else
 	t_fail "counters: the daemon starts" "$(cat "$tmp/log")"
 fi
 stop_daemon
+
+# 6. The daemon's own memory (Private_Dirty) right after start: under 4 MB
+# (docs/resolver.md, "Performance and memory"). Not in the ASan build, whose
+# shadow memory and quarantine say nothing about the daemon's.
+if ldd "$M" 2>/dev/null | grep -q 'libasan'; then
+	echo "# skipped: Private_Dirty under 4 MB (an ASan build)"
+elif start "$tmp/noca.yml"; then
+	sleep 0.5
+	kb=$(awk '$1 == "Private_Dirty:" {print $2}' "/proc/$pid/smaps_rollup")
+	[ -n "$kb" ] && [ "$kb" -lt 4096 ] && t_ok "memory: Private_Dirty after start is under 4 MB ($kb kB)" ||
+		t_fail "memory: Private_Dirty after start is under 4 MB (${kb:-?} kB)"
+	stop_daemon
+fi
 t_done
