@@ -47,10 +47,13 @@ start() {
 	port=$(sed -n 's/.*listening on inet:127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log" | tail -1)
 	[ -n "$port" ]
 }
-stop() {
+stop() { # a clean exit (under ASan: no error, no leak)
 	kill -TERM "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	local rc=0
+	wait "$pid" 2>/dev/null || rc=$?
 	pid=
+	[ "$rc" -eq 0 ] && t_ok "the daemon exits 0 on SIGTERM" ||
+		t_fail "the daemon exits 0 on SIGTERM (exit $rc)" "$(tail -20 "$tmp/log")"
 }
 ask() { timeout 10 postmap "${PF[@]}" -q "$1" "socketmap:inet:127.0.0.1:$port:postfix" 2>&1; }
 log_small() { # NAME: the log is under 20 kB
