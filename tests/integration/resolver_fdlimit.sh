@@ -3,7 +3,8 @@
 # (issue #13): more clients than the limit allows must neither make it spin
 # on accept() writing warnings nor end it, a lookup that starts while its
 # clients use up the descriptors gets an answer, and once they are gone it
-# answers new clients again. The soft limit is raised to the hard one.
+# answers new clients again. The soft limit is raised to the hard one, and
+# an EMFILE from accept() (the limit lowered under it) pauses accepting.
 # Needs RIG_ENV and MTASTS.
 set -u
 . "$MTASTS_SOURCE_DIR/tests/lib.sh"
@@ -114,5 +115,27 @@ for fd in "${held[@]}"; do exec {fd}>&-; done
 sleep 1
 t_eq "and answers again afterwards" "secure match=valid.mx.test servername=hostname" "$(ask good-enforce.test)"
 t_contains "the metrics endpoint answers again" "mtasts_resolver_requests_total" "$(curl -s -m 10 "http://127.0.0.1:$mport/metrics")"
+stop
+
+# The limit lowered under the running daemon (prlimit --pid), below what it
+# has open: accept() fails with EMFILE. It stops accepting for a moment
+# instead of retrying at once, logs that once, and serves again once the
+# limit is back.
+start "$LIMIT" "$LIMIT" || { t_fail "the daemon starts a third time" "$(cat "$tmp/log")"; t_done; exit 1; }
+open_now=$(ls "/proc/$pid/fd" | wc -l)
+prlimit --pid "$pid" --nofile="$open_now:$LIMIT"
+held=()
+for _ in $(seq 10); do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$port" || break
+	held+=("$fd")
+done
+sleep 2
+log_small "at EMFILE, the log stays small"
+t_eq "at EMFILE, one line says so" 1 "$(grep -c 'accept: Too many open files' "$tmp/log")"
+alive "the daemon is alive at EMFILE"
+prlimit --pid "$pid" --nofile="$LIMIT:$LIMIT"
+sleep 0.5
+t_eq "the limit back, it answers" "secure match=valid.mx.test servername=hostname" "$(ask good-enforce.test)"
+for fd in "${held[@]}"; do exec {fd}>&-; done
 stop
 t_done
