@@ -122,8 +122,17 @@ stop
 # instead of retrying at once, logs that once, and serves again once the
 # limit is back.
 start "$LIMIT" "$LIMIT" || { t_fail "the daemon starts a third time" "$(cat "$tmp/log")"; t_done; exit 1; }
+exec {first}<>"/dev/tcp/127.0.0.1/$port"
+sleep 0.5 # accepted
 open_now=$(ls "/proc/$pid/fd" | wc -l)
 prlimit --pid "$pid" --nofile="$open_now:$LIMIT"
+# The first lookup of this process (libunbound makes its worker then) with
+# no descriptor to spare: TEMP, not the end of the process.
+printf '25:postfix good-enforce.test,' >&"$first"
+answer=
+IFS= read -r -t 10 -N 32 -u "$first" answer
+t_eq "a lookup without descriptors: TEMP" "28:TEMP out of file descriptors," "$answer"
+exec {first}>&-
 held=()
 for _ in $(seq 10); do
 	exec {fd}<>"/dev/tcp/127.0.0.1/$port" || break
