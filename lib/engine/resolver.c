@@ -72,8 +72,9 @@ void resolver_listeners_update(struct mts_resolver *r)
 		struct resolver_listener *l = all[i];
 		if (!l->ev)
 			continue;
-		bool want = r->serving && !r->shutting_down && !r->accept_paused &&
-			    l->conns < l->max;
+		/* The metrics endpoint serves through a graceful shutdown. */
+		bool want = r->serving && (!r->shutting_down || l == &r->metrics) &&
+			    !r->accept_paused && l->conns < l->max;
 		if (want == l->enabled)
 			continue;
 		if (want)
