@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "core/netstring_int.h"
+#include "io/fdlimit_int.h"
 #include "mtasts/resolver.h"
 
 #define DEFAULT_CONFIG "/etc/mtasts/resolver.yml"
@@ -174,7 +175,7 @@ static int run_daemon(const struct resolver_args *a)
 	}
 	if (a->check) {
 		printf("%s: ok (%zu zones, cache %s)\n", a->config, cfg->zone_count,
-		       cfg->cache_type == MTS_RESOLVER_CACHE_SQLITE ? "sqlite" : "internal");
+		       mts_resolver_cache_name(cfg->cache_type));
 		free(cfg);
 		return CLI_EXIT_OK;
 	}
@@ -183,6 +184,9 @@ static int run_daemon(const struct resolver_args *a)
 	if (st.syslog)
 		openlog("mtasts-resolver", LOG_PID | LOG_NDELAY, LOG_MAIL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Clients are capped by what the open-files limit allows (resolver.c):
+	 * the usual soft limit of 1024 would hold back a busy Postfix. */
+	(void)mts_fdlimit_raise();
 	int rc = CLI_EXIT_INCOMPLETE;
 	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
 	bool pid_written = false;

@@ -9,7 +9,7 @@
  *    key. Pure apart from mts_resolver_config_load(), which reads a file.
  *  - the answers (resolver_answer.c): what Postfix is told for a discovery
  *    result under a zone's settings. Pure; documented in docs/resolver.md.
- *  - the server (resolver.c, resolver_ctl.c, resolver_metrics.c):
+ *  - the server (resolver.c and the parts listed in resolver_int.h):
  *    listeners, connections, pipelined requests answered in order, an
  *    answer cache (cache_grace), proactive refresh over the whole policy
  *    cache, a control socket, a metrics endpoint, graceful shutdown. Does
@@ -32,6 +32,7 @@ struct event_base;
 struct mts_resolver;
 
 #define MTS_RESOLVER_CONFIG_MAX_BYTES (1024 * 1024) /* the YAML file */
+#define MTS_RESOLVER_CONFIG_MAX_DEPTH 32 /* nested collections in it */
 #define MTS_RESOLVER_ZONES_MAX 64
 #define MTS_RESOLVER_NAME_MAX 63          /* zone (socketmap map) names */
 #define MTS_RESOLVER_PATH_MAX 1024
@@ -86,6 +87,7 @@ struct mts_resolver_config {
 	struct mts_resolver_zone zones[MTS_RESOLVER_ZONES_MAX];
 	/* mtasts extensions (documented in docs/resolver.md) */
 	char user[64];                     /* drop privileges to this user after binding */
+	char group[64];                    /* the Unix sockets' group ("" = user's) */
 	char dns_resolver[128];            /* "ADDR@PORT"; "" = the system resolver */
 	char ca_file[MTS_RESOLVER_PATH_MAX];
 	char trust_anchor_file[MTS_RESOLVER_PATH_MAX]; /* DNSSEC validation (DANE check) */
@@ -112,10 +114,26 @@ int mts_resolver_config_load(const char *path, struct mts_resolver_config *out,
  * default zone (as postfix-mta-sts-resolver). */
 const struct mts_resolver_zone *mts_resolver_zone_find(const struct mts_resolver_config *c,
 						       const char *name, size_t len);
+/* "internal", "sqlite", "redis" or "postgres", as in cache.type. */
+const char *mts_resolver_cache_name(enum mts_resolver_cache_type t);
 /* The cache URL the configuration means (memory:?max=N, sqlite:///path, or
  * the redis:// or postgresql:// URL of its options). */
 int mts_resolver_cache_url(const struct mts_resolver_config *c, char *out, size_t cap,
 			   struct mts_error *err);
+
+/* A socketmap KEY read as postfix-mta-sts-resolver reads it, so that no
+ * key it takes for a domain silently gets NOTFOUND here (which would turn
+ * enforcement off): surrounding white space, "dom:" and "[dom]:" (an empty
+ * port), white space inside the brackets or before the port are the
+ * domain. A domain in a form Postfix never sends ("dom:abc", "[dom]x",
+ * "dom..") is PERM rather than a guess. Pure. */
+enum mts_resolver_key_kind {
+	MTS_RESOLVER_KEY_DOMAIN = 0, /* out holds the normalised domain */
+	MTS_RESOLVER_KEY_NOTFOUND,   /* IP literal, parent-domain probe, empty, not a name */
+	MTS_RESOLVER_KEY_PERM,       /* a domain in a form that is not a key */
+};
+enum mts_resolver_key_kind mts_resolver_key(const char *key, size_t len,
+					    char out[MTS_DNAME_MAX + 1]);
 
 /* Answers. Each fills out (cap bytes, NUL-terminated) with the socketmap
  * reply payload and returns its length, or MTS_ETOOBIG. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/netstring_int.h"
 #include "mtasts/resolver.h"
 #include "core/text_int.h"
 
@@ -124,4 +125,110 @@ long mts_resolver_answer(const struct mts_resolver_zone *z, const struct mts_dis
 	if (kind)
 		*kind = k;
 	return (long)o.len;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+static void trim(const char **s, size_t *n)
+{
+	while (*n > 0 && is_blank(**s)) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n > 0 && is_blank((*s)[*n - 1]))
+		(*n)--;
+}
+
+/* After the name: nothing, ":" or ":" 1*5DIGIT (white space around the
+ * digits allowed). */
+static bool port_ok(const char *p, size_t n)
+{
+	trim(&p, &n);
+	if (n == 0)
+		return true;
+	if (p[0] != ':')
+		return false;
+	p++;
+	n--;
+	trim(&p, &n);
+	if (n > 5)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+	return true;
+}
+
+/* The name in key as the Python daemon takes it: up to the first ']'
+ * (leading '[' dropped), else up to the last ':'; white space around it
+ * dropped; *rest is what follows the name. */
+static void python_name(const char *key, size_t len, const char **name, size_t *n,
+			const char **rest)
+{
+	const char *close = memchr(key, ']', len);
+	*name = key;
+	*n = len;
+	*rest = key + len;
+	if (close) {
+		*n = (size_t)(close - key);
+		*rest = close + 1;
+		while (*n > 0 && **name == '[') {
+			(*name)++;
+			(*n)--;
+		}
+	} else {
+		for (size_t i = len; i > 0; i--)
+			if (key[i - 1] == ':') {
+				*n = i - 1;
+				*rest = key + *n;
+				break;
+			}
+	}
+	trim(name, n);
+}
+
+enum mts_resolver_key_kind mts_resolver_key(const char *key, size_t len,
+					    char out[MTS_DNAME_MAX + 1])
+{
+	trim(&key, &len);
+	if (len == 0)
+		return MTS_RESOLVER_KEY_NOTFOUND;
+	switch (mts_tls_policy_key(key, len, out)) {
+	case MTS_TLS_KEY_DOMAIN: return MTS_RESOLVER_KEY_DOMAIN;
+	case MTS_TLS_KEY_IP_LITERAL:
+	case MTS_TLS_KEY_PARENT: return MTS_RESOLVER_KEY_NOTFOUND;
+	case MTS_TLS_KEY_INVALID: break;
+	}
+	const char *name, *rest;
+	size_t n;
+	python_name(key, len, &name, &n, &rest);
+	if (n == 0)
+		return MTS_RESOLVER_KEY_NOTFOUND;
+	enum mts_tls_key_kind kind = mts_tls_policy_key(name, n, out);
+	if (kind == MTS_TLS_KEY_IP_LITERAL || kind == MTS_TLS_KEY_PARENT)
+		return MTS_RESOLVER_KEY_NOTFOUND;
+	/* The forms a careless client may send for a plain key: an empty
+	 * port, white space inside the brackets or before the port. */
+	bool bracketed = key[0] == '[' && rest > key && rest[-1] == ']' && name > key &&
+			 memchr(key + 1, '[', (size_t)(name - key - 1)) == NULL;
+	bool plain = key[0] != '[' && !memchr(key, ']', len);
+	if (kind == MTS_TLS_KEY_DOMAIN && (bracketed || plain) &&
+	    port_ok(rest, (size_t)(key + len - rest)))
+		return MTS_RESOLVER_KEY_DOMAIN;
+	if (kind == MTS_TLS_KEY_DOMAIN)
+		return MTS_RESOLVER_KEY_PERM; /* "dom:abc", "[dom]x", "dom]": a domain all the same */
+	/* "dom..": the Python daemon drops every trailing dot. */
+	size_t whole = n;
+	while (n > 1 && name[n - 1] == '.')
+		n--;
+	char guess[MTS_DNAME_MAX + 1];
+	if (n < whole && mts_tls_policy_key(name, n, guess) == MTS_TLS_KEY_DOMAIN)
+		return MTS_RESOLVER_KEY_PERM;
+	out[0] = '\0';
+	return MTS_RESOLVER_KEY_NOTFOUND;
 }

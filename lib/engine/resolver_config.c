@@ -405,6 +405,8 @@ static int top_pair(struct reader *rd, const char *key, yaml_node_t *k, yaml_nod
 	/* mtasts extensions */
 	if (strcmp(key, "user") == 0)
 		return get_string(rd, v, key, c->user, sizeof(c->user));
+	if (strcmp(key, "group") == 0)
+		return get_string(rd, v, key, c->group, sizeof(c->group));
 	if (strcmp(key, "dns_resolver") == 0)
 		return get_string(rd, v, key, c->dns_resolver, sizeof(c->dns_resolver));
 	if (strcmp(key, "ca_file") == 0)
@@ -481,6 +483,57 @@ static int check_whole(struct reader *rd, struct mts_resolver_config *c)
 	return 0;
 }
 
+static int yaml_problem(const yaml_parser_t *parser, const char *file, struct mts_error *err)
+{
+	return mts_error_set(err, MTS_EINVAL, "%s:%zu: %s%s%s", file,
+			     (size_t)parser->problem_mark.line + 1,
+			     parser->problem ? parser->problem : "invalid YAML",
+			     parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
+/* Read the events of the stream once, before loading it, and stop at the
+ * first collection nested deeper than MTS_RESOLVER_CONFIG_MAX_DEPTH: libyaml's
+ * loader (its scanner's simple keys) takes time quadratic in the depth, so
+ * 100,000 levels would hold --check or a reload for minutes. */
+static int check_depth(const char *buf, size_t len, const char *file, struct mts_error *err)
+{
+	yaml_parser_t parser;
+	if (!yaml_parser_initialize(&parser))
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	unsigned depth = 0;
+	int rc = 0;
+	for (bool end = false; !end && rc == 0;) {
+		yaml_event_t ev;
+		if (!yaml_parser_parse(&parser, &ev)) {
+			rc = yaml_problem(&parser, file, err);
+			break;
+		}
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > MTS_RESOLVER_CONFIG_MAX_DEPTH)
+				rc = mts_error_set(err, MTS_EINVAL,
+						   "%s:%zu: nested deeper than %d levels", file,
+						   (size_t)ev.start_mark.line + 1,
+						   MTS_RESOLVER_CONFIG_MAX_DEPTH);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			end = true;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 int mts_resolver_config_parse(const char *buf, size_t len, const char *file,
 			      struct mts_resolver_config *out, struct mts_error *err)
 {
@@ -491,17 +544,16 @@ int mts_resolver_config_parse(const char *buf, size_t len, const char *file,
 	if (len > MTS_RESOLVER_CONFIG_MAX_BYTES)
 		return mts_error_set(err, MTS_ETOOBIG, "%s: larger than %d bytes", file,
 				     MTS_RESOLVER_CONFIG_MAX_BYTES);
+	int depth_rc = check_depth(buf, len, file, err);
+	if (depth_rc < 0)
+		return depth_rc;
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	if (!yaml_parser_initialize(&parser))
 		return mts_error_set(err, MTS_ENOMEM, "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		int rc = mts_error_set(err, MTS_EINVAL, "%s:%zu: %s%s%s", file,
-				       (size_t)parser.problem_mark.line + 1,
-				       parser.problem ? parser.problem : "invalid YAML",
-				       parser.context ? " " : "",
-				       parser.context ? parser.context : "");
+		int rc = yaml_problem(&parser, file, err);
 		yaml_parser_delete(&parser);
 		return rc;
 	}
@@ -554,6 +606,17 @@ int mts_resolver_config_load(const char *path, struct mts_resolver_config *out,
 		rc = mts_resolver_config_parse(buf, len, path, out, err);
 	free(buf);
 	return rc;
+}
+
+const char *mts_resolver_cache_name(enum mts_resolver_cache_type t)
+{
+	switch (t) {
+	case MTS_RESOLVER_CACHE_INTERNAL: return "internal";
+	case MTS_RESOLVER_CACHE_SQLITE: return "sqlite";
+	case MTS_RESOLVER_CACHE_REDIS: return "redis";
+	case MTS_RESOLVER_CACHE_POSTGRES: return "postgres";
+	}
+	return "unknown";
 }
 
 const struct mts_resolver_zone *mts_resolver_zone_find(const struct mts_resolver_config *c,

@@ -1,11 +1,14 @@
 /* resolver_ctl.c - the control socket of `mtasts resolver` (control_path,
- * spoken by `mtasts resolver ctl`): "COMMAND [ARG]" requests in the same
- * netstring framing as the socketmap, answered in JSON. See
- * docs/resolver.md for the commands. */
+ * spoken by `mtasts resolver ctl`): its own listener and connection ops;
+ * "COMMAND [ARG]" requests in the same netstring framing as the socketmap
+ * (resolver_conn.c), answered in JSON. See docs/resolver.md for the
+ * commands. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+
+#include <event2/listener.h>
 
 #include "mtasts/cache.h"
 #include "core/netstring_int.h"
@@ -13,6 +16,7 @@
 #include "engine/resolver_int.h"
 
 #define CTL_ANSWER_MAX (4 * 1024 * 1024)
+#define CTL_REQUEST_MAX 4096       /* bytes of one control request */
 #define CTL_PAGE_ENTRIES 1000      /* entries of one export or purge-all page */
 #define CTL_PAGE_BYTES (512 * 1024) /* policy bytes of one export page */
 #define CTL_PAGE_BATCHES 256       /* cache calls for one page */
@@ -23,13 +27,13 @@ void resolver_complete_json(struct request *q, json_t *v)
 	char *text = json_dumps(v, JSON_COMPACT);
 	json_decref(v);
 	if (!text) {
-		resolver_complete_str(q, "{\"error\":\"out of memory\"}", MTS_ANSWER_PERM);
+		resolver_complete_str(q, "{\"error\":\"out of memory\"}");
 		return;
 	}
 	if (strlen(text) > CTL_ANSWER_MAX)
-		resolver_complete_str(q, "{\"error\":\"answer too long\"}", MTS_ANSWER_PERM);
+		resolver_complete_str(q, "{\"error\":\"answer too long\"}");
 	else
-		resolver_complete_str(q, text, MTS_ANSWER_POLICY);
+		resolver_complete_str(q, text);
 	free(text);
 }
 
@@ -224,8 +228,9 @@ static void ctl_purge_all(struct request *q, const char *cursor, size_t cursor_l
 	resolver_complete_json(q, v);
 }
 
-void resolver_ctl_handle(struct request *q, const char *cmd, size_t cmd_len, const char *arg,
-			 size_t arg_len)
+/* One control request: "COMMAND [ARG]". */
+static void ctl_command(struct request *q, const char *cmd, size_t cmd_len, const char *arg,
+			size_t arg_len)
 {
 	struct mts_resolver *r = q->conn->r;
 	long long now = resolver_now(r);
@@ -245,9 +250,11 @@ void resolver_ctl_handle(struct request *q, const char *cmd, size_t cmd_len, con
 			key_len = arg_len - zone_len - 1;
 		}
 		q->zone = *mts_resolver_zone_find(&r->cfg, zone, zone_len);
-		if (mts_tls_policy_key(key, key_len, q->domain) != MTS_TLS_KEY_DOMAIN) {
-			resolver_complete_json(q, json_pack("{s:s%, s:s}", "domain", key, key_len,
-							    "answer", "NOTFOUND "));
+		enum mts_resolver_key_kind k = mts_resolver_key(key, key_len, q->domain);
+		if (k != MTS_RESOLVER_KEY_DOMAIN) {
+			resolver_complete_json(
+			    q, json_pack("{s:s%, s:s}", "domain", key, key_len, "answer",
+					 k == MTS_RESOLVER_KEY_PERM ? "PERM unusable key" : "NOTFOUND "));
 			return;
 		}
 		resolver_start_lookup(q);
@@ -296,8 +303,9 @@ void resolver_ctl_handle(struct request *q, const char *cmd, size_t cmd_len, con
 	}
 	if (strcmp(word, "stats") == 0) {
 		resolver_complete_json(
-		    q, json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "requests",
-				 (json_int_t)r->requests, "cache_hits", (json_int_t)r->cache_hits,
+		    q, json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}",
+				 "requests", (json_int_t)r->requests, "control_requests",
+				 (json_int_t)r->ctl_requests, "cache_hits", (json_int_t)r->cache_hits,
 				 "timeouts", (json_int_t)r->timeouts, "connections",
 				 (json_int_t)r->conn_count, "answers", "policy",
 				 (json_int_t)r->counters[MTS_ANSWER_POLICY], "notfound",
@@ -309,4 +317,77 @@ void resolver_ctl_handle(struct request *q, const char *cmd, size_t cmd_len, con
 	}
 	resolver_complete_json(q, json_pack("{s:s}", "error",
 				   "unknown command (query, dump, export, purge, stats)"));
+}
+
+/* ---- the control connection's ops ------------------------------------- */
+
+static void ctl_handle(struct conn *c, const char *payload, size_t len)
+{
+	struct request *q = resolver_request_new(c);
+	if (!q)
+		return;
+	c->r->ctl_requests++; /* not among the socketmap requests */
+	const char *name, *key;
+	size_t name_len, key_len;
+	if (mts_socketmap_split(payload, len, &name, &name_len, &key, &key_len) < 0) {
+		if (len > 0 && !memchr(payload, ' ', len))
+			ctl_command(q, payload, len, "", 0);
+		else
+			resolver_complete_str(q, "PERM expected COMMAND [ARG]");
+		return;
+	}
+	ctl_command(q, name, name_len, key, key_len);
+}
+
+/* Plain text: protocol errors, failures to start a lookup. Not counted
+ * among the socketmap answers. */
+static void ctl_reply(struct request *q, const char *text, size_t len, enum mts_resolver_kind kind)
+{
+	resolver_complete(q, text, len);
+}
+
+/* The end of "query": the discovery result when there is one (else DANE's
+ * answer or a timeout), and the answer Postfix would get. */
+static void ctl_result(struct request *q, const struct mts_discovery_result *res,
+		       const char *text, size_t len, enum mts_resolver_kind kind)
+{
+	if (!res) {
+		resolver_complete_json(q, json_pack("{s:s, s:s%}", "domain", q->domain, "answer",
+						    text, len));
+		return;
+	}
+	json_t *v = resolver_result_json(res);
+	json_object_set_new(v, "domain", json_string(q->domain));
+	json_object_set_new(v, "zone", json_string(q->zone.name));
+	json_object_set_new(v, "answer", json_stringn(text, len));
+	resolver_complete_json(q, v);
+}
+
+static size_t ctl_max_request(const struct mts_resolver *r)
+{
+	return CTL_REQUEST_MAX;
+}
+
+static const struct conn_ops ctl_ops = {
+	.max_request = ctl_max_request,
+	.handle = ctl_handle,
+	.reply = ctl_reply,
+	.result = ctl_result,
+	.cached_on_timeout = false, /* "query" reports the timeout */
+};
+
+static void on_accept_control(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			      int len, void *arg)
+{
+	struct mts_resolver *r = arg;
+	resolver_accept(r, fd, &ctl_ops, &r->ctl);
+}
+
+int resolver_ctl_listen(struct mts_resolver *r, struct mts_error *err)
+{
+	r->ctl.ev = resolver_listen_unix(r, r->cfg.control_path, 0600, on_accept_control, err);
+	if (!r->ctl.ev)
+		return err ? err->code : MTS_EIO;
+	snprintf(r->control_path, sizeof(r->control_path), "%s", r->cfg.control_path);
+	return 0;
 }

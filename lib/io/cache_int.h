@@ -35,6 +35,15 @@ struct mts_cache {
  * mts_cache_open() dispatches. */
 struct mts_cache *mts_cache_memory_open(size_t max_entries, struct mts_error *err);
 struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err);
+/* As mts_cache_sqlite_open(), for a daemon that must start whatever the
+ * file holds: when it is not a usable database (truncated, corrupt, not
+ * SQLite; not when it cannot be read or is of a newer schema), it is
+ * renamed PATH.corrupt-<now> (its -wal file alike) and a new, empty cache
+ * is made. Then moved_to (cap bytes) names where the old file went and
+ * why (why_cap bytes) says what was wrong; otherwise moved_to is "". */
+struct mts_cache *mts_cache_sqlite_open_recover(const char *path, long long now, char *moved_to,
+						size_t cap, char *why, size_t why_cap,
+						struct mts_error *err);
 struct mts_cache *mts_cache_redis_open(const char *url, struct mts_error *err);
 struct mts_cache *mts_cache_pg_open(const char *url, struct mts_error *err);
 /* For backends: count an entry a walk skips, remembering why. */

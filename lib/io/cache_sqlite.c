@@ -18,11 +18,13 @@
  * A walk reads the table in domain order, a batch per call, from the last
  * domain it visited (the primary key's order: no sort, no long read
  * transaction between calls). */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -304,8 +306,40 @@ static int migrate(struct sqlite_cache *s, struct mts_error *err)
 	return 0;
 }
 
-struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err)
+/* SQLite's word for a file that is not a sound database. */
+static bool is_damage(struct sqlite_cache *s)
 {
+	int code = s->db ? sqlite3_errcode(s->db) & 0xff : SQLITE_OK;
+	return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+}
+
+/* PRAGMA quick_check: a truncated file has a sound first page (header,
+ * schema, user_version) and fails only when a missing page is read. */
+static int check_pages(struct sqlite_cache *s, bool *damaged, struct mts_error *err)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1);", -1, &st, NULL) != SQLITE_OK) {
+		*damaged = is_damage(s);
+		return db_error(s, err, "check");
+	}
+	int step = sqlite3_step(st);
+	const unsigned char *result = step == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+	int rc = 0;
+	if (step != SQLITE_ROW) {
+		*damaged = is_damage(s);
+		rc = db_error(s, err, "check");
+	} else if (!result || strcmp((const char *)result, "ok") != 0) {
+		*damaged = true;
+		rc = mts_error_set(err, MTS_ESTORE, "sqlite cache: check: %.200s",
+				   result ? (const char *)result : "no result");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static struct mts_cache *open_db(const char *path, bool *damaged, struct mts_error *err)
+{
+	*damaged = false;
 	struct sqlite_cache *s = calloc(1, sizeof(*s));
 	if (!s) {
 		mts_error_set(err, MTS_ENOMEM, "sqlite cache: out of memory");
@@ -314,6 +348,7 @@ struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err)
 	s->base.ops = &sqlite_ops;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+		*damaged = is_damage(s);
 		mts_error_set(err, MTS_ESTORE, "sqlite cache: open %.200s: %s", path,
 			      s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		goto fail;
@@ -322,18 +357,24 @@ struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err)
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", NULL,
 			 NULL, &msg) != SQLITE_OK) {
+		*damaged = is_damage(s);
 		mts_error_set(err, MTS_ESTORE, "sqlite cache: %.200s: %s", path,
 			      msg ? msg : "cannot set WAL mode");
 		sqlite3_free(msg);
 		goto fail;
 	}
-	if (migrate(s, err) < 0)
+	if (migrate(s, err) < 0) {
+		*damaged = is_damage(s);
+		goto fail;
+	}
+	if (check_pages(s, damaged, err) < 0)
 		goto fail;
 	if (sqlite3_prepare_v2(s->db, get_sql, -1, &s->get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, put_sql, -1, &s->put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, del_sql, -1, &s->del, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, evict_sql, -1, &s->evict, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, walk_sql, -1, &s->walk, NULL) != SQLITE_OK) {
+		*damaged = is_damage(s);
 		db_error(s, err, "prepare");
 		goto fail;
 	}
@@ -341,4 +382,48 @@ struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err)
 fail:
 	sqlite_close(&s->base);
 	return NULL;
+}
+
+struct mts_cache *mts_cache_sqlite_open(const char *path, struct mts_error *err)
+{
+	bool damaged;
+	return open_db(path, &damaged, err);
+}
+
+struct mts_cache *mts_cache_sqlite_open_recover(const char *path, long long now, char *moved_to,
+						size_t cap, char *why, size_t why_cap,
+						struct mts_error *err)
+{
+	bool damaged;
+	struct mts_error first = {0};
+	if (cap)
+		moved_to[0] = '\0';
+	if (why_cap)
+		why[0] = '\0';
+	struct mts_cache *c = open_db(path, &damaged, &first);
+	if (c || !damaged) {
+		if (!c && err)
+			*err = first;
+		return c;
+	}
+	char aside[4096], from[4096], to[4096 + 8];
+	if ((size_t)snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path, now) >= sizeof(aside)) {
+		mts_error_set(err, MTS_ESTORE, "%s: path too long", first.message);
+		return NULL;
+	}
+	if (rename(path, aside) < 0) {
+		mts_error_set(err, MTS_ESTORE, "%s; moving it aside: %s", first.message,
+			      strerror(errno));
+		return NULL;
+	}
+	/* Its write-ahead log belongs to it, not to the new file. */
+	snprintf(from, sizeof(from), "%s-wal", path);
+	snprintf(to, sizeof(to), "%s-wal", aside);
+	if (rename(from, to) < 0 && errno != ENOENT)
+		unlink(from);
+	snprintf(from, sizeof(from), "%s-shm", path);
+	unlink(from);
+	snprintf(moved_to, cap, "%s", aside);
+	snprintf(why, why_cap, "%s", first.message);
+	return open_db(path, &damaged, err);
 }

@@ -485,6 +485,15 @@ struct mts_https_fetch *mts_https_fetch_policy(struct mts_https *h, const char *
 	if (opts && opts->ca_file) {
 		curl_easy_setopt(e, CURLOPT_CAINFO, opts->ca_file);
 		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	} else {
+		/* OpenSSL's own variables for its default store, which OpenSSL
+		 * programs (and Python's ssl) honour and libcurl does not: each
+		 * replaces its part of the default, as in OpenSSL. */
+		const char *file = getenv("SSL_CERT_FILE"), *dir = getenv("SSL_CERT_DIR");
+		if (file && file[0])
+			curl_easy_setopt(e, CURLOPT_CAINFO, file);
+		if (dir && dir[0])
+			curl_easy_setopt(e, CURLOPT_CAPATH, dir);
 	}
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cto);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)to);

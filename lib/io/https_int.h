@@ -6,7 +6,8 @@
  * https://mta-sts.<domain>/.well-known/mta-sts.txt, connecting to the
  * address the caller resolved (so the caller's resolver applies), never
  * follows redirects, validates the certificate for mta-sts.<domain> against
- * the system store or opts->ca_file, accepts only status 200 with a
+ * opts->ca_file, else the system store (SSL_CERT_FILE and SSL_CERT_DIR
+ * replace its file and directory, as in OpenSSL), accepts only status 200 with a
  * text/plain body of at most MTS_POLICY_MAX_BYTES, and enforces connect and
  * total time limits. Each failure maps to an RFC 8460 result type and a
  * finding code. The result passed to the callback is valid only during the
@@ -48,7 +49,7 @@ struct mts_https_result {
 typedef void (*mts_https_cb)(const struct mts_https_result *result, void *arg);
 
 struct mts_https_opts {
-	const char *ca_file;         /* NULL = the system store */
+	const char *ca_file;         /* NULL = the system store, or SSL_CERT_FILE/DIR */
 	unsigned connect_timeout_ms; /* 0 = MTS_HTTPS_CONNECT_TIMEOUT_MS */
 	unsigned timeout_ms;         /* 0 = MTS_HTTPS_TIMEOUT_MS */
 };

@@ -278,6 +278,32 @@ static void test_pipelined_in_order(void **state)
 	close(fd);
 }
 
+/* Keys postfix-mta-sts-resolver takes for the domain (an empty port, white
+ * space around) are the domain; a domain in a form no MTA sends is PERM.
+ * Never NOTFOUND, which would send the mail without the domain's policy. */
+static void test_odd_keys(void **state)
+{
+	static const struct {
+		const char *request, *answer;
+	} cases[] = {
+		{"postfix good-enforce.test:", ENFORCE_ANSWER},
+		{"postfix [good-enforce.test]:", ENFORCE_ANSWER},
+		{"postfix  good-enforce.test", ENFORCE_ANSWER},
+		{"postfix good-enforce.test ", ENFORCE_ANSWER},
+		{"postfix [ good-enforce.test ]:25", ENFORCE_ANSWER},
+		{"postfix good-enforce.test:smtp", "PERM unusable key"},
+		{"postfix good-enforce.test..", "PERM unusable key"},
+		{"postfix  [192.0.2.1]: ", "NOTFOUND "},
+	};
+	int fd = connect_tcp(main_daemon.port);
+	memset(&rd, 0, sizeof(rd));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		send_request(fd, cases[i].request);
+		expect_answer(fd, &rd, cases[i].answer);
+	}
+	close(fd);
+}
+
 static void test_split_and_slow(void **state)
 {
 	int fd = connect_tcp(main_daemon.port);
@@ -521,6 +547,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipelined_in_order),
+		cmocka_unit_test(test_odd_keys),
 		cmocka_unit_test(test_split_and_slow),
 		cmocka_unit_test(test_zero_length_and_no_key),
 		cmocka_unit_test(test_malformed_closes),

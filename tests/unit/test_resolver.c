@@ -86,6 +86,7 @@ static void test_every_option(void **state)
 			   "    timeout: 2\n"
 			   "  other: ~\n"
 			   "user: nobody\n"
+			   "group: postfix\n"
 			   "dns_resolver: 127.0.0.1@5353\n"
 			   "ca_file: /etc/ssl/ca.pem\n"
 			   "trust_anchor_file: /var/lib/unbound/root.key\n"
@@ -124,6 +125,7 @@ static void test_every_option(void **state)
 	assert_string_equal(cfg.zones[1].name, "other");
 	assert_int_equal(cfg.zones[1].timeout, 4);
 	assert_string_equal(cfg.user, "nobody");
+	assert_string_equal(cfg.group, "postfix");
 	assert_string_equal(cfg.dns_resolver, "127.0.0.1@5353");
 	assert_string_equal(cfg.ca_file, "/etc/ssl/ca.pem");
 	assert_string_equal(cfg.trust_anchor_file, "/var/lib/unbound/root.key");
@@ -157,6 +159,8 @@ static void test_internal_cache(void **state)
 	assert_int_equal(cfg.mode, 0666);
 }
 
+#define DEEP31                                                                               \
+	"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
 struct bad_case {
 	const char *yaml;
 	int rc;
@@ -209,6 +213,10 @@ static const struct bad_case bad_cases[] = {
 	{"metrics: 9461\n", MTS_EINVAL, "t.yml:1: metrics: expected ADDR:PORT"},
 	{"metrics: \"127.0.0.1:\"\n", MTS_EINVAL, "metrics: expected ADDR:PORT"},
 	{"zones:\n  \"a b\": {}\n", MTS_EINVAL, "not a usable zone name"},
+	/* The file's mapping and 31 sequences are 32 levels: read (and refused
+	 * for what they are); one more is refused before loading. */
+	{"port: 1\nhost: " DEEP31 "\n", MTS_EINVAL, "t.yml:2: host: expected a string"},
+	{"port: 1\nhost: [" DEEP31 "]\n", MTS_EINVAL, "t.yml:2: nested deeper than 32 levels"},
 };
 
 static void test_errors(void **state)
@@ -228,6 +236,70 @@ static void test_load(void **state)
 	struct mts_error err = {0};
 	assert_int_equal(mts_resolver_config_load("/nonexistent/r.yml", &cfg, &err), MTS_EIO);
 	assert_non_null(strstr(err.message, "/nonexistent/r.yml"));
+}
+
+/* ---- keys -------------------------------------------------------------- */
+
+struct key_case {
+	const char *key;
+	enum mts_resolver_key_kind kind;
+	const char *domain; /* for MTS_RESOLVER_KEY_DOMAIN */
+};
+
+/* What postfix-mta-sts-resolver takes for a domain is the domain here too,
+ * or PERM; never NOTFOUND, which would send the mail without its policy. */
+static const struct key_case key_cases[] = {
+	{"example.com", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"Example.COM.", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"[example.com]", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"[example.com]:25", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"example.com:587", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"example.com:", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"[example.com]:", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{" example.com", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"example.com ", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"\t example.com \r\n", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{" [example.com]:25 ", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"[ example.com ]", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"example.com :25", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{"example.com: 25", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	{" EXAMPLE.com.: ", MTS_RESOLVER_KEY_DOMAIN, "example.com"},
+	/* a domain, in a form no MTA sends */
+	{"example.com:smtp", MTS_RESOLVER_KEY_PERM, NULL},
+	{"example.com:123456", MTS_RESOLVER_KEY_PERM, NULL},
+	{"[example.com]x", MTS_RESOLVER_KEY_PERM, NULL},
+	{"[[example.com]", MTS_RESOLVER_KEY_PERM, NULL},
+	{"example.com]", MTS_RESOLVER_KEY_PERM, NULL},
+	{"example.com..", MTS_RESOLVER_KEY_PERM, NULL},
+	{"example.com..:25", MTS_RESOLVER_KEY_PERM, NULL},
+	/* no domain: no policy, as for the Python daemon */
+	{"", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"   ", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"[192.0.2.1]", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{" [192.0.2.1]: ", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"192.0.2.1", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"[ipv6:2001:db8::1]", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"2001:db8::1", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{".example.com", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{" .example.com", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"[example.com", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"a..b", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"a:b:c", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"[]", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{":25", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+	{"exa mple.com", MTS_RESOLVER_KEY_NOTFOUND, NULL},
+};
+
+static void test_keys(void **state)
+{
+	for (size_t i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
+		const struct key_case *c = &key_cases[i];
+		char domain[MTS_DNAME_MAX + 1] = "";
+		enum mts_resolver_key_kind kind = mts_resolver_key(c->key, strlen(c->key), domain);
+		if (kind != c->kind || (c->domain && strcmp(domain, c->domain) != 0))
+			fail_msg("case %zu \"%s\": kind %d (want %d), domain \"%s\" (want \"%s\")", i,
+				 c->key, kind, c->kind, domain, c->domain ? c->domain : "");
+	}
 }
 
 /* ---- answers ----------------------------------------------------------- */
@@ -639,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_internal_cache),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_answers),
 		cmocka_unit_test(test_postfix_reads_answers),
 		cmocka_unit_test(test_answer_too_long),
