@@ -124,6 +124,53 @@ t_eq "quarantine rows" 7 "$(q "$tmp/b.db" 'SELECT COUNT(*) FROM quarantine')"
 t_eq "good ones stored" 2 "$(q "$tmp/b.db" 'SELECT COUNT(*) FROM reports')"
 t_exit "a named file is read whatever its name" 1 $M report ingest --store "$S3" "$tmp/batch/i-ignored.txt"
 
+# What is not a regular file or a directory is quarantined unread, whatever
+# its name: a FIFO would block the batch forever. timeout turns a hang into
+# a failure.
+mkdir -p "$tmp/odd"
+cp "$data/parsedmarc-smtp_tls.json" "$tmp/odd/a-good.json"
+mkfifo "$tmp/odd/b-fifo.json"
+python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$tmp/odd/c-socket.json"
+ln -s /dev/zero "$tmp/odd/d-device.json"
+ln -s "$tmp/odd/nowhere" "$tmp/odd/e-dangling.json"
+mkfifo "$tmp/odd/f-fifo.txt"
+S6=sqlite://$tmp/odd.db
+out=$(timeout 20 $M report ingest --store "$S6" "$tmp/odd"); rc=$?
+t_eq "FIFO, socket, device in a directory: exit 1, no hang" 1 "$rc"
+t_contains "FIFO quarantined" "b-fifo.json: quarantined: a FIFO, not read" "$out"
+t_contains "socket quarantined" "c-socket.json: quarantined: a socket, not read" "$out"
+t_contains "device quarantined" "d-device.json: quarantined: a character device, not read" "$out"
+t_contains "dangling link quarantined" "e-dangling.json: quarantined: No such file or directory" "$out"
+t_lacks "other names still ignored" "f-fifo.txt" "$out"
+t_contains "odd batch totals" "1 ingested, 0 duplicates, 4 quarantined" "$out"
+t_eq "odd files in the quarantine" 4 "$(q "$tmp/odd.db" "SELECT COUNT(*) FROM quarantine WHERE raw IS NULL")"
+
+# Symbolic links back up the tree are followed once: two links to . made
+# 2^32 paths, each reading the same report again.
+mkdir -p "$tmp/loop/sub"
+cp "$data/parsedmarc-smtp_tls.json" "$tmp/loop/sub/r.json"
+ln -s . "$tmp/loop/a"
+ln -s . "$tmp/loop/b"
+ln -s .. "$tmp/loop/sub/up"
+ln -s sub "$tmp/loop/c"
+out=$(timeout 20 $M report ingest --store "sqlite://$tmp/loop.db" "$tmp/loop"); rc=$?
+t_eq "symlink loops: exit 0, no hang" 0 "$rc"
+t_contains "symlink loops: the report read once" "1 ingested, 0 duplicates, 0 quarantined" "$out"
+t_contains "a link to a directory already read is not followed" "loop/a: not followed: a directory already read" "$out"
+t_contains "a link up the tree is not followed" "loop/c/up: not followed: a directory already read" "$out"
+
+# A tree deeper than the walk follows is not silently cut: the directory
+# not followed is quarantined and the exit status says so.
+deep=$tmp/deep
+for i in $(seq 1 34); do deep=$deep/d$i; done
+mkdir -p "$deep"
+cp "$data/parsedmarc-smtp_tls.json" "$deep/r.json"
+cp "$data/reportviewer-google.json" "$tmp/deep/top.json"
+out=$($M report ingest --store "sqlite://$tmp/deep.db" "$tmp/deep"); rc=$?
+t_eq "too deep: exit 1" 1 "$rc"
+t_contains "too deep: quarantined with the reason" "/d32: quarantined: more than 32 directory levels, not followed" "$out"
+t_contains "too deep: the rest ingested" "1 ingested, 0 duplicates, 1 quarantined" "$out"
+
 # kill -9 in the middle of a long ingest: the store stays whole, and a second
 # run stores exactly what the first did not.
 mkdir -p "$tmp/many"
