@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,7 +74,9 @@ const char cmd_report_help[] =
 	"Exit codes: 0 all ingested or duplicates (list, show: done; summary: every\n"
 	"domain ready and no failed session; receive: stopped by a signal), 1 an input\n"
 	"was quarantined (show: no such report; summary: failures or not ready), 2 usage\n"
-	"error, 3 the store failed (receive: could not start).\n";
+	"error, 3 the store failed (receive: could not start), 75 (EX_TEMPFAIL) ingest:\n"
+	"the store failed, so that a Postfix pipe(8) transport defers the message and\n"
+	"retries it instead of bouncing it.\n";
 
 enum { OPT_STORE = 256, OPT_DOMAIN, OPT_JSON };
 
@@ -85,7 +88,10 @@ static const struct option report_options[] = {
 	{NULL, 0, NULL, 0},
 };
 
-#define INGEST_MAX_DEPTH 32 /* directory levels followed, against symlink loops */
+#define INGEST_MAX_DEPTH 32 /* directory levels followed */
+/* A store that failed may work later: EX_TEMPFAIL (sysexits.h) is what
+ * Postfix's pipe(8) defers on; any other status bounces the message. */
+#define INGEST_EXIT_TEMPFAIL EX_TEMPFAIL
 
 struct report_args {
 	const char *cmd;
@@ -528,7 +534,7 @@ static int report_ingest(struct report_args *a, int argc, char **argv)
 	struct ingest_run run = {.cmd = a->cmd};
 	int rc = open_store(a, &run.store);
 	if (rc)
-		return rc;
+		return rc == CLI_EXIT_INCOMPLETE ? INGEST_EXIT_TEMPFAIL : rc;
 	for (int i = 0; i < argc && !run.store_failed; i++)
 		ingest_path(&run, argv[i]);
 	free(run.visited);
@@ -536,7 +542,7 @@ static int report_ingest(struct report_args *a, int argc, char **argv)
 	printf("%zu ingested, %zu duplicate%s, %zu quarantined\n", run.ingested, run.duplicate,
 	       run.duplicate == 1 ? "" : "s", run.quarantined);
 	if (run.store_failed)
-		return CLI_EXIT_INCOMPLETE;
+		return INGEST_EXIT_TEMPFAIL;
 	return run.quarantined ? CLI_EXIT_PROBLEM : CLI_EXIT_OK;
 }
 

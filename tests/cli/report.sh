@@ -44,6 +44,11 @@ t_exit "show unknown id exits 1" 1 $M report show 999 --store "$S"
 t_exit "show bad id exits 2" 2 $M report show abc --store "$S"
 t_exit "unknown scheme exits 2" 2 $M report list --store redis://x
 t_exit "unwritable store exits 3" 3 $M report list --store sqlite:///nonexistent-dir/x/r.db
+# ingest as a Postfix pipe(8) transport: a store that fails is EX_TEMPFAIL
+# (75), which Postfix defers and retries, never a bounce.
+t_exit "ingest, store cannot open: 75" 75 $M report ingest --store sqlite:///nonexistent-dir/x/r.db - <"$data/parsedmarc-google.com_smtp_tls_report.eml"
+mkdir -p "$tmp/a-directory.db"
+t_exit "ingest, store is a directory: 75" 75 $M report ingest --store "sqlite://$tmp/a-directory.db" "$data"
 t_exit "no path exits 2" 2 $M report ingest --store "$S"
 t_exit "--json is not for ingest" 2 $M report ingest --json --store "$S" "$data"
 (cd "$tmp" && MTASTS_STORE="sqlite://$tmp/env.db" $M report ingest "$data/reportviewer-google.json" >/dev/null)
