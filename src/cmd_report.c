@@ -38,8 +38,9 @@ const char cmd_report_help[] =
 	"           are quarantined unread), or - for standard input; gzip, JSON\n"
 	"           and mail are told apart by content, not by name; a report\n"
 	"           already stored (same organization and report-id) is a\n"
-	"           duplicate, and an input that is not a report is quarantined\n"
-	"           with the reason\n"
+	"           duplicate if it says the same, else it is quarantined\n"
+	"           (report.report_id.conflict), as is an input that is not a\n"
+	"           report, with the reason\n"
 	"  list     the stored reports, newest first, with their policy domains and\n"
 	"           session counts\n"
 	"  show     one stored report: its policies, failure details and findings\n"
@@ -194,6 +195,10 @@ static void ingest_report(struct ingest_run *run, const char *name, const char *
 	if (rc < 0) {
 		cli_error(run->cmd, "%s", err.message);
 		run->store_failed = true;
+	} else if (rc == MTS_INGEST_CONFLICT) {
+		char reason[MTS_ERROR_MSG_MAX];
+		report_conflict_reason(r, id, reason, sizeof(reason));
+		quarantine(run, name, reason, raw, raw_len);
 	} else if (rc == MTS_INGEST_DUPLICATE) {
 		run->duplicate++;
 		put_text(stdout, name);
@@ -501,6 +506,15 @@ static void ingest_path(struct ingest_run *run, const char *path)
 		ingest_file(run, path);
 	else
 		ingest_dir(run, AT_FDCWD, path, path, 0);
+}
+
+void report_conflict_reason(const struct mts_report *r, int64_t stored, char *out, size_t cap)
+{
+	char org[MTS_PRINTABLE_BUF], rid[MTS_PRINTABLE_BUF];
+	mts_printable(r->organization_name, strlen(r->organization_name), org, sizeof(org));
+	mts_printable(r->report_id, strlen(r->report_id), rid, sizeof(rid));
+	snprintf(out, cap, "%s: %.60s report-id %.60s is stored as report %lld with other content",
+		 mts_finding_info(MTS_F_REPORT_REPORT_ID_CONFLICT)->code, org, rid, (long long)stored);
 }
 
 int report_open_store(const char *cmd, const char *url, struct mts_report_store **s)

@@ -76,6 +76,7 @@ static void reply(struct evhttp_request *req, int status, const char *text)
 	const char *phrase = status == 200   ? "OK"
 			     : status == 400 ? "Bad Request"
 			     : status == 405 ? "Method Not Allowed"
+			     : status == 409 ? "Conflict"
 			     : status == 413 ? "Payload Too Large"
 			     : status == 415 ? "Unsupported Media Type"
 			     : status == 503 ? "Service Unavailable"
@@ -169,7 +170,22 @@ static void handle(struct evhttp_request *req, void *arg)
 	} else {
 		int64_t id = 0;
 		int rc = ingest(srv, &p, source, &id, &err);
-		if (rc == MTS_INGEST_STORED || rc == MTS_INGEST_DUPLICATE) {
+		if (rc == MTS_INGEST_CONFLICT) {
+			/* Not acknowledged as stored (it is not), and kept for a
+			 * person to judge which copy is the reporter's. */
+			char reason[MTS_ERROR_MSG_MAX];
+			report_conflict_reason(p.report, id, reason, sizeof(reason));
+			if (mts_report_store_quarantine(srv->store, source, reason, body, len,
+							(int64_t)time(NULL), &err) == 0) {
+				log_line(peer, 409, "result=conflict-quarantined");
+				snprintf(msg, sizeof(msg), "%s (quarantined)", reason);
+				reply(req, 409, msg);
+			} else {
+				printf("receive: peer=%s status=503 error=\"%s\"\n", peer,
+				       err.message);
+				reply(req, 503, "the report store failed; try again later");
+			}
+		} else if (rc == MTS_INGEST_STORED || rc == MTS_INGEST_DUPLICATE) {
 			snprintf(msg, sizeof(msg), "%s report %lld",
 				 rc == MTS_INGEST_STORED ? "stored as" : "duplicate of",
 				 (long long)id);

@@ -6,7 +6,8 @@
  *
  * A store keeps each report normalised (report, policies, failure details,
  * findings) beside its raw body, recognises a report sent twice by
- * (organization-name, report-id) and keeps the first copy, and puts inputs
+ * (organization-name, report-id) and keeps the first copy (a second copy
+ * that says something else is a conflict for the quarantine), and puts inputs
  * that are not reports in a quarantine with the reason. Each ingestion is
  * one transaction: a crash leaves a report wholly stored or not at all.
  * Schemas are versioned and migrated on open.
@@ -32,6 +33,7 @@
 enum mts_ingest_result {
 	MTS_INGEST_STORED = 0,
 	MTS_INGEST_DUPLICATE = 1,
+	MTS_INGEST_CONFLICT = 2, /* same organization and report-id, other content */
 };
 
 /* One line of a listing. */
@@ -79,7 +81,12 @@ void mts_report_store_close(struct mts_report_store *s);
 
 /* Store a parsed report, its raw body and where it came from (a file name,
  * "<stdin>", a message id). Returns MTS_INGEST_STORED or MTS_INGEST_DUPLICATE
- * with *id (may be NULL) the stored report's id, or MTS_ESTORE/MTS_ENOMEM. */
+ * with *id (may be NULL) the stored report's id, or MTS_ESTORE/MTS_ENOMEM.
+ * A report whose (organization-name, report-id) is stored already is a
+ * duplicate when it says the same (mts_report_same()), else
+ * MTS_INGEST_CONFLICT with *id the stored one: nothing is stored, and the
+ * caller quarantines it (the first copy must not be taken as the truth
+ * silently, nor replaced). */
 int mts_report_store_ingest(struct mts_report_store *s, const struct mts_report *r,
 			    const char *raw, size_t raw_len, const char *source, int64_t now,
 			    int64_t *id, struct mts_error *err);

@@ -129,6 +129,38 @@ t_eq "quarantine rows" 7 "$(q "$tmp/b.db" 'SELECT COUNT(*) FROM quarantine')"
 t_eq "good ones stored" 2 "$(q "$tmp/b.db" 'SELECT COUNT(*) FROM reports')"
 t_exit "a named file is read whatever its name" 1 $M report ingest --store "$S3" "$tmp/batch/i-ignored.txt"
 
+# A second copy of a stored report (same organization and report-id) is a
+# duplicate when it says the same, however it is written; one that says
+# something else is quarantined, and the first copy stays as it was.
+S7=sqlite://$tmp/conflict.db
+python3 - "$data/parsedmarc-rfc8460.json" "$tmp" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+json.dump(r, open(sys.argv[2] + "/c-first.json", "w"))
+# The same report reordered, re-indented, mx-host an array instead of a string.
+same = dict(reversed(list(r.items())))
+for p in same["policies"]:
+    if isinstance(p["policy"].get("mx-host"), str):
+        p["policy"]["mx-host"] = [p["policy"]["mx-host"]]
+json.dump(same, open(sys.argv[2] + "/c-same.json", "w"), indent=4)
+other = json.loads(json.dumps(r))
+other["policies"][0]["summary"]["total-failure-session-count"] += 1000
+json.dump(other, open(sys.argv[2] + "/c-other.json", "w"))
+PY
+$M report ingest --store "$S7" "$tmp/c-first.json" >/dev/null
+out=$($M report ingest --store "$S7" "$tmp/c-same.json"); rc=$?
+t_eq "same report written otherwise: exit 0" 0 "$rc"
+t_contains "same report written otherwise: a duplicate" "c-same.json: duplicate of report 1" "$out"
+out=$($M report ingest --store "$S7" "$tmp/c-other.json"); rc=$?
+t_eq "same report-id, other content: exit 1" 1 "$rc"
+t_contains "same report-id, other content: quarantined with the finding" \
+	"c-other.json: quarantined: report.report_id.conflict: Company-X report-id 5065427c-23d3-47ca-b6e0-946ea0e8c4be is stored as report 1 with other content" "$out"
+t_eq "the conflicting copy is kept in the quarantine" "$(wc -c <"$tmp/c-other.json")" \
+	"$(q "$tmp/conflict.db" "SELECT length(raw) FROM quarantine WHERE reason LIKE 'report.report_id.conflict:%'")"
+t_eq "the first copy stays" "1|$(wc -c <"$tmp/c-first.json")" "$(q "$tmp/conflict.db" "SELECT COUNT(*) || '|' || MAX(length(raw)) FROM reports")"
+out=$($M report ingest --store "$S7" "$tmp/c-first.json"); rc=$?
+t_contains "the first copy again: still a duplicate" "c-first.json: duplicate of report 1" "$out"
+
 # What is not a regular file or a directory is quarantined unread, whatever
 # its name: a FIFO would block the batch forever. timeout turns a hang into
 # a failure.

@@ -34,6 +34,12 @@ gzip -c "$data/reportviewer-google.json" >"$tmp/google.gz"
 t_contains "json: 200 once stored" "200 stored as report 1" "$(post application/tlsrpt+json "$data/parsedmarc-rfc8460.json")"
 t_contains "gzip: 200 once stored" "200 stored as report 2" "$(post application/tlsrpt+gzip "$tmp/google.gz")"
 t_contains "a resent report: 200, duplicate" "200 duplicate of report 2" "$(post 'application/tlsrpt+gzip; x=y' "$tmp/google.gz")"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["policies"][0]["summary"]["total-successful-session-count"]=1; json.dump(r, sys.stdout)' \
+	"$data/parsedmarc-rfc8460.json" >"$tmp/conflict.json"
+t_contains "same report-id, other content: 409, quarantined" "409 report.report_id.conflict: Company-X report-id 5065427c-23d3-47ca-b6e0-946ea0e8c4be is stored as report 1 with other content (quarantined)" \
+	"$(post application/tlsrpt+json "$tmp/conflict.json")"
+t_eq "the conflicting copy is in the quarantine" 1 "$(q "$S" "SELECT COUNT(*) FROM quarantine WHERE reason LIKE 'report.report_id.conflict:%'")"
+python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM quarantine"); c.commit()' "$S"
 t_eq "two reports stored" 2 "$(q "$S" 'SELECT COUNT(*) FROM reports')"
 t_eq "sessions stored" "$(python3 -c 'import json; r=json.load(open("'"$data/reportviewer-google.json"'")); print(sum(p["summary"]["total-successful-session-count"] for p in r["policies"]))')" \
 	"$(q "$S" "SELECT SUM(successful) FROM policies p JOIN reports r ON r.id = p.report WHERE r.organization = 'Google Inc.'")"
