@@ -161,6 +161,32 @@ t_eq "the first copy stays" "1|$(wc -c <"$tmp/c-first.json")" "$(q "$tmp/conflic
 out=$($M report ingest --store "$S7" "$tmp/c-first.json"); rc=$?
 t_contains "the first copy again: still a duplicate" "c-first.json: duplicate of report 1" "$out"
 
+# A mail of a million tiny MIME parts (7 MB), or of a million header
+# fields, is refused while it is parsed: GMime built every part first (1.3
+# GB and 8 s) and only then were they counted. Peak memory must stay in
+# proportion to the input.
+python3 - "$tmp" <<'PY'
+import sys
+head = 'From: a@b\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=tlsrpt; boundary="b"\r\n\r\n'
+with open(sys.argv[1] + "/parts.eml", "w") as f:
+    f.write(head + "--b\r\n\r\n" * 1000000 + "--b--\r\n")
+with open(sys.argv[1] + "/headers.eml", "w") as f:
+    f.write("From: a@b\r\n" + "X-A: b\r\n" * 1000000 + "Content-Type: text/plain\r\n\r\nx\r\n")
+PY
+peak() { # CMD...: run it, print "STATUS MAX-RSS-MB" and leave its output in $tmp/peak.out
+	python3 -c 'import resource, subprocess, sys
+p = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], "w"))
+print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' "$tmp/peak.out" "$@"
+}
+read -r rc mb < <(peak timeout 60 $M report ingest --store "sqlite://$tmp/parts.db" "$tmp/parts.eml")
+t_eq "a million MIME parts: exit 1" 1 "$rc"
+t_contains "a million MIME parts: quarantined at the part limit" "parts.eml: quarantined: mail: more than 64 MIME parts" "$(cat "$tmp/peak.out")"
+[ "$mb" -lt 300 ] && t_ok "a million MIME parts: peak memory ${mb} MB (< 300)" || t_fail "a million MIME parts: peak memory ${mb} MB (want < 300)"
+read -r rc mb < <(peak timeout 60 $M report ingest --store "sqlite://$tmp/parts.db" "$tmp/headers.eml")
+t_eq "a million header fields: exit 1" 1 "$rc"
+t_contains "a million header fields: quarantined at the header limit" "headers.eml: quarantined: mail: more than 64 MIME parts or 1000 header fields" "$(cat "$tmp/peak.out")"
+[ "$mb" -lt 300 ] && t_ok "a million header fields: peak memory ${mb} MB (< 300)" || t_fail "a million header fields: peak memory ${mb} MB (want < 300)"
+
 # What is not a regular file or a directory is quarantined unread, whatever
 # its name: a FIFO would block the batch forever. timeout turns a hang into
 # a failure.
