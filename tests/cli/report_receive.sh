@@ -90,6 +90,100 @@ out=$($M report receive --listen "$ADDR:0" --cert "$tmp/nope.pem" --key "$tmp/ke
 t_eq "missing certificate: exit 3" 3 "$rc"
 t_contains "names the file" "nope.pem: cannot load the certificate chain" "$out"
 
+# A client that trickles its request a byte at a time, never idle for
+# --timeout, is cut off after --request-timeout all the same.
+start "$tmp/slog" --store "sqlite://$tmp/s.db" --timeout 2 --request-timeout 3
+trickle=$(python3 - "$ADDR" "$PORT" <<'PY'
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection((sys.argv[1], int(sys.argv[2]))), server_hostname="tlsrpt.test")
+t = time.time()
+try:
+    s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/tlsrpt+json\r\n")
+    while time.time() - t < 12:
+        s.sendall(b"X"); time.sleep(0.5)
+    print("still open after 12 s")
+except OSError:
+    print("cut off after %d s" % round(time.time() - t))
+PY
+)
+case $trickle in "cut off after "[3-5]" s") t_ok "a trickling client is cut off after --request-timeout ($trickle)" ;; *) t_fail "a trickling client is cut off after --request-timeout" "$trickle" ;; esac
+t_contains "the cut is logged" "result=cut-off request-timeout=3s" "$(cat "$tmp/slog")"
+t_contains "still serving after it" "200 stored as report 1" "$(post application/tlsrpt+json "$data/parsedmarc-rfc8460.json")"
+# A chunked body far over --max-body: 413, read to the end, not a reset.
+head -c 19000000 /dev/urandom >"$tmp/huge.bin"
+kill -TERM "$PID"; wait "$PID"
+start "$tmp/clog" --store "sqlite://$tmp/s.db" --max-body 100000
+t_eq "19 MB chunked over --max-body: 413" 413 "$(post application/tlsrpt+json "$tmp/huge.bin" -H 'Transfer-Encoding: chunked' 2>&1 | head -c3)"
+t_eq "19 MB chunked over --max-body, again: 413" 413 "$(post application/tlsrpt+json "$tmp/huge.bin" -H 'Transfer-Encoding: chunked' 2>&1 | head -c3)"
+kill -TERM "$PID"; wait "$PID"
+
+# At --max-connections the server stops accepting: the next connection
+# waits in the backlog, and is served once another one has gone.
+start "$tmp/mlog" --store "sqlite://$tmp/s.db" --max-connections 2
+t_contains "the cap is logged" "max-connections=2 " "$(cat "$tmp/mlog")"
+capped=$(python3 - "$ADDR" "$PORT" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+def conn(timeout):
+    s = ctx.wrap_socket(socket.create_connection((sys.argv[1], int(sys.argv[2]))),
+                        server_hostname="tlsrpt.test", do_handshake_on_connect=False)
+    s.settimeout(timeout)
+    return s
+held = [conn(5), conn(5)]
+for h in held: h.do_handshake()
+third = conn(1.5)
+try:
+    third.do_handshake(); print("third served at once")
+except (socket.timeout, TimeoutError):
+    held[0].close()
+    third.settimeout(5)
+    try:
+        third.do_handshake()
+        third.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        print("third waited, then:", third.recv(12).decode())
+    except Exception as e:
+        print("third failed after waiting:", e)
+PY
+)
+t_eq "the connection over the cap waits, then is served" "third waited, then: HTTP/1.1 405" "$capped"
+
+# The soft descriptor limit is raised to the hard one, and the cap is
+# derived from it; a --max-connections above it is refused.
+printf '#!/bin/bash\nulimit %s\nexec %q "$@"\n' "-S -n 100" "$M" >"$tmp/soft100"
+printf '#!/bin/bash\nulimit %s\nexec %q "$@"\n' "-n 80" "$M" >"$tmp/hard80"
+chmod +x "$tmp/soft100" "$tmp/hard80"
+hard=$(bash -c 'ulimit -H -n')
+MTASTS=$tmp/soft100 receive_start "$tmp/flog" --store "sqlite://$tmp/s.db"
+pids+=("$PID")
+t_eq "soft descriptor limit raised to the hard one" "$hard $hard" "$(awk '/^Max open files/ {print $4, $5}' "/proc/$PID/limits")"
+kill -TERM "$PID"; wait "$PID"
+MTASTS=$tmp/hard80 receive_start "$tmp/flog2" --store "sqlite://$tmp/s.db"
+pids+=("$PID")
+t_contains "the cap follows the descriptor limit: (80 - 64) / 2" "max-connections=8 " "$(cat "$tmp/flog2")"
+kill -TERM "$PID"; wait "$PID"
+t_exit "--max-connections over what the descriptors allow: exit 2" 2 "$tmp/hard80" report receive --listen "$ADDR:0" --cert "$tmp/cert.pem" --key "$tmp/key.pem" --store "sqlite://$tmp/s.db" --max-connections 9
+
+# --user: bound and key read as root, then real, effective and saved ids
+# are the user's, and the store is written as that user.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	chmod 600 "$tmp/key.pem"
+	chmod 711 "$tmp"
+	mkdir -m 777 "$tmp/nobody"
+	start "$tmp/ulog" --store "sqlite://$tmp/nobody/r.db" --user nobody
+	[ -n "$PORT" ] || t_fail "--user: started" "$(cat "$tmp/ulog")"
+	n=$(id -u nobody); g=$(id -g nobody)
+	t_eq "--user: uid real, effective, saved, fs are nobody's" "$n $n $n $n" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$PID/status")"
+	t_eq "--user: gid real, effective, saved, fs are nobody's" "$g $g $g $g" "$(awk '/^Gid:/ {print $2, $3, $4, $5}' "/proc/$PID/status")"
+	t_eq "--user: no other group" "$g" "$(awk '/^Groups:/ {print $2 $3}' "/proc/$PID/status")"
+	t_contains "--user: still stores" "200 stored as report 1" "$(post application/tlsrpt+json "$data/parsedmarc-rfc8460.json")"
+	t_eq "--user: the store belongs to the user" nobody "$(stat -c %U "$tmp/nobody/r.db")"
+	kill -TERM "$PID"; wait "$PID"
+	t_exit "--user unknown: exit 3" 3 $M report receive --listen "$ADDR:0" --cert "$tmp/cert.pem" --key "$tmp/key.pem" --store "sqlite://$tmp/nobody/r.db" --user no-such-user-here
+else
+	t_ok "--user checks skipped (not root, or no user nobody)"
+fi
+
 # kill -9 while two senders post 200 reports: every report answered 200
 # is in the store, and nothing is stored twice.
 python3 "$gen" "$tmp/batch" --count 200 --format gz --seed 3 >/dev/null
