@@ -29,6 +29,11 @@
 #define MTS_REPORT_STORE_BUSY_MS 10000 /* wait this long for another writer */
 #define MTS_REPORT_STORE_PG_CONNECT_S 10 /* PostgreSQL connect timeout, unless the URL sets one */
 #define MTS_REPORT_STORE_PG_STATEMENT_MS 60000 /* one statement at most */
+/* Bodies kept in the quarantine, all rows together: past it a row keeps
+ * the source and reason only, so that a sender of junk cannot fill the
+ * disk. */
+#define MTS_REPORT_STORE_QUARANTINE_MAX_BYTES (256ull << 20)
+#define MTS_REPORT_STORE_QUARANTINE_FULL " (body not kept: the quarantine holds 256 MiB of bodies)"
 
 enum mts_ingest_result {
 	MTS_INGEST_STORED = 0,
@@ -90,7 +95,9 @@ void mts_report_store_close(struct mts_report_store *s);
 int mts_report_store_ingest(struct mts_report_store *s, const struct mts_report *r,
 			    const char *raw, size_t raw_len, const char *source, int64_t now,
 			    int64_t *id, struct mts_error *err);
-/* Keep an input that is not a report, with the reason. raw may be NULL. */
+/* Keep an input that is not a report, with the reason. raw may be NULL;
+ * it is not kept (and the reason says so) when the bodies already in the
+ * quarantine and it would pass MTS_REPORT_STORE_QUARANTINE_MAX_BYTES. */
 int mts_report_store_quarantine(struct mts_report_store *s, const char *source,
 				const char *reason, const char *raw, size_t raw_len, int64_t now,
 				struct mts_error *err);

@@ -502,15 +502,24 @@ static int pg_quarantine(struct mts_report_store *base, const char *source, cons
 	struct pg_store *s = (struct pg_store *)base;
 	if (raw_len > (size_t)1 << 30)
 		raw = NULL;
-	char received[24];
+	char received[24], len_text[24], cap_text[24];
 	snprintf(received, sizeof(received), "%" PRId64, now);
-	const char *v[] = {received, source, reason, raw};
-	int lengths[4] = {[3] = raw ? (int)raw_len : 0};
-	int binary[4] = {[3] = 1};
+	snprintf(len_text, sizeof(len_text), "%zu", raw ? raw_len : 0);
+	snprintf(cap_text, sizeof(cap_text), "%llu",
+		 (unsigned long long)MTS_REPORT_STORE_QUARANTINE_MAX_BYTES);
+	const char *v[] = {received, source, reason, raw, len_text,
+			   MTS_REPORT_STORE_QUARANTINE_FULL, cap_text};
+	int lengths[7] = {[3] = raw ? (int)raw_len : 0};
+	int binary[7] = {[3] = 1};
+	/* One statement: the cap is checked where the row is written. Two
+	 * writers at once may pass it by a body each, no more. */
 	PGresult *res = run(s,
 			    "INSERT INTO quarantine (received_at, source, reason, raw)"
-			    " VALUES ($1,$2,$3,$4)",
-			    4, v, lengths, binary, PGRES_COMMAND_OK, "quarantine", err);
+			    " SELECT $1::bigint, $2::text, $3::text || CASE WHEN kept THEN '' ELSE $6::text END,"
+			    " CASE WHEN kept THEN $4::bytea END FROM (SELECT $4::bytea IS NULL OR"
+			    " (SELECT COALESCE(SUM(octet_length(raw)), 0) FROM quarantine) + $5::bigint"
+			    " <= $7::bigint AS kept) AS k",
+			    7, v, lengths, binary, PGRES_COMMAND_OK, "quarantine", err);
 	PQclear(res);
 	return res ? 0 : MTS_ESTORE;
 }

@@ -234,6 +234,18 @@ t_eq "too deep: exit 1" 1 "$rc"
 t_contains "too deep: quarantined with the reason" "/d32: quarantined: more than 32 directory levels, not followed" "$out"
 t_contains "too deep: the rest ingested" "1 ingested, 0 duplicates, 1 quarantined" "$out"
 
+# The quarantine keeps at most 256 MiB of bodies: past it a row keeps its
+# source and reason, and says the body was not kept.
+mkdir -p "$tmp/junk"
+head -c 31000000 /dev/zero >"$tmp/junk/j1.json"
+for i in 2 3 4 5 6 7 8 9; do ln "$tmp/junk/j1.json" "$tmp/junk/j$i.json"; done
+out=$($M report ingest --store "sqlite://$tmp/junk.db" "$tmp/junk"); rc=$?
+t_eq "junk quarantined: exit 1" 1 "$rc"
+t_eq "bodies kept up to the cap" "8 248000000" "$(q "$tmp/junk.db" "SELECT COUNT(raw) || ' ' || SUM(length(raw)) FROM quarantine")"
+t_contains "the row past the cap is quarantined too" "j9.json: quarantined: " "$out"
+t_eq "the row past the cap keeps source and reason" 1 "$(q "$tmp/junk.db" "SELECT COUNT(*) FROM quarantine WHERE raw IS NULL AND source LIKE '%j9.json' AND reason LIKE '%(body not kept: the quarantine holds 256 MiB of bodies)'")"
+rm -rf "$tmp/junk" "$tmp/junk.db"
+
 # kill -9 in the middle of a long ingest: the store stays whole, and a second
 # run stores exactly what the first did not.
 mkdir -p "$tmp/many"

@@ -75,6 +75,16 @@ t_contains "same report-id, other content: quarantined with the finding" "c-othe
 t_eq "the conflicting copy in the quarantine" "$(wc -c <"$tmp/c-other.json")" "$(pq "$C" "SELECT octet_length(raw) FROM quarantine WHERE reason LIKE 'report.report_id.conflict:%'")"
 t_eq "the first copy stays" "1|$(wc -c <"$data/parsedmarc-rfc8460.json")" "$(pq "$C" "SELECT COUNT(*) || '|' || MAX(octet_length(raw)) FROM reports")"
 
+# The quarantine keeps at most 256 MiB of bodies in PostgreSQL too.
+pg_db junk; J=$PG_URL
+mkdir -p "$tmp/junk"
+head -c 31000000 /dev/zero >"$tmp/junk/j1.json"
+for i in 2 3 4 5 6 7 8 9; do ln "$tmp/junk/j1.json" "$tmp/junk/j$i.json"; done
+$M report ingest --store "$J" "$tmp/junk" >/dev/null
+t_eq "quarantine: bodies kept up to the cap" "8|248000000" "$(pq "$J" "SELECT COUNT(raw) || '|' || SUM(octet_length(raw)) FROM quarantine")"
+t_eq "quarantine: the row past the cap says so" 1 "$(pq "$J" "SELECT COUNT(*) FROM quarantine WHERE raw IS NULL AND source LIKE '%j9.json' AND reason LIKE '%(body not kept: the quarantine holds 256 MiB of bodies)'")"
+rm -rf "$tmp/junk"
+
 # Connection errors: refused, a server that never answers, a bad role.
 out=$($M report list --store "postgresql://mtasts@$MTASTS_PG_ADDR:1/x" 2>&1); rc=$?
 t_eq "refused: exit 3" 3 "$rc"
