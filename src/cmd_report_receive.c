@@ -1,15 +1,18 @@
 /* cmd_report_receive.c - `mtasts report receive`: the HTTPS endpoint of
  * RFC 8460 §5.4, libevent's evhttp over bufferevent_openssl on one loop.
  *
- * A report is answered 200 only after its transaction has committed (the
- * store call is synchronous inside the request callback), so a sender that
- * got 200 will find its report stored whatever happens to us next; a
- * sender that got nothing retries, and the retry is a duplicate. */
+ * A report is answered 200 only after its transaction has committed (a
+ * worker thread decodes and stores it, each worker with its own store
+ * connection, and the loop answers once the worker is done), so a sender
+ * that got 200 will find its report stored whatever happens to us next; a
+ * sender that got nothing retries, and the retry is a duplicate. The loop
+ * itself never waits on a report: a 20 MiB one does not hold up others. */
 #define _GNU_SOURCE /* setresuid, getresuid: all three ids set and checked */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -43,6 +46,7 @@
 #define RECEIVE_FD_RESERVE 64	      /* descriptors kept for the store, listener, loop */
 #define RECEIVE_FDS_PER_CLIENT 2      /* its socket, and the copy that lingers */
 #define RECEIVE_LINGER_MS 2000	      /* a closed connection's input is drained this long */
+#define RECEIVE_WORKERS 2	      /* threads that decode and store, each with its store */
 
 enum {
 	OPT_STORE = 256,
@@ -71,6 +75,7 @@ static const struct option receive_options[] = {
 };
 
 struct client;
+struct job;
 
 struct server {
 	const char *cmd, *store_url;
@@ -85,6 +90,15 @@ struct server {
 	unsigned long client_count, max_clients;
 	bool accepting_paused, stopping;
 	struct timeval request_timeout;
+	/* The workers' queues: under lock, todo FIFO, done for the loop,
+	 * which a byte on notify wakes. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct job *todo, *todo_tail, *done;
+	bool workers_stop;
+	int notify[2];
+	unsigned long jobs_pending; /* handed to workers, not yet answered */
+	struct event *jobs_done;    /* notify[0] readable */
 };
 
 /* One connection, from accept until its socket is closed: evhttp owns the
@@ -140,29 +154,244 @@ static void one_line(char *s)
 			*s = ' ';
 }
 
-/* The store may have gone away (a PostgreSQL restart): open it again once. */
-static int store_again(struct server *srv, struct mts_error *err)
+/* A POSTed body, decoded and stored by a worker while the loop goes on
+ * serving everyone else (a 20 MiB report takes a second or more to inflate,
+ * parse and store), then answered by the loop. */
+struct job {
+	struct evhttp_request *req; /* NULL once its connection is gone */
+	struct evhttp_connection *conn;
+	char peer[INET6_ADDRSTRLEN + 8];
+	char source[128];
+	char *content_type; /* NULL when absent */
+	struct evbuffer *body;
+	/* the outcome, filled by the worker */
+	int status;
+	char answer[MTS_ERROR_MSG_MAX + 192];
+	char log[MTS_ERROR_MSG_MAX + 64];
+	struct job *next;
+};
+
+struct worker {
+	struct server *srv;
+	pthread_t thread;
+	bool running;
+	struct mts_report_store *store; /* its own connection; NULL after a failure */
+};
+
+static void job_free(struct job *j)
 {
-	mts_report_store_close(srv->store);
-	srv->store = NULL;
-	return mts_report_store_open(srv->store_url, &srv->store, err);
+	if (!j)
+		return;
+	free(j->content_type);
+	if (j->body)
+		evbuffer_free(j->body);
+	free(j);
 }
 
-static int ingest(struct server *srv, const struct mts_report_post *p, const char *source,
+/* The store may have gone away (a PostgreSQL restart): open it again once. */
+static int store_again(struct worker *w, struct mts_error *err)
+{
+	mts_report_store_close(w->store);
+	w->store = NULL;
+	return mts_report_store_open(w->srv->store_url, &w->store, err);
+}
+
+static int ingest(struct worker *w, const struct mts_report_post *p, const char *source,
 		  int64_t *id, struct mts_error *err)
 {
 	int rc = -1;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (!srv->store && store_again(srv, err) < 0)
+		if (!w->store && store_again(w, err) < 0)
 			continue;
-		rc = mts_report_store_ingest(srv->store, p->report, p->json, p->json_len, source,
+		rc = mts_report_store_ingest(w->store, p->report, p->json, p->json_len, source,
 					     (int64_t)time(NULL), id, err);
 		if (rc != MTS_ESTORE)
 			break;
-		mts_report_store_close(srv->store);
-		srv->store = NULL;
+		mts_report_store_close(w->store);
+		w->store = NULL;
 	}
 	return rc;
+}
+
+static void job_answer(struct job *j, int status, const char *answer)
+{
+	j->status = status;
+	snprintf(j->answer, sizeof(j->answer), "%s", answer);
+}
+
+/* In a worker: what the body is, stored or quarantined, and the answer. */
+static void job_run(struct worker *w, struct job *j)
+{
+	size_t len = evbuffer_get_length(j->body);
+	const char *body = len ? (const char *)evbuffer_pullup(j->body, -1) : "";
+	if (!body) {
+		job_answer(j, 500, "out of memory; try again later");
+		snprintf(j->log, sizeof(j->log), "error=out-of-memory");
+		return;
+	}
+	struct mts_report_post p;
+	mts_report_post_decode(j->content_type, body, len, &p);
+	char msg[MTS_ERROR_MSG_MAX + 128];
+	struct mts_error err = {0};
+	if (p.status == 400 || p.status == 413) {
+		/* A bad report is kept, with the reason, for its sender's sake. */
+		one_line(p.reason);
+		if ((w->store || store_again(w, &err) == 0) &&
+		    mts_report_store_quarantine(w->store, j->source, p.reason, body, len,
+						(int64_t)time(NULL), &err) == 0)
+			snprintf(j->log, sizeof(j->log), "result=quarantined");
+		else
+			snprintf(j->log, sizeof(j->log), "quarantine-failed=\"%s\"", err.message);
+		snprintf(msg, sizeof(msg), "%s (quarantined)", p.reason);
+		job_answer(j, p.status, msg);
+	} else if (p.status != 200) {
+		snprintf(j->log, sizeof(j->log), "%s",
+			 p.status == 415 ? "result=media-type" : "result=error");
+		job_answer(j, p.status, p.reason);
+	} else {
+		int64_t id = 0;
+		int rc = ingest(w, &p, j->source, &id, &err);
+		if (rc == MTS_INGEST_CONFLICT) {
+			/* Not acknowledged as stored (it is not), and kept for a
+			 * person to judge which copy is the reporter's. */
+			char reason[MTS_ERROR_MSG_MAX];
+			report_conflict_reason(p.report, id, reason, sizeof(reason));
+			if (mts_report_store_quarantine(w->store, j->source, reason, body, len,
+							(int64_t)time(NULL), &err) == 0) {
+				snprintf(j->log, sizeof(j->log), "result=conflict-quarantined");
+				snprintf(msg, sizeof(msg), "%s (quarantined)", reason);
+				job_answer(j, 409, msg);
+			} else {
+				snprintf(j->log, sizeof(j->log), "error=\"%s\"", err.message);
+				job_answer(j, 503, "the report store failed; try again later");
+			}
+		} else if (rc == MTS_INGEST_STORED || rc == MTS_INGEST_DUPLICATE) {
+			snprintf(msg, sizeof(msg), "%s report %lld",
+				 rc == MTS_INGEST_STORED ? "stored as" : "duplicate of",
+				 (long long)id);
+			snprintf(j->log, sizeof(j->log), "result=%s report=%lld",
+				 rc == MTS_INGEST_STORED ? "stored" : "duplicate", (long long)id);
+			job_answer(j, 200, msg);
+		} else {
+			/* Not stored, so not acknowledged: the sender will retry. */
+			snprintf(j->log, sizeof(j->log), "error=\"%s\"", err.message);
+			job_answer(j, 503, "the report store failed; try again later");
+		}
+	}
+	mts_report_post_clear(&p);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct server *srv = w->srv;
+	pthread_mutex_lock(&srv->lock);
+	for (;;) {
+		while (!srv->todo && !srv->workers_stop)
+			pthread_cond_wait(&srv->wake, &srv->lock);
+		if (srv->workers_stop)
+			break;
+		struct job *j = srv->todo;
+		srv->todo = j->next;
+		if (!srv->todo)
+			srv->todo_tail = NULL;
+		pthread_mutex_unlock(&srv->lock);
+		job_run(w, j);
+		pthread_mutex_lock(&srv->lock);
+		j->next = srv->done;
+		srv->done = j;
+		/* A full pipe already holds a wake-up: nothing is lost. */
+		ssize_t ignored = write(srv->notify[1], "", 1);
+		(void)ignored;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+static void on_jobs_done(evutil_socket_t fd, short what, void *arg);
+
+/* Each worker with its own store (the first takes the one opened at start,
+ * which checked the URL), and the loop's ear for their results. */
+static int start_workers(struct server *srv, struct worker *workers)
+{
+	if (pipe2(srv->notify, O_NONBLOCK | O_CLOEXEC) < 0 ||
+	    !(srv->jobs_done = event_new(srv->base, srv->notify[0], EV_READ | EV_PERSIST,
+					 on_jobs_done, srv)) ||
+	    event_add(srv->jobs_done, NULL) < 0) {
+		cli_error(srv->cmd, "cannot set up the workers: %s", strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < RECEIVE_WORKERS; i++) {
+		struct worker *w = &workers[i];
+		struct mts_error err = {0};
+		w->srv = srv;
+		if (i == 0) {
+			w->store = srv->store;
+			srv->store = NULL;
+		} else if (mts_report_store_open(srv->store_url, &w->store, &err) < 0) {
+			cli_error(srv->cmd, "%s", err.message);
+			return -1;
+		}
+		int e = pthread_create(&w->thread, NULL, worker_main, w);
+		if (e) {
+			cli_error(srv->cmd, "cannot start a worker: %s", strerror(e));
+			return -1;
+		}
+		w->running = true;
+	}
+	return 0;
+}
+
+/* Let the workers finish the job in hand (its sender may get no answer and
+ * will retry), and close their stores. */
+static void stop_workers(struct server *srv, struct worker *workers)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->workers_stop = true;
+	pthread_cond_broadcast(&srv->wake);
+	pthread_mutex_unlock(&srv->lock);
+	for (int i = 0; i < RECEIVE_WORKERS; i++) {
+		if (workers[i].running)
+			pthread_join(workers[i].thread, NULL);
+		workers[i].running = false;
+		mts_report_store_close(workers[i].store);
+		workers[i].store = NULL;
+	}
+}
+
+/* The connection of a job in a worker closed: there is nobody to answer. */
+static void on_job_conn_close(struct evhttp_connection *conn, void *arg)
+{
+	(void)conn;
+	struct job *j = arg;
+	j->req = NULL;
+}
+
+/* In the loop: answer the jobs the workers have finished. */
+static void on_jobs_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct server *srv = arg;
+	char sink[64];
+	while (read(fd, sink, sizeof(sink)) > 0)
+		;
+	pthread_mutex_lock(&srv->lock);
+	struct job *done = srv->done;
+	srv->done = NULL;
+	pthread_mutex_unlock(&srv->lock);
+	while (done) {
+		struct job *j = done;
+		done = j->next;
+		if (j->req) {
+			evhttp_connection_set_closecb(j->conn, NULL, NULL);
+			log_line(j->peer, j->status, j->log);
+			reply(j->req, j->status, j->answer);
+		} else {
+			log_line(j->peer, j->status, "result=client-gone");
+		}
+		srv->jobs_pending--;
+		job_free(j);
+	}
 }
 
 static struct client *client_of(struct evhttp_request *req);
@@ -173,8 +402,13 @@ static void handle(struct evhttp_request *req, void *arg)
 	struct server *srv = arg;
 	srv->requests++;
 	struct client *client = client_of(req);
-	if (client)
+	if (client) {
+		/* What follows is our time, not the client's; the next request on
+		 * the connection gets its own (on_request_done). */
+		if (client->deadline)
+			event_del(client->deadline);
 		evhttp_request_set_on_complete_cb(req, on_request_done, client);
+	}
 	char peer[INET6_ADDRSTRLEN + 8] = "?";
 	struct evhttp_connection *conn = evhttp_request_get_connection(req);
 	if (conn) {
@@ -190,69 +424,33 @@ static void handle(struct evhttp_request *req, void *arg)
 		return;
 	}
 	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
-	if (!body) {
+	struct job *j = conn ? calloc(1, sizeof(*j)) : NULL;
+	if (j) {
+		j->req = req;
+		j->conn = conn;
+		snprintf(j->peer, sizeof(j->peer), "%s", peer);
+		snprintf(j->source, sizeof(j->source), "https POST from %s", peer);
+		j->content_type = ct ? strdup(ct) : NULL;
+		j->body = evbuffer_new();
+	}
+	/* The body's chains move to the job: the worker reads them alone. */
+	if (!j || (ct && !j->content_type) || !j->body ||
+	    evbuffer_add_buffer(j->body, evhttp_request_get_input_buffer(req)) < 0) {
+		job_free(j);
 		log_line(peer, 500, "error=out-of-memory");
 		reply(req, 500, "out of memory; try again later");
 		return;
 	}
-	struct mts_report_post p;
-	mts_report_post_decode(ct, body, len, &p);
-	char source[128];
-	snprintf(source, sizeof(source), "https POST from %s", peer);
-	char msg[MTS_ERROR_MSG_MAX + 128];
-	struct mts_error err = {0};
-	if (p.status == 400 || p.status == 413) {
-		/* A bad report is kept, with the reason, for its sender's sake. */
-		one_line(p.reason);
-		if ((srv->store || store_again(srv, &err) == 0) &&
-		    mts_report_store_quarantine(srv->store, source, p.reason, body, len,
-						(int64_t)time(NULL), &err) == 0)
-			log_line(peer, p.status, "result=quarantined");
-		else
-			printf("receive: peer=%s status=%d quarantine-failed=\"%s\"\n", peer,
-			       p.status, err.message);
-		snprintf(msg, sizeof(msg), "%s (quarantined)", p.reason);
-		reply(req, p.status, msg);
-	} else if (p.status != 200) {
-		log_line(peer, p.status, p.status == 415 ? "result=media-type" : "result=error");
-		reply(req, p.status, p.reason);
-	} else {
-		int64_t id = 0;
-		int rc = ingest(srv, &p, source, &id, &err);
-		if (rc == MTS_INGEST_CONFLICT) {
-			/* Not acknowledged as stored (it is not), and kept for a
-			 * person to judge which copy is the reporter's. */
-			char reason[MTS_ERROR_MSG_MAX];
-			report_conflict_reason(p.report, id, reason, sizeof(reason));
-			if (mts_report_store_quarantine(srv->store, source, reason, body, len,
-							(int64_t)time(NULL), &err) == 0) {
-				log_line(peer, 409, "result=conflict-quarantined");
-				snprintf(msg, sizeof(msg), "%s (quarantined)", reason);
-				reply(req, 409, msg);
-			} else {
-				printf("receive: peer=%s status=503 error=\"%s\"\n", peer,
-				       err.message);
-				reply(req, 503, "the report store failed; try again later");
-			}
-		} else if (rc == MTS_INGEST_STORED || rc == MTS_INGEST_DUPLICATE) {
-			snprintf(msg, sizeof(msg), "%s report %lld",
-				 rc == MTS_INGEST_STORED ? "stored as" : "duplicate of",
-				 (long long)id);
-			char what[64];
-			snprintf(what, sizeof(what), "result=%s report=%lld",
-				 rc == MTS_INGEST_STORED ? "stored" : "duplicate", (long long)id);
-			log_line(peer, 200, what);
-			reply(req, 200, msg);
-		} else {
-			/* Not stored, so not acknowledged: the sender will retry. */
-			printf("receive: peer=%s status=503 error=\"%s\"\n", peer, err.message);
-			reply(req, 503, "the report store failed; try again later");
-		}
-	}
-	mts_report_post_clear(&p);
+	evhttp_connection_set_closecb(conn, on_job_conn_close, j);
+	pthread_mutex_lock(&srv->lock);
+	if (srv->todo_tail)
+		srv->todo_tail->next = j;
+	else
+		srv->todo = j;
+	srv->todo_tail = j;
+	pthread_cond_signal(&srv->wake);
+	pthread_mutex_unlock(&srv->lock);
+	srv->jobs_pending++;
 }
 
 /* Accept while under the cap; at the cap new connections wait in the
@@ -558,7 +756,11 @@ int report_receive_main(const char *cmd, int argc, char **argv)
 	long max_body = MTS_REPORT_POST_MAX_BYTES, timeout = RECEIVE_DEFAULT_TIMEOUT;
 	unsigned long max_connections = 0;
 	struct server srv = {.cmd = cmd,
-			     .request_timeout = {RECEIVE_DEFAULT_REQUEST_TIMEOUT, 0}};
+			     .request_timeout = {RECEIVE_DEFAULT_REQUEST_TIMEOUT, 0},
+			     .lock = PTHREAD_MUTEX_INITIALIZER,
+			     .wake = PTHREAD_COND_INITIALIZER,
+			     .notify = {-1, -1}};
+	struct worker workers[RECEIVE_WORKERS] = {0};
 	int c;
 	optind = 1;
 	while ((c = cli_getopt(cmd, argc, argv, ":h", receive_options)) != -1) {
@@ -673,6 +875,8 @@ int report_receive_main(const char *cmd, int argc, char **argv)
 	if (rc)
 		goto out;
 	rc = CLI_EXIT_INCOMPLETE;
+	if (start_workers(&srv, workers) < 0)
+		goto out;
 	struct event *sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
 	struct event *sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
 	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
@@ -695,11 +899,24 @@ int report_receive_main(const char *cmd, int argc, char **argv)
 	printf("receive: stopped\n");
 	rc = CLI_EXIT_OK;
 out:
+	stop_workers(&srv, workers);
 	srv.stopping = true; /* connections closed now close at once */
 	if (srv.http)
-		evhttp_free(srv.http);
+		evhttp_free(srv.http); /* clears the jobs' requests (on_job_conn_close) */
 	while (srv.clients)
 		client_free(srv.clients);
+	/* What was left unanswered: its sender retries. */
+	for (struct job *lists[] = {srv.todo, srv.done}, **l = lists; l < lists + 2; l++)
+		while (*l) {
+			struct job *j = *l;
+			*l = j->next;
+			job_free(j);
+		}
+	if (srv.jobs_done)
+		event_free(srv.jobs_done);
+	for (int i = 0; i < 2; i++)
+		if (srv.notify[i] >= 0)
+			close(srv.notify[i]);
 	if (srv.base)
 		event_base_free(srv.base);
 	if (srv.tls)

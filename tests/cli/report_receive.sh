@@ -118,6 +118,42 @@ t_eq "19 MB chunked over --max-body: 413" 413 "$(post application/tlsrpt+json "$
 t_eq "19 MB chunked over --max-body, again: 413" 413 "$(post application/tlsrpt+json "$tmp/huge.bin" -H 'Transfer-Encoding: chunked' 2>&1 | head -c3)"
 kill -TERM "$PID"; wait "$PID"
 
+# Large reports are decoded and stored by workers: while three 20 MB
+# reports are being stored, another client is answered at once (the loop
+# used to do it all, and everyone waited a second or more).
+python3 - "$tmp" <<'PY'
+import gzip, json, sys
+fails = [{"result-type": "certificate-expired", "sending-mta-ip": "192.0.2.%d" % (i % 250),
+          "receiving-mx-hostname": "mx%d.example.net" % i, "failed-session-count": 1,
+          "additional-information": "x" * 60} for i in range(75000)]
+for n in range(3):
+    r = {"organization-name": "Big", "report-id": "big-%d" % n, "contact-info": "x@example.net",
+         "date-range": {"start-datetime": "2026-11-01T00:00:00Z", "end-datetime": "2026-11-02T00:00:00Z"},
+         "policies": [{"policy": {"policy-type": "sts", "policy-domain": "example.net",
+                                  "policy-string": ["version: STSv1", "mode: testing"], "mx-host": ["*.example.net"]},
+                       "summary": {"total-successful-session-count": 1, "total-failure-session-count": 75000},
+                       "failure-details": fails}]}
+    gzip.open("%s/big%d.gz" % (sys.argv[1], n), "wt").write(json.dumps(r))
+PY
+start "$tmp/wlog" --store "sqlite://$tmp/w.db"
+posters=()
+for n in 0 1 2; do
+	curl -sS --max-time 60 --cacert "$tmp/cert.pem" --resolve "tlsrpt.test:$PORT:$ADDR" -H 'Content-Type: application/tlsrpt+gzip' \
+		--data-binary "@$tmp/big$n.gz" -o /dev/null -w '%{http_code} %{time_total}\n' "$URL" >"$tmp/big$n.out" &
+	posters+=($!)
+done
+sleep 0.3
+other=$(curl -sS --max-time 60 --cacert "$tmp/cert.pem" --resolve "tlsrpt.test:$PORT:$ADDR" -o /dev/null -w '%{http_code} %{time_total}' "$URL")
+wait "${posters[@]}"
+bigs=$(cat "$tmp"/big?.out | tr '\n' ' ')
+t_eq "the three large reports stored" "200 200 200" "$(cat "$tmp"/big?.out | cut -d' ' -f1 | tr '\n' ' ' | sed 's/ $//')"
+python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 0.4)' "${other#* }" &&
+	t_ok "another client answered at once while they are stored (${other#* } s; theirs: $bigs)" ||
+	t_fail "another client answered at once while they are stored (${other#* } s; theirs: $bigs)"
+t_eq "their failure details all stored" 225000 "$(q "$tmp/w.db" 'SELECT COUNT(*) FROM failure_details')"
+kill -TERM "$PID"; wait "$PID"; rc=$?
+t_eq "workers stopped: exit 0" 0 "$rc"
+
 # At --max-connections the server stops accepting: the next connection
 # waits in the backlog, and is served once another one has gone.
 start "$tmp/mlog" --store "sqlite://$tmp/s.db" --max-connections 2
