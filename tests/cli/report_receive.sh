@@ -190,9 +190,10 @@ printf '#!/bin/bash\nulimit %s\nexec %q "$@"\n' "-S -n 100" "$M" >"$tmp/soft100"
 printf '#!/bin/bash\nulimit %s\nexec %q "$@"\n' "-n 80" "$M" >"$tmp/hard80"
 chmod +x "$tmp/soft100" "$tmp/hard80"
 hard=$(bash -c 'ulimit -H -n')
+[ "$hard" = unlimited ] && hard=$(cat /proc/sys/fs/nr_open)
 MTASTS=$tmp/soft100 receive_start "$tmp/flog" --store "sqlite://$tmp/s.db"
 pids+=("$PID")
-t_eq "soft descriptor limit raised to the hard one" "$hard $hard" "$(awk '/^Max open files/ {print $4, $5}' "/proc/$PID/limits")"
+t_eq "soft descriptor limit raised to the hard one" "$hard" "$(awk '/^Max open files/ {print $4}' "/proc/$PID/limits")"
 kill -TERM "$PID"; wait "$PID"
 MTASTS=$tmp/hard80 receive_start "$tmp/flog2" --store "sqlite://$tmp/s.db"
 pids+=("$PID")
