@@ -75,6 +75,15 @@ int cli_read_input(const char *path, size_t max, char **buf, size_t *len, struct
 	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	if (!fp)
 		return mts_error_set(err, MTS_EIO, "%s: %s", path, strerror(errno));
+	int rc = cli_read_stream(fp, path, max, buf, len, err);
+	if (fp != stdin)
+		fclose(fp);
+	return rc;
+}
+
+int cli_read_stream(FILE *fp, const char *path, size_t max, char **buf, size_t *len,
+		    struct mts_error *err)
+{
 	size_t cap = 4096, used = 0;
 	char *data = malloc(cap + 1);
 	int rc = 0;
@@ -108,8 +117,6 @@ int cli_read_input(const char *path, size_t max, char **buf, size_t *len, struct
 	if (rc == 0 && used > max)
 		rc = mts_error_set(err, MTS_ETOOBIG, "%s: larger than %zu bytes", path, max);
 out:
-	if (fp != stdin)
-		fclose(fp);
 	if (rc) {
 		free(data);
 		return rc;

@@ -40,6 +40,9 @@ int cli_print_help(const char *help);
 /* Read a whole file ("-" = stdin) of at most max bytes. *buf is malloc'd,
  * NUL-terminated; returns 0, MTS_ETOOBIG or MTS_EIO (err says why). */
 int cli_read_input(const char *path, size_t max, char **buf, size_t *len, struct mts_error *err);
+/* The same from an open stream (left open); path names it in messages. */
+int cli_read_stream(FILE *fp, const char *path, size_t max, char **buf, size_t *len,
+		    struct mts_error *err);
 
 /* Colour on a TTY only, and never when NO_COLOR is set. */
 bool cli_use_color(FILE *fp);

@@ -1,11 +1,14 @@
 /* cmd_report.c - `mtasts report`: collect, store and read TLS-RPT reports. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -25,16 +28,21 @@ const char cmd_report_help[] =
 	"                             [--json|--csv]\n"
 	"       mtasts report receive --listen ADDR:PORT --cert FILE --key FILE\n"
 	"                             [--store URL] [--max-body BYTES] [--timeout SECONDS]\n"
+	"                             [--request-timeout SECONDS] [--max-connections N]\n"
+	"                             [--user USER]\n"
 	"\n"
 	"Collect, store and read SMTP TLS reports (RFC 8460).\n"
 	"\n"
 	"  ingest   store the reports in each PATH: a .json or .json.gz file, a mail\n"
 	"           message (.eml: its application/tlsrpt+gzip or +json parts), a\n"
-	"           directory (its .json, .json.gz and .eml files, recursively), or -\n"
-	"           for standard input; gzip, JSON and mail are told apart by content,\n"
-	"           not by name; a report already stored (same organization and\n"
-	"           report-id) is a duplicate, and an input that is not a report is\n"
-	"           quarantined with the reason\n"
+	"           directory (its .json, .json.gz and .eml files, recursively; each\n"
+	"           directory once, 32 levels at most; FIFOs, sockets and devices\n"
+	"           are quarantined unread), or - for standard input; gzip, JSON\n"
+	"           and mail are told apart by content, not by name; a report\n"
+	"           already stored (same organization and report-id) is a\n"
+	"           duplicate if it says the same, else it is quarantined\n"
+	"           (report.report_id.conflict), as is an input that is not a\n"
+	"           report, with the reason\n"
 	"  list     the stored reports, newest first, with their policy domains and\n"
 	"           session counts\n"
 	"  show     one stored report: its policies, failure details and findings\n"
@@ -64,12 +72,23 @@ const char cmd_report_help[] =
 	"      --max-body BYTES     receive: largest request body (default and most\n"
 	"                           20 MiB); decompressed reports are capped at 20 MiB\n"
 	"      --timeout SECONDS    receive: drop a client idle this long (default 30)\n"
+	"      --request-timeout SECONDS\n"
+	"                           receive: cut off a request not answered this long\n"
+	"                           after it began, however steadily it trickles in\n"
+	"                           (default 120)\n"
+	"      --max-connections N  receive: connections served at once; at the cap new\n"
+	"                           ones wait (default: what the descriptor limit, raised\n"
+	"                           to its hard limit, and 1 GiB of --max-body allow)\n"
+	"      --user USER          receive: after binding and reading the key, become\n"
+	"                           USER (group, real, effective and saved uid)\n"
 	"  -h, --help               show this help\n"
 	"\n"
 	"Exit codes: 0 all ingested or duplicates (list, show: done; summary: every\n"
 	"domain ready and no failed session; receive: stopped by a signal), 1 an input\n"
 	"was quarantined (show: no such report; summary: failures or not ready), 2 usage\n"
-	"error, 3 the store failed (receive: could not start).\n";
+	"error, 3 the store failed (receive: could not start), 75 (EX_TEMPFAIL) ingest:\n"
+	"the store failed, so that a Postfix pipe(8) transport defers the message and\n"
+	"retries it instead of bouncing it.\n";
 
 enum { OPT_STORE = 256, OPT_DOMAIN, OPT_JSON };
 
@@ -81,7 +100,10 @@ static const struct option report_options[] = {
 	{NULL, 0, NULL, 0},
 };
 
-#define INGEST_MAX_DEPTH 32 /* directory levels followed, against symlink loops */
+#define INGEST_MAX_DEPTH 32 /* directory levels followed */
+/* A store that failed may work later: EX_TEMPFAIL (sysexits.h) is what
+ * Postfix's pipe(8) defers on; any other status bounces the message. */
+#define INGEST_EXIT_TEMPFAIL EX_TEMPFAIL
 
 struct report_args {
 	const char *cmd;
@@ -89,11 +111,18 @@ struct report_args {
 	bool json;
 };
 
+struct dir_id {
+	dev_t dev;
+	ino_t ino;
+};
+
 struct ingest_run {
 	const char *cmd;
 	struct mts_report_store *store;
 	size_t ingested, duplicate, quarantined;
 	bool store_failed;
+	struct dir_id *visited; /* the directories walked so far */
+	size_t visited_count, visited_cap;
 };
 
 /* Foreign text on a terminal: control bytes escaped, UTF-8 kept. */
@@ -177,6 +206,10 @@ static void ingest_report(struct ingest_run *run, const char *name, const char *
 	if (rc < 0) {
 		cli_error(run->cmd, "%s", err.message);
 		run->store_failed = true;
+	} else if (rc == MTS_INGEST_CONFLICT) {
+		char reason[MTS_ERROR_MSG_MAX];
+		report_conflict_reason(r, id, reason, sizeof(reason));
+		quarantine(run, name, reason, raw, raw_len);
 	} else if (rc == MTS_INGEST_DUPLICATE) {
 		run->duplicate++;
 		put_text(stdout, name);
@@ -271,47 +304,228 @@ static bool wanted_name(const char *name)
 	       (n > 4 && strcasecmp(name + n - 4, ".eml") == 0);
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b)
+static const char *file_kind(mode_t mode)
 {
-	return strcmp((*a)->d_name, (*b)->d_name);
+	return S_ISFIFO(mode)	? "a FIFO"
+	       : S_ISSOCK(mode) ? "a socket"
+	       : S_ISCHR(mode)	? "a character device"
+	       : S_ISBLK(mode)	? "a block device"
+				: "not a regular file";
 }
 
-static void ingest_path(struct ingest_run *run, const char *path, int depth, bool named)
+/* Read a regular file of a walked directory, opened relative to it. The
+ * type was checked before the open, and again after it: a FIFO put in the
+ * file's place meanwhile must not hang the batch (O_NONBLOCK), nor a
+ * device be read. */
+static int read_entry(int dirfd, const char *entry, const char *path, char **buf, size_t *len,
+		      struct mts_error *err)
+{
+	int fd = openat(dirfd, entry, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return mts_error_set(err, MTS_EIO, "%s: %s", path, strerror(errno));
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st) != 0)
+		rc = mts_error_set(err, MTS_EIO, "%s: %s", path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		rc = mts_error_set(err, MTS_EINVAL, "%s, not read", file_kind(st.st_mode));
+	else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+		rc = mts_error_set(err, MTS_EIO, "%s: %s", path, strerror(errno));
+	FILE *fp = rc ? NULL : fdopen(fd, "rb");
+	if (!rc && !fp)
+		rc = mts_error_set(err, MTS_EIO, "%s: %s", path, strerror(errno));
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	rc = cli_read_stream(fp, path, MTS_REPORT_MAIL_MAX_BYTES, buf, len, err);
+	fclose(fp);
+	return rc;
+}
+
+static void ingest_entry(struct ingest_run *run, int dirfd, const char *entry, const char *path)
+{
+	char *raw;
+	size_t raw_len;
+	struct mts_error err = {0};
+	int rc = read_entry(dirfd, entry, path, &raw, &raw_len, &err);
+	if (rc == MTS_ENOMEM) {
+		cli_error(run->cmd, "out of memory");
+		run->store_failed = true;
+		return;
+	}
+	if (rc < 0) {
+		quarantine(run, path, err.message, NULL, 0);
+		return;
+	}
+	ingest_bytes(run, path, raw, raw_len);
+	free(raw);
+}
+
+/* Has the walk been in this directory? Remembered by (device, inode), so a
+ * symbolic link back up the tree, or two links to one place, are read once
+ * instead of 2^depth times. */
+static bool visited(struct ingest_run *run, const struct stat *st)
+{
+	for (size_t i = 0; i < run->visited_count; i++)
+		if (run->visited[i].dev == st->st_dev && run->visited[i].ino == st->st_ino)
+			return true;
+	return false;
+}
+
+static int remember(struct ingest_run *run, const struct stat *st)
+{
+	if (run->visited_count == run->visited_cap) {
+		size_t cap = run->visited_cap ? run->visited_cap * 2 : 16;
+		struct dir_id *grown = realloc(run->visited, cap * sizeof(*grown));
+		if (!grown)
+			return MTS_ENOMEM;
+		run->visited = grown;
+		run->visited_cap = cap;
+	}
+	run->visited[run->visited_count++] = (struct dir_id){st->st_dev, st->st_ino};
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in a directory, hidden ones left out, sorted; NULL-terminated
+ * and malloc'd (NULL without memory). */
+static char **dir_names(DIR *d)
+{
+	size_t count = 0, cap = 16;
+	char **names = malloc(cap * sizeof(*names));
+	struct dirent *e = NULL;
+	while (names && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (count + 1 == cap) {
+			char **grown = realloc(names, cap * 2 * sizeof(*names));
+			if (!grown)
+				break;
+			names = grown;
+			cap *= 2;
+		}
+		if (!(names[count] = strdup(e->d_name)))
+			break;
+		count++;
+	}
+	if (names && e) { /* stopped early: out of memory */
+		for (size_t i = 0; i < count; i++)
+			free(names[i]);
+		free(names);
+		return NULL;
+	}
+	if (names) {
+		qsort(names, count, sizeof(*names), by_name);
+		names[count] = NULL;
+	}
+	return names;
+}
+
+static void ingest_dir(struct ingest_run *run, int parent, const char *entry, const char *path,
+		       int depth);
+
+/* One entry of a walked directory: a directory is walked, a file with a
+ * report's name read, anything else (a FIFO would block the batch, a
+ * device is not ours to read) quarantined with what it is. */
+static void ingest_dir_entry(struct ingest_run *run, int dirfd, const char *entry,
+			     const char *path, int depth)
+{
+	struct stat st;
+	if (fstatat(dirfd, entry, &st, 0) != 0) {
+		if (wanted_name(entry)) /* a dangling link, say */
+			quarantine(run, path, strerror(errno), NULL, 0);
+		return;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		ingest_dir(run, dirfd, entry, path, depth + 1);
+		return;
+	}
+	if (!wanted_name(entry))
+		return;
+	if (!S_ISREG(st.st_mode)) {
+		char reason[64];
+		snprintf(reason, sizeof(reason), "%s, not read", file_kind(st.st_mode));
+		quarantine(run, path, reason, NULL, 0);
+		return;
+	}
+	ingest_entry(run, dirfd, entry, path);
+}
+
+static void ingest_dir(struct ingest_run *run, int parent, const char *entry, const char *path,
+		       int depth)
 {
 	if (run->store_failed)
 		return;
+	int fd = openat(parent, entry, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
-	if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		/* A file named on the command line is read whatever its name. */
-		if (named || wanted_name(strrchr(path, '/') ? strrchr(path, '/') + 1 : path))
-			ingest_file(run, path);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		quarantine(run, path, strerror(errno), NULL, 0);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (visited(run, &st)) {
+		close(fd);
+		put_text(stdout, path);
+		printf(": not followed: a directory already read (a link to it)\n");
 		return;
 	}
 	if (depth >= INGEST_MAX_DEPTH) {
-		cli_error(run->cmd, "%s: more than %d directory levels, not followed", path,
-			  INGEST_MAX_DEPTH);
+		close(fd);
+		char reason[80];
+		snprintf(reason, sizeof(reason), "more than %d directory levels, not followed",
+			 INGEST_MAX_DEPTH);
+		quarantine(run, path, reason, NULL, 0);
 		return;
 	}
-	struct dirent **entries;
-	int n = scandir(path, &entries, NULL, by_name);
-	if (n < 0) {
-		quarantine(run, path, strerror(errno), NULL, 0);
+	DIR *d = remember(run, &st) == 0 ? fdopendir(fd) : NULL;
+	char **names = d ? dir_names(d) : NULL;
+	if (!names) {
+		if (d)
+			closedir(d);
+		else
+			close(fd);
+		cli_error(run->cmd, "out of memory");
+		run->store_failed = true;
 		return;
 	}
-	for (int i = 0; i < n; i++) {
-		const char *e = entries[i]->d_name;
-		if (e[0] != '.' && !run->store_failed) {
-			size_t len = strlen(path) + strlen(e) + 2;
-			char *sub = malloc(len);
-			if (sub) {
-				snprintf(sub, len, "%s/%s", path, e);
-				ingest_path(run, sub, depth + 1, false);
-				free(sub);
-			}
+	for (size_t i = 0; names[i]; i++) {
+		size_t len = strlen(path) + strlen(names[i]) + 2;
+		char *sub = run->store_failed ? NULL : malloc(len);
+		if (sub) {
+			snprintf(sub, len, "%s/%s", path, names[i]);
+			ingest_dir_entry(run, dirfd(d), names[i], sub, depth);
+			free(sub);
 		}
-		free(entries[i]);
+		free(names[i]);
 	}
-	free(entries);
+	free(names);
+	closedir(d);
+}
+
+/* An operand: -, a file (read whatever its name and type: the user named
+ * it, a FIFO from a shell's <(...) included) or a directory walked. */
+static void ingest_path(struct ingest_run *run, const char *path)
+{
+	struct stat st;
+	if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+		ingest_file(run, path);
+	else
+		ingest_dir(run, AT_FDCWD, path, path, 0);
+}
+
+void report_conflict_reason(const struct mts_report *r, int64_t stored, char *out, size_t cap)
+{
+	char org[MTS_PRINTABLE_BUF], rid[MTS_PRINTABLE_BUF];
+	mts_printable(r->organization_name, strlen(r->organization_name), org, sizeof(org));
+	mts_printable(r->report_id, strlen(r->report_id), rid, sizeof(rid));
+	snprintf(out, cap, "%s: %.60s report-id %.60s is stored as report %lld with other content",
+		 mts_finding_info(MTS_F_REPORT_REPORT_ID_CONFLICT)->code, org, rid, (long long)stored);
 }
 
 static int open_store(const struct report_args *a, struct mts_report_store **s)
@@ -328,14 +542,15 @@ static int report_ingest(struct report_args *a, int argc, char **argv)
 	struct ingest_run run = {.cmd = a->cmd};
 	int rc = open_store(a, &run.store);
 	if (rc)
-		return rc;
+		return rc == CLI_EXIT_INCOMPLETE ? INGEST_EXIT_TEMPFAIL : rc;
 	for (int i = 0; i < argc && !run.store_failed; i++)
-		ingest_path(&run, argv[i], 0, true);
+		ingest_path(&run, argv[i]);
+	free(run.visited);
 	mts_report_store_close(run.store);
 	printf("%zu ingested, %zu duplicate%s, %zu quarantined\n", run.ingested, run.duplicate,
 	       run.duplicate == 1 ? "" : "s", run.quarantined);
 	if (run.store_failed)
-		return CLI_EXIT_INCOMPLETE;
+		return INGEST_EXIT_TEMPFAIL;
 	return run.quarantined ? CLI_EXIT_PROBLEM : CLI_EXIT_OK;
 }
 

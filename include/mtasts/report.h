@@ -87,6 +87,12 @@ uint64_t mts_report_total_successful(const struct mts_report *r);
 uint64_t mts_report_total_failure(const struct mts_report *r);
 size_t mts_report_failure_count(const struct mts_report *r);
 
+/* Do a and b say the same thing: organization, report-id, contact, date
+ * range, and every policy with its counts and failure details, in order?
+ * Compared as parsed, so two copies that differ only in how they were
+ * written (whitespace, key order, mx-host as a string or an array, an
+ * inclusive end) are the same; findings are not compared. */
+bool mts_report_same(const struct mts_report *a, const struct mts_report *b);
 /* Is s one of the result types of RFC 8460 §4.3? */
 bool mts_report_result_known(const char *s);
 enum mts_report_policy_type mts_report_policy_type_parse(const char *s);

@@ -31,6 +31,7 @@ MTS_BEGIN_DECLS
 #define MTS_REPORT_MAIL_MAX_PARTS 64	      /* MIME entities walked */
 #define MTS_REPORT_MAIL_MAX_NESTING 32	      /* multipart and message/rfc822 levels */
 #define MTS_REPORT_MAIL_MAX_REPORTS 16	      /* report parts taken from one message */
+#define MTS_REPORT_MAIL_MAX_HEADERS 1000      /* header fields, all parts together */
 
 struct mts_report_mail_part {
 	char *content_type; /* "application/tlsrpt+gzip", lowercase */

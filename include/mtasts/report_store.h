@@ -6,7 +6,8 @@
  *
  * A store keeps each report normalised (report, policies, failure details,
  * findings) beside its raw body, recognises a report sent twice by
- * (organization-name, report-id) and keeps the first copy, and puts inputs
+ * (organization-name, report-id) and keeps the first copy (a second copy
+ * that says something else is a conflict for the quarantine), and puts inputs
  * that are not reports in a quarantine with the reason. Each ingestion is
  * one transaction: a crash leaves a report wholly stored or not at all.
  * Schemas are versioned and migrated on open.
@@ -31,10 +32,16 @@ MTS_BEGIN_DECLS
 #define MTS_REPORT_STORE_BUSY_MS 10000 /* wait this long for another writer */
 #define MTS_REPORT_STORE_PG_CONNECT_S 10 /* PostgreSQL connect timeout, unless the URL sets one */
 #define MTS_REPORT_STORE_PG_STATEMENT_MS 60000 /* one statement at most */
+/* Bodies kept in the quarantine, all rows together: past it a row keeps
+ * the source and reason only, so that a sender of junk cannot fill the
+ * disk. */
+#define MTS_REPORT_STORE_QUARANTINE_MAX_BYTES (256ull << 20)
+#define MTS_REPORT_STORE_QUARANTINE_FULL " (body not kept: the quarantine holds 256 MiB of bodies)"
 
 enum mts_ingest_result {
 	MTS_INGEST_STORED = 0,
 	MTS_INGEST_DUPLICATE = 1,
+	MTS_INGEST_CONFLICT = 2, /* same organization and report-id, other content */
 };
 
 /* One line of a listing. */
@@ -58,11 +65,18 @@ void mts_report_store_close(struct mts_report_store *s);
 
 /* Store a parsed report, its raw body and where it came from (a file name,
  * "<stdin>", a message id). Returns MTS_INGEST_STORED or MTS_INGEST_DUPLICATE
- * with *id (may be NULL) the stored report's id, or MTS_ESTORE/MTS_ENOMEM. */
+ * with *id (may be NULL) the stored report's id, or MTS_ESTORE/MTS_ENOMEM.
+ * A report whose (organization-name, report-id) is stored already is a
+ * duplicate when it says the same (mts_report_same()), else
+ * MTS_INGEST_CONFLICT with *id the stored one: nothing is stored, and the
+ * caller quarantines it (the first copy must not be taken as the truth
+ * silently, nor replaced). */
 int mts_report_store_ingest(struct mts_report_store *s, const struct mts_report *r,
 			    const char *raw, size_t raw_len, const char *source, int64_t now,
 			    int64_t *id, struct mts_error *err);
-/* Keep an input that is not a report, with the reason. raw may be NULL. */
+/* Keep an input that is not a report, with the reason. raw may be NULL;
+ * it is not kept (and the reason says so) when the bodies already in the
+ * quarantine and it would pass MTS_REPORT_STORE_QUARANTINE_MAX_BYTES. */
 int mts_report_store_quarantine(struct mts_report_store *s, const char *source,
 				const char *reason, const char *raw, size_t raw_len, int64_t now,
 				struct mts_error *err);

@@ -728,3 +728,64 @@ size_t mts_report_failure_count(const struct mts_report *r)
 		n += r->policies[i].failure_count;
 	return n;
 }
+
+/* NULL and "" alike: stores keep a missing result-type or policy-type as "". */
+static bool same_text(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static bool same_list(char *const *a, size_t an, char *const *b, size_t bn)
+{
+	if (an != bn)
+		return false;
+	for (size_t i = 0; i < an; i++)
+		if (!same_text(a[i], b[i]))
+			return false;
+	return true;
+}
+
+static bool same_failure(const struct mts_report_failure *a, const struct mts_report_failure *b)
+{
+	return same_text(a->result_type, b->result_type) &&
+	       same_text(a->sending_mta_ip, b->sending_mta_ip) &&
+	       same_text(a->receiving_mx_hostname, b->receiving_mx_hostname) &&
+	       same_text(a->receiving_mx_helo, b->receiving_mx_helo) &&
+	       same_text(a->receiving_ip, b->receiving_ip) &&
+	       same_text(a->additional_information, b->additional_information) &&
+	       same_text(a->failure_reason_code, b->failure_reason_code) &&
+	       a->failed_session_count == b->failed_session_count;
+}
+
+static bool same_policy(const struct mts_report_policy *a, const struct mts_report_policy *b)
+{
+	if (!same_text(a->policy_type, b->policy_type) ||
+	    !same_text(a->policy_domain, b->policy_domain) ||
+	    !same_list(a->policy_string, a->policy_string_count, b->policy_string,
+		       b->policy_string_count) ||
+	    !same_list(a->mx_host, a->mx_host_count, b->mx_host, b->mx_host_count) ||
+	    a->total_successful != b->total_successful || a->total_failure != b->total_failure ||
+	    a->failure_count != b->failure_count)
+		return false;
+	for (size_t i = 0; i < a->failure_count; i++)
+		if (!same_failure(&a->failures[i], &b->failures[i]))
+			return false;
+	return true;
+}
+
+bool mts_report_same(const struct mts_report *a, const struct mts_report *b)
+{
+	if (!same_text(a->organization_name, b->organization_name) ||
+	    !same_text(a->report_id, b->report_id) ||
+	    !same_text(a->contact_info, b->contact_info) || a->dates_valid != b->dates_valid ||
+	    a->policy_count != b->policy_count)
+		return false;
+	if (a->dates_valid ? a->start != b->start || a->end != b->end
+			   : !same_text(a->start_text, b->start_text) ||
+				     !same_text(a->end_text, b->end_text))
+		return false;
+	for (size_t i = 0; i < a->policy_count; i++)
+		if (!same_policy(&a->policies[i], &b->policies[i]))
+			return false;
+	return true;
+}

@@ -47,6 +47,85 @@ static void gmime_setup(void)
 	g_mime_init();
 }
 
+/* What the parser has met so far, counted as it goes: GMime builds an
+ * object for every part before we could walk them, so a million tiny parts
+ * cost gigabytes unless the parse itself is cut short. */
+struct scan {
+	const char *buf; /* the message, for counting delimiter lines */
+	size_t len;
+	GMimeStream *stream;
+	size_t headers, content_types, delimiters;
+	char *boundaries[MTS_REPORT_MAIL_MAX_PARTS]; /* the distinct ones seen */
+	size_t boundary_count;
+	bool over; /* a limit was passed: the stream was cut */
+};
+
+/* Lines of buf from offset on that start with "--" boundary: every part of
+ * a multipart starts after one (its close too), so their number bounds the
+ * parts, those without any header included. Counting stops past limit. */
+static size_t delimiter_lines(const char *buf, size_t len, size_t offset, const char *boundary,
+			      size_t limit)
+{
+	size_t blen = strlen(boundary), n = 0;
+	for (size_t i = offset; i < len && n <= limit;) {
+		const char *nl = memchr(buf + i, '\n', len - i);
+		size_t line = nl ? (size_t)(nl - buf) + 1 : len;
+		if (line < len && len - line >= 2 + blen && buf[line] == '-' &&
+		    buf[line + 1] == '-' && memcmp(buf + line + 2, boundary, blen) == 0)
+			n++;
+		i = line;
+	}
+	return n;
+}
+
+/* Make every further read of the parser's stream see its end: GMime has no
+ * way to stop a parse, but it stops at the end of its input. */
+static void scan_stop(struct scan *sc)
+{
+	sc->over = true;
+	gint64 at = g_mime_stream_tell(sc->stream);
+	g_mime_stream_set_bounds(sc->stream, 0, at < 0 ? 0 : at);
+}
+
+/* Called by GMime for every header field it parses, in order. */
+static void on_header(GMimeParser *parser, const char *name, const char *value, gint64 offset,
+		      gpointer data)
+{
+	(void)parser;
+	struct scan *sc = data;
+	if (sc->over)
+		return;
+	if (++sc->headers > MTS_REPORT_MAIL_MAX_HEADERS) {
+		scan_stop(sc);
+		return;
+	}
+	if (!name || strcasecmp(name, "Content-Type") != 0 || !value)
+		return;
+	/* Each part has one Content-Type: more of them than parts is over the
+	 * limit too, and bounds the boundaries counted below. */
+	if (++sc->content_types > MTS_REPORT_MAIL_MAX_PARTS) {
+		scan_stop(sc);
+		return;
+	}
+	GMimeContentType *ct = g_mime_content_type_parse(NULL, value);
+	const char *boundary = ct ? g_mime_content_type_get_parameter(ct, "boundary") : NULL;
+	bool seen = !boundary || !*boundary;
+	for (size_t i = 0; !seen && i < sc->boundary_count; i++)
+		seen = strcmp(sc->boundaries[i], boundary) == 0;
+	if (!seen && sc->boundary_count < MTS_REPORT_MAIL_MAX_PARTS &&
+	    (sc->boundaries[sc->boundary_count] = strdup(boundary))) {
+		sc->boundary_count++;
+		size_t from = offset > 0 && (size_t)offset < sc->len ? (size_t)offset : 0;
+		sc->delimiters += delimiter_lines(sc->buf, sc->len, from, boundary,
+						  2 * MTS_REPORT_MAIL_MAX_PARTS);
+	}
+	if (ct)
+		g_object_unref(ct);
+	/* The top entity has no delimiter line; the close lines are counted too. */
+	if (sc->delimiters > MTS_REPORT_MAIL_MAX_PARTS + sc->boundary_count)
+		scan_stop(sc);
+}
+
 struct walk {
 	struct mts_report_mail *mail;
 	bool tlsrpt; /* the message is multipart/report; report-type=tlsrpt */
@@ -227,9 +306,16 @@ int mts_report_mail_extract(const char *buf, size_t len, struct mts_report_mail 
 	pthread_once(&gmime_once, gmime_setup);
 	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(buf, len);
 	GMimeParser *parser = stream ? g_mime_parser_new_with_stream(stream) : NULL;
+	struct scan sc = {.buf = buf, .len = len, .stream = stream};
+	if (parser)
+		g_mime_parser_set_header_regex(parser, "^", on_header, &sc);
 	GMimeMessage *msg = parser ? g_mime_parser_construct_message(parser, NULL) : NULL;
 	int rc = 0;
-	if (!msg) {
+	if (sc.over) {
+		rc = mts_error_set(err, MTS_ETOOBIG,
+				   "mail: more than %d MIME parts or %d header fields",
+				   MTS_REPORT_MAIL_MAX_PARTS, MTS_REPORT_MAIL_MAX_HEADERS);
+	} else if (!msg) {
 		rc = mts_error_set(err, MTS_EINVAL, "not a mail message (GMime cannot parse it)");
 	} else {
 		const char *id = g_mime_message_get_message_id(msg);
@@ -242,6 +328,8 @@ int mts_report_mail_extract(const char *buf, size_t len, struct mts_report_mail 
 			rc = w.rc;
 		}
 	}
+	for (size_t i = 0; i < sc.boundary_count; i++)
+		free(sc.boundaries[i]);
 	if (msg)
 		g_object_unref(msg);
 	if (parser)

@@ -17,7 +17,21 @@ int mts_report_store_ingest(struct mts_report_store *s, const struct mts_report 
 			    const char *raw, size_t raw_len, const char *source, int64_t now,
 			    int64_t *id, struct mts_error *err)
 {
-	return s->ops->ingest(s, r, raw, raw_len, source, now, id, err);
+	int64_t found = 0;
+	int rc = s->ops->ingest(s, r, raw, raw_len, source, now, &found, err);
+	if (id)
+		*id = found;
+	if (rc != MTS_INGEST_DUPLICATE)
+		return rc;
+	/* The same key is not yet the same report: compare what both say, as
+	 * the store gives them back, in the same way for every backend. */
+	struct mts_report *stored;
+	rc = mts_report_store_get(s, found, &stored, err);
+	if (rc < 0)
+		return rc;
+	bool same = mts_report_same(stored, r);
+	mts_report_free(stored);
+	return same ? MTS_INGEST_DUPLICATE : MTS_INGEST_CONFLICT;
 }
 
 int mts_report_store_quarantine(struct mts_report_store *s, const char *source,

@@ -356,18 +356,13 @@ static void pipeline_off(struct pg_store *s)
 		PQexitPipelineMode(s->conn);
 }
 
-/* Two round trips per report: BEGIN and the report's row (which says
- * whether it is new), then its policies with their failure details, its
- * findings and COMMIT, all pipelined. */
-static int pg_ingest(struct mts_report_store *base, const struct mts_report *r, const char *raw,
-		     size_t raw_len, const char *source, int64_t now, int64_t *id,
-		     struct mts_error *err)
+/* Round trip 1: BEGIN and the report's row. report receives the new row's
+ * id as text, or stays empty when a report with the same (organization,
+ * report-id) is already stored (ON CONFLICT DO NOTHING returned no row). */
+static int insert_report_row(struct pg_store *s, const struct mts_report *r, const char *raw,
+			     size_t raw_len, const char *source, int64_t now, char report[24],
+			     struct mts_error *err)
 {
-	struct pg_store *s = (struct pg_store *)base;
-	if (raw_len > (size_t)1 << 30)
-		return mts_error_set(err, MTS_ETOOBIG, "report body over 1 GiB");
-	if (PQenterPipelineMode(s->conn) != 1)
-		return pg_error(s, err, "pipeline");
 	char start[24], end[24], received[24];
 	snprintf(start, sizeof(start), "%" PRId64, r->start);
 	snprintf(end, sizeof(end), "%" PRId64, r->end);
@@ -385,97 +380,120 @@ static int pg_ingest(struct mts_report_store *base, const struct mts_report *r, 
 	int lengths[10] = {[9] = (int)raw_len};
 	int binary[10] = {[9] = 1};
 	PGresult *ins = NULL;
-	char **texts = NULL;
-	size_t ntexts = 0;
+	report[0] = '\0';
 	int rc = queue(s, STMT_BEGIN, 0, NULL, NULL, NULL, err);
 	if (!rc)
 		rc = queue(s, STMT_REPORT, 10, v, lengths, binary, err);
 	if (!rc)
 		rc = drain(s, 2, 1, &ins, "insert report", err);
-	if (rc)
-		goto fail;
-	if (!ins || PQntuples(ins) == 0) {
-		/* Someone stored it first (maybe a moment ago, in another
-		 * program): the first copy stays. */
-		PQclear(ins);
-		pipeline_off(s);
-		const char *k[] = {r->organization_name, r->report_id};
-		PGresult *res = run(s,
-				    "SELECT id FROM reports WHERE organization = $1 AND report_id = $2",
-				    2, k, NULL, NULL, PGRES_TUPLES_OK, "find duplicate", err);
-		if (!res) {
-			rc = MTS_ESTORE;
-			goto fail;
-		}
-		if (id)
-			*id = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-		PQclear(res);
-		rollback(s);
-		return MTS_INGEST_DUPLICATE;
-	}
-	char report[24];
-	snprintf(report, sizeof(report), "%s", PQgetvalue(ins, 0, 0));
+	if (!rc && ins && PQntuples(ins) > 0)
+		snprintf(report, 24, "%s", PQgetvalue(ins, 0, 0));
 	PQclear(ins);
+	return rc;
+}
+
+/* The id of the report stored first under r's (organization, report-id),
+ * maybe a moment ago by another program; outside the pipeline. */
+static int find_stored(struct pg_store *s, const struct mts_report *r, int64_t *id,
+		       struct mts_error *err)
+{
+	const char *k[] = {r->organization_name, r->report_id};
+	PGresult *res = run(s, "SELECT id FROM reports WHERE organization = $1 AND report_id = $2",
+			    2, k, NULL, NULL, PGRES_TUPLES_OK, "find duplicate", err);
+	if (!res)
+		return MTS_ESTORE;
+	if (id)
+		*id = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	return 0;
+}
+
+/* Queue one policy of report (row id as text) with its failure details;
+ * the three JSON texts it needs are left in texts for the caller to free. */
+static int queue_policy(struct pg_store *s, const char *report, size_t idx,
+			const struct mts_report_policy *p, char *texts[3], struct mts_error *err)
+{
+	char *ps = texts[0] = mts_report_store_list_json(p->policy_string, p->policy_string_count);
+	char *mx = texts[1] = mts_report_store_list_json(p->mx_host, p->mx_host_count);
+	char *fj = texts[2] = failures_json(p);
+	if (!ps || !mx || !fj)
+		return mts_error_set(err, MTS_ENOMEM, "out of memory (or text not UTF-8)");
+	char idx_text[24], ok[24], failed[24];
+	snprintf(idx_text, sizeof(idx_text), "%zu", idx);
+	snprintf(ok, sizeof(ok), "%" PRId64, (int64_t)p->total_successful);
+	snprintf(failed, sizeof(failed), "%" PRId64, (int64_t)p->total_failure);
+	const char *pv[] = {report, idx_text, p->policy_type ? p->policy_type : "",
+			    p->policy_domain, ps, mx, ok, failed, fj};
+	return queue(s, STMT_POLICY, 9, pv, NULL, NULL, err);
+}
+
+/* Round trip 2: the policies with their failure details, the findings and
+ * COMMIT, pipelined. On failure the transaction is still open. */
+static int insert_report_details(struct pg_store *s, const struct mts_report *r,
+				 const char *report, struct mts_error *err)
+{
 	/* policy_string, mx_host and failures of each policy, then findings */
-	texts = calloc(r->policy_count * 3 + 1, sizeof(*texts));
-	if (!texts) {
-		rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
-		goto fail;
-	}
-	int queued = 0;
+	size_t ntexts = r->policy_count * 3 + 1;
+	char **texts = calloc(ntexts, sizeof(*texts));
+	if (!texts)
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	int rc = 0, queued = 0;
 	for (size_t i = 0; !rc && i < r->policy_count; i++) {
-		const struct mts_report_policy *p = &r->policies[i];
-		char *ps = texts[ntexts++] = mts_report_store_list_json(p->policy_string, p->policy_string_count);
-		char *mx = texts[ntexts++] = mts_report_store_list_json(p->mx_host, p->mx_host_count);
-		char *fj = texts[ntexts++] = failures_json(p);
-		if (!ps || !mx || !fj) {
-			rc = mts_error_set(err, MTS_ENOMEM, "out of memory (or text not UTF-8)");
-			break;
-		}
-		char idx[24], ok[24], failed[24];
-		snprintf(idx, sizeof(idx), "%zu", i);
-		snprintf(ok, sizeof(ok), "%" PRId64, (int64_t)p->total_successful);
-		snprintf(failed, sizeof(failed), "%" PRId64, (int64_t)p->total_failure);
-		const char *pv[] = {report, idx, p->policy_type ? p->policy_type : "",
-				    p->policy_domain, ps, mx, ok, failed, fj};
-		rc = queue(s, STMT_POLICY, 9, pv, NULL, NULL, err);
+		rc = queue_policy(s, report, i, &r->policies[i], texts + 3 * i, err);
 		queued++;
 	}
 	if (!rc && r->findings.count) {
-		char *fj = texts[ntexts++] = findings_json(&r->findings);
-		if (!fj)
-			rc = mts_error_set(err, MTS_ENOMEM, "out of memory (or text not UTF-8)");
+		char *fj = texts[ntexts - 1] = findings_json(&r->findings);
 		const char *fv[] = {report, fj};
-		if (!rc)
-			rc = queue(s, STMT_FINDINGS, 2, fv, NULL, NULL, err);
+		rc = fj ? queue(s, STMT_FINDINGS, 2, fv, NULL, NULL, err)
+			: mts_error_set(err, MTS_ENOMEM, "out of memory (or text not UTF-8)");
 		queued++;
 	}
 	if (!rc) {
 		rc = queue(s, STMT_COMMIT, 0, NULL, NULL, NULL, err);
 		queued++;
 	}
-	if (rc) {
-		/* Something was not queued: run what was, then roll it back. */
+	if (rc) /* something was not queued: run what was (the caller rolls it back) */
 		drain(s, queued, -1, NULL, "insert policies", NULL);
-		goto fail;
-	}
-	rc = drain(s, queued, -1, NULL, "insert policies", err);
-	if (rc)
-		goto fail;
-	pipeline_off(s);
+	else
+		rc = drain(s, queued, -1, NULL, "insert policies", err);
 	for (size_t i = 0; i < ntexts; i++)
 		free(texts[i]);
 	free(texts);
+	return rc;
+}
+
+/* Two round trips per report: the report's row (which says whether it is
+ * new), then everything under it; see insert_report_row() and
+ * insert_report_details(). */
+static int pg_ingest(struct mts_report_store *base, const struct mts_report *r, const char *raw,
+		     size_t raw_len, const char *source, int64_t now, int64_t *id,
+		     struct mts_error *err)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	if (raw_len > (size_t)1 << 30)
+		return mts_error_set(err, MTS_ETOOBIG, "report body over 1 GiB");
+	if (PQenterPipelineMode(s->conn) != 1)
+		return pg_error(s, err, "pipeline");
+	char report[24];
+	int rc = insert_report_row(s, r, raw, raw_len, source, now, report, err);
+	if (!rc && !*report) {
+		/* Someone stored it first: the first copy stays. */
+		pipeline_off(s);
+		rc = find_stored(s, r, id, err);
+		rollback(s);
+		return rc ? rc : MTS_INGEST_DUPLICATE;
+	}
+	if (!rc)
+		rc = insert_report_details(s, r, report, err);
+	pipeline_off(s);
+	if (rc) {
+		rollback(s);
+		return rc;
+	}
 	if (id)
 		*id = strtoll(report, NULL, 10);
 	return MTS_INGEST_STORED;
-fail:
-	for (size_t i = 0; i < ntexts; i++)
-		free(texts[i]);
-	free(texts);
-	pipeline_off(s);
-	rollback(s);
-	return rc;
 }
 
 static int pg_quarantine(struct mts_report_store *base, const char *source, const char *reason,
@@ -484,15 +502,24 @@ static int pg_quarantine(struct mts_report_store *base, const char *source, cons
 	struct pg_store *s = (struct pg_store *)base;
 	if (raw_len > (size_t)1 << 30)
 		raw = NULL;
-	char received[24];
+	char received[24], len_text[24], cap_text[24];
 	snprintf(received, sizeof(received), "%" PRId64, now);
-	const char *v[] = {received, source, reason, raw};
-	int lengths[4] = {[3] = raw ? (int)raw_len : 0};
-	int binary[4] = {[3] = 1};
+	snprintf(len_text, sizeof(len_text), "%zu", raw ? raw_len : 0);
+	snprintf(cap_text, sizeof(cap_text), "%llu",
+		 (unsigned long long)MTS_REPORT_STORE_QUARANTINE_MAX_BYTES);
+	const char *v[] = {received, source, reason, raw, len_text,
+			   MTS_REPORT_STORE_QUARANTINE_FULL, cap_text};
+	int lengths[7] = {[3] = raw ? (int)raw_len : 0};
+	int binary[7] = {[3] = 1};
+	/* One statement: the cap is checked where the row is written. Two
+	 * writers at once may pass it by a body each, no more. */
 	PGresult *res = run(s,
 			    "INSERT INTO quarantine (received_at, source, reason, raw)"
-			    " VALUES ($1,$2,$3,$4)",
-			    4, v, lengths, binary, PGRES_COMMAND_OK, "quarantine", err);
+			    " SELECT $1::bigint, $2::text, $3::text || CASE WHEN kept THEN '' ELSE $6::text END,"
+			    " CASE WHEN kept THEN $4::bytea END FROM (SELECT $4::bytea IS NULL OR"
+			    " (SELECT COALESCE(SUM(octet_length(raw)), 0) FROM quarantine) + $5::bigint"
+			    " <= $7::bigint AS kept) AS k",
+			    7, v, lengths, binary, PGRES_COMMAND_OK, "quarantine", err);
 	PQclear(res);
 	return res ? 0 : MTS_ESTORE;
 }

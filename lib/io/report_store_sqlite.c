@@ -337,9 +337,13 @@ static int sqlite_quarantine(struct mts_report_store *base, const char *source,
 	sqlite3_stmt *st = NULL;
 	if (raw_len > (size_t)1 << 30)
 		raw = NULL;
+	/* One statement, so that the cap holds against a concurrent writer. */
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT INTO quarantine (received_at, source, reason, raw)"
-			       " VALUES (?,?,?,?)",
+			       " SELECT ?1, ?2, ?3 || CASE WHEN kept THEN '' ELSE ?6 END,"
+			       " CASE WHEN kept THEN ?4 END FROM (SELECT ?4 IS NULL OR"
+			       " (SELECT COALESCE(SUM(length(raw)), 0) FROM quarantine) + ?5 <= ?7"
+			       " AS kept)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_error(s, err, "quarantine");
 	sqlite3_bind_int64(st, 1, now);
@@ -349,6 +353,9 @@ static int sqlite_quarantine(struct mts_report_store *base, const char *source,
 		sqlite3_bind_blob(st, 4, raw, (int)raw_len, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)raw_len);
+	bind_text(st, 6, MTS_REPORT_STORE_QUARANTINE_FULL);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)MTS_REPORT_STORE_QUARANTINE_MAX_BYTES);
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "quarantine");
 	sqlite3_finalize(st);
 	return rc;

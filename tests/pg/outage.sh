@@ -28,7 +28,19 @@ codes=""
 for f in "${files[@]:0:10}"; do codes="$codes$(post "$f") "; done
 t_eq "server up: 10 times 200" "$(printf '200 %.0s' $(seq 1 10))" "$codes"
 
+# ingest as a Postfix pipe(8) transport whose store goes away after it
+# opened it: EX_TEMPFAIL (75), so that Postfix defers the message.
+{ while [ ! -e "$tmp/go" ]; do sleep 0.1; done; cat "${files[0]}"; } |
+	"$MTASTS" report ingest --store "$P" - >"$tmp/ingest.out" 2>&1 &
+ingest=$!
+sleep 1
 "$PGRIG" stop
+touch "$tmp/go"
+wait "$ingest"; rc=$?
+t_eq "ingest, store lost mid-way: exit 75" 75 "$rc"
+t_contains "ingest says why" "postgresql:" "$(cat "$tmp/ingest.out")"
+t_exit "ingest, store down: exit 75" 75 "$MTASTS" report ingest --store "$P" "${files[1]}"
+
 codes=""
 for f in "${files[@]:10:10}"; do codes="$codes$(post "$f") "; done
 t_eq "server down: 10 times 503" "$(printf '503 %.0s' $(seq 1 10))" "$codes"

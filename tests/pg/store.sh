@@ -55,6 +55,36 @@ t_eq "quarantine exit 1" 1 "$rc"
 t_eq "quarantine rows" 3 "$(pq "$P" 'SELECT COUNT(*) FROM quarantine')"
 t_eq "quarantine keeps the raw bytes" "$(wc -c <"$tmp/bad/b.json.gz")" "$(pq "$P" "SELECT octet_length(raw) FROM quarantine WHERE source LIKE '%b.json.gz'")"
 
+# A second copy with the same organization and report-id: a duplicate when
+# it says the same however written, quarantined when it says otherwise.
+pg_db conflict; C=$PG_URL
+python3 - "$data/parsedmarc-rfc8460.json" "$tmp" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+json.dump(dict(reversed(list(r.items()))), open(sys.argv[2] + "/c-same.json", "w"), indent=2)
+r["policies"][0]["failure-details"][0]["failed-session-count"] += 7
+json.dump(r, open(sys.argv[2] + "/c-other.json", "w"))
+PY
+$M report ingest --store "$C" "$data/parsedmarc-rfc8460.json" >/dev/null
+out=$($M report ingest --store "$C" "$data/reportviewer-rfc-example.json" "$tmp/c-same.json"); rc=$?
+t_eq "same report written otherwise: exit 0" 0 "$rc"
+t_contains "same report written otherwise: duplicates" "0 ingested, 2 duplicates, 0 quarantined" "$out"
+out=$($M report ingest --store "$C" "$tmp/c-other.json"); rc=$?
+t_eq "same report-id, other content: exit 1" 1 "$rc"
+t_contains "same report-id, other content: quarantined with the finding" "c-other.json: quarantined: report.report_id.conflict: Company-X report-id 5065427c-23d3-47ca-b6e0-946ea0e8c4be is stored as report 1 with other content" "$out"
+t_eq "the conflicting copy in the quarantine" "$(wc -c <"$tmp/c-other.json")" "$(pq "$C" "SELECT octet_length(raw) FROM quarantine WHERE reason LIKE 'report.report_id.conflict:%'")"
+t_eq "the first copy stays" "1|$(wc -c <"$data/parsedmarc-rfc8460.json")" "$(pq "$C" "SELECT COUNT(*) || '|' || MAX(octet_length(raw)) FROM reports")"
+
+# The quarantine keeps at most 256 MiB of bodies in PostgreSQL too.
+pg_db junk; J=$PG_URL
+mkdir -p "$tmp/junk"
+head -c 31000000 /dev/zero >"$tmp/junk/j1.json"
+for i in 2 3 4 5 6 7 8 9; do ln "$tmp/junk/j1.json" "$tmp/junk/j$i.json"; done
+$M report ingest --store "$J" "$tmp/junk" >/dev/null
+t_eq "quarantine: bodies kept up to the cap" "8|248000000" "$(pq "$J" "SELECT COUNT(raw) || '|' || SUM(octet_length(raw)) FROM quarantine")"
+t_eq "quarantine: the row past the cap says so" 1 "$(pq "$J" "SELECT COUNT(*) FROM quarantine WHERE raw IS NULL AND source LIKE '%j9.json' AND reason LIKE '%(body not kept: the quarantine holds 256 MiB of bodies)'")"
+rm -rf "$tmp/junk"
+
 # Connection errors: refused, a server that never answers, a bad role.
 out=$($M report list --store "postgresql://mtasts@$MTASTS_PG_ADDR:1/x" 2>&1); rc=$?
 t_eq "refused: exit 3" 3 "$rc"

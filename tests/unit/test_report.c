@@ -386,6 +386,64 @@ static void test_gzip(void **state)
 	free(z);
 }
 
+/* mts_report_same(): one change per case to the RFC's example, or none. */
+static const struct same_case {
+	const char *name, *from, *to; /* replace the first from by to; NULL: as is */
+	bool same;
+} same_cases[] = {
+	{.name = "itself", .same = true},
+	{.name = "reindented", .from = "{", .to = "{\n   ", .same = true},
+	{.name = "mx-host as an array", .from = "\"mx-host\": \"*.mail.company-y.example\"",
+	 .to = "\"mx-host\": [\"*.mail.company-y.example\"]", .same = true},
+	{.name = "inclusive end", .from = "2016-04-01T23:59:59Z", .to = "2016-04-02T00:00:00Z",
+	 .same = true},
+	{.name = "another contact", .from = "sts-reporting@company-x.example",
+	 .to = "evil@attacker.example", .same = false},
+	{.name = "another count", .from = "\"total-successful-session-count\": 5326",
+	 .to = "\"total-successful-session-count\": 5327", .same = false},
+	{.name = "another failure ip", .from = "2001:db8:abcd:0012::1", .to = "2001:db8::2",
+	 .same = false},
+	{.name = "another start", .from = "2016-04-01T00:00:00Z", .to = "2016-03-31T00:00:00Z",
+	 .same = false},
+};
+
+static void test_same(void **state)
+{
+	(void)state;
+	size_t len;
+	char *base = slurp("parsedmarc-rfc8460.json", &len);
+	struct mts_error err = {0};
+	struct mts_report *a = mts_report_parse(base, len, &err);
+	assert_non_null(a);
+	for (size_t i = 0; i < sizeof(same_cases) / sizeof(same_cases[0]); i++) {
+		const struct same_case *c = &same_cases[i];
+		char body[16384];
+		size_t n = len;
+		if (c->from) {
+			const char *at = strstr(base, c->from);
+			if (!at)
+				fail_msg("%s: '%s' not in the example", c->name, c->from);
+			size_t head = (size_t)(at - base), fl = strlen(c->from), tl = strlen(c->to);
+			assert_true(len - fl + tl < sizeof(body));
+			memcpy(body, base, head);
+			memcpy(body + head, c->to, tl);
+			memcpy(body + head + tl, at + fl, len - head - fl);
+			n = len - fl + tl;
+		} else {
+			assert_true(len < sizeof(body));
+			memcpy(body, base, len);
+		}
+		struct mts_report *b = mts_report_parse(body, n, &err);
+		if (!b)
+			fail_msg("%s: %s", c->name, err.message);
+		if (mts_report_same(a, b) != c->same || mts_report_same(b, a) != c->same)
+			fail_msg("%s: want %s", c->name, c->same ? "same" : "different");
+		mts_report_free(b);
+	}
+	mts_report_free(a);
+	free(base);
+}
+
 static void test_store(void **state)
 {
 	(void)state;
@@ -506,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_real_reports), cmocka_unit_test(test_real_details),
 		cmocka_unit_test(test_quirks), cmocka_unit_test(test_totals_saturate),	     cmocka_unit_test(test_long_string),
 		cmocka_unit_test(test_datetime),     cmocka_unit_test(test_gzip),
+		cmocka_unit_test(test_same),
 		cmocka_unit_test(test_store),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
