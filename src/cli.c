@@ -1,4 +1,5 @@
 /* cli.c - helpers shared by every subcommand (see cli.h). */
+#define _GNU_SOURCE /* setresuid, getresuid (cli_drop_privileges) */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -333,13 +334,23 @@ int cli_drop_privileges(const char *user, char *why, size_t cap)
 		snprintf(why, cap, "user %s: %s", user, errno ? strerror(errno) : "no such user");
 		return -1;
 	}
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
+	uid_t uid = pw->pw_uid;
+	gid_t gid = pw->pw_gid;
+	if (initgroups(pw->pw_name, gid) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0) {
 		snprintf(why, cap, "cannot become %s: %s", user, strerror(errno));
 		return -1;
 	}
-	if (pw->pw_uid != 0 && setuid(0) == 0) {
-		snprintf(why, cap, "privileges of root could be regained after becoming %s", user);
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru != uid ||
+	    eu != uid || su != uid || rg != gid || eg != gid || sg != gid) {
+		snprintf(why, cap, "became %s only in part (uid %ld %ld %ld, gid %ld %ld %ld)", user,
+			 (long)ru, (long)eu, (long)su, (long)rg, (long)eg, (long)sg);
+		return -1;
+	}
+	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		snprintf(why, cap, "root could be regained after becoming %s", user);
 		return -1;
 	}
 	return 0;

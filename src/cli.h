@@ -117,7 +117,9 @@ int cli_parse_domain(const char *arg, char *out /* MTS_DNAME_MAX + 1 */);
 /* A whole number min..max (decimal, no sign). 0 or MTS_EINVAL. */
 int cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
-/* Become user (its groups too) for good, after binding: 0, or -1 with why. */
+/* Become user for good, after binding: its groups, then its gid and uid,
+ * real, effective and saved alike, checked, so that nothing in the process
+ * can regain root. 0, or -1 with why. */
 int cli_drop_privileges(const char *user, char *why, size_t cap);
 
 const char *cli_color_for(enum mts_severity s, bool color);

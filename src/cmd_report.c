@@ -19,77 +19,6 @@
 #include "mtasts/report_store.h"
 #include "core/text_int.h"
 
-const char cmd_report_help[] =
-	"Usage: mtasts report ingest [--store URL] PATH...|-\n"
-	"       mtasts report list [--store URL] [--domain DOMAIN] [--json]\n"
-	"       mtasts report show ID [--store URL] [--json]\n"
-	"       mtasts report summary [--store URL] [--domain DOMAIN] [--since DATE]\n"
-	"                             [--until DATE] [--days N] [--min-reporters M]\n"
-	"                             [--json|--csv]\n"
-	"       mtasts report receive --listen ADDR:PORT --cert FILE --key FILE\n"
-	"                             [--store URL] [--max-body BYTES] [--timeout SECONDS]\n"
-	"                             [--request-timeout SECONDS] [--max-connections N]\n"
-	"                             [--user USER]\n"
-	"\n"
-	"Collect, store and read SMTP TLS reports (RFC 8460).\n"
-	"\n"
-	"  ingest   store the reports in each PATH: a .json or .json.gz file, a mail\n"
-	"           message (.eml: its application/tlsrpt+gzip or +json parts), a\n"
-	"           directory (its .json, .json.gz and .eml files, recursively; each\n"
-	"           directory once, 32 levels at most; FIFOs, sockets and devices\n"
-	"           are quarantined unread), or - for standard input; gzip, JSON\n"
-	"           and mail are told apart by content, not by name; a report\n"
-	"           already stored (same organization and report-id) is a\n"
-	"           duplicate if it says the same, else it is quarantined\n"
-	"           (report.report_id.conflict), as is an input that is not a\n"
-	"           report, with the reason\n"
-	"  list     the stored reports, newest first, with their policy domains and\n"
-	"           session counts\n"
-	"  show     one stored report: its policies, failure details and findings\n"
-	"  summary  per policy domain and day: sessions, failure types by MX host,\n"
-	"           receiving IP and reporter, failure types new since the previous\n"
-	"           period, and whether the domain is ready to move to enforce\n"
-	"  receive  the HTTPS endpoint of RFC 8460 section 5.4: POSTed reports\n"
-	"           (application/tlsrpt+gzip or +json) are answered 200 once stored\n"
-	"\n"
-	"Options:\n"
-	"      --store URL          where reports are kept (default: $MTASTS_STORE, else\n"
-	"                           sqlite://./mtasts-reports.db); sqlite://PATH or\n"
-	"                           postgresql://[USER@]HOST[:PORT]/DB (postgres:// too)\n"
-	"      --domain DOMAIN      list, summary: only this policy domain\n"
-	"      --json               list, show, summary: machine-readable output\n"
-	"      --csv                summary: CSV with a header row\n"
-	"      --since DATE         summary: first day (YYYY-MM-DD, UTC) of the period\n"
-	"      --until DATE         summary: last day of the period (default: the day\n"
-	"                           of the newest report)\n"
-	"      --days N             summary: the period is the N days up to --until\n"
-	"                           (default 14)\n"
-	"      --min-reporters M    summary: ready only when every MX host was reported\n"
-	"                           by M organizations (default 2)\n"
-	"      --listen ADDR:PORT   receive: where to listen (port 0: any free port)\n"
-	"      --cert FILE          receive: the TLS certificate chain (PEM)\n"
-	"      --key FILE           receive: its private key (PEM)\n"
-	"      --max-body BYTES     receive: largest request body (default and most\n"
-	"                           20 MiB); decompressed reports are capped at 20 MiB\n"
-	"      --timeout SECONDS    receive: drop a client idle this long (default 30)\n"
-	"      --request-timeout SECONDS\n"
-	"                           receive: cut off a request not answered this long\n"
-	"                           after it began, however steadily it trickles in\n"
-	"                           (default 120)\n"
-	"      --max-connections N  receive: connections served at once; at the cap new\n"
-	"                           ones wait (default: what the descriptor limit, raised\n"
-	"                           to its hard limit, and 1 GiB of --max-body allow)\n"
-	"      --user USER          receive: after binding and reading the key, become\n"
-	"                           USER (group, real, effective and saved uid)\n"
-	"  -h, --help               show this help\n"
-	"\n"
-	"Exit codes: 0 all ingested or duplicates (list, show: done; summary: every\n"
-	"domain ready and no failed session; receive: stopped by a signal), 1 an input\n"
-	"was quarantined (show: no such report; summary: failures or not ready), 2 usage\n"
-	"error, 3 the store failed (receive: could not start), 75 (EX_TEMPFAIL) ingest:\n"
-	"the store failed, so that a Postfix pipe(8) transport defers the message and\n"
-	"retries it instead of bouncing it.\n";
-
 enum { OPT_STORE = 256, OPT_DOMAIN, OPT_JSON };
 
 static const struct option report_options[] = {
@@ -517,15 +446,6 @@ static void ingest_path(struct ingest_run *run, const char *path)
 		ingest_file(run, path);
 	else
 		ingest_dir(run, AT_FDCWD, path, path, 0);
-}
-
-void report_conflict_reason(const struct mts_report *r, int64_t stored, char *out, size_t cap)
-{
-	char org[MTS_PRINTABLE_BUF], rid[MTS_PRINTABLE_BUF];
-	mts_printable(r->organization_name, strlen(r->organization_name), org, sizeof(org));
-	mts_printable(r->report_id, strlen(r->report_id), rid, sizeof(rid));
-	snprintf(out, cap, "%s: %.60s report-id %.60s is stored as report %lld with other content",
-		 mts_finding_info(MTS_F_REPORT_REPORT_ID_CONFLICT)->code, org, rid, (long long)stored);
 }
 
 static int open_store(const struct report_args *a, struct mts_report_store **s)

@@ -709,38 +709,6 @@ static int tls_setup(struct server *srv, const char *cert, const char *key)
 	return 0;
 }
 
-/* Become user for good: its group only, then its uid, real, effective and
- * saved alike, checked, so that nothing in the process can regain root. */
-static int drop_privileges(const char *user, char *why, size_t cap)
-{
-	errno = 0;
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		snprintf(why, cap, "--user %s: %s", user, errno ? strerror(errno) : "no such user");
-		return -1;
-	}
-	uid_t uid = pw->pw_uid;
-	gid_t gid = pw->pw_gid;
-	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0) {
-		snprintf(why, cap, "cannot become %s: %s", user, strerror(errno));
-		return -1;
-	}
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
-	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru != uid ||
-	    eu != uid || su != uid || rg != gid || eg != gid || sg != gid) {
-		snprintf(why, cap, "became %s only in part (uid %ld %ld %ld, gid %ld %ld %ld)", user,
-			 (long)ru, (long)eu, (long)su, (long)rg, (long)eg, (long)sg);
-		return -1;
-	}
-	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
-		snprintf(why, cap, "root could be regained after becoming %s", user);
-		return -1;
-	}
-	return 0;
-}
-
 /* How many connections at once: what the descriptors allow (two each,
  * beside a reserve), and what RECEIVE_BODY_BUDGET of bodies allows. */
 static unsigned long connection_cap(unsigned long fds, long max_body)
@@ -868,7 +836,7 @@ int report_receive_main(const char *cmd, int argc, char **argv)
 	 * user's. */
 	if (user) {
 		char why[256];
-		if (drop_privileges(user, why, sizeof(why)) < 0) {
+		if (cli_drop_privileges(user, why, sizeof(why)) < 0) {
 			cli_error(cmd, "%s", why);
 			goto out;
 		}

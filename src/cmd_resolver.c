@@ -140,26 +140,6 @@ static int write_pidfile(const char *path)
 	return close(fd) == 0 && ok ? 0 : -1;
 }
 
-static int drop_privileges(const char *user, char *why, size_t cap)
-{
-	errno = 0;
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		snprintf(why, cap, "user %s: %s", user, errno ? strerror(errno) : "no such user");
-		return -1;
-	}
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
-		snprintf(why, cap, "cannot become %s: %s", user, strerror(errno));
-		return -1;
-	}
-	if (pw->pw_uid != 0 && setuid(0) == 0) {
-		snprintf(why, cap, "privileges of root could be regained after becoming %s", user);
-		return -1;
-	}
-	return 0;
-}
-
 static int run_daemon(const struct resolver_args *a)
 {
 	struct mts_resolver_config *cfg = malloc(sizeof(*cfg));
@@ -210,7 +190,7 @@ static int run_daemon(const struct resolver_args *a)
 	}
 	if (cfg->user[0]) {
 		char why[256];
-		if (drop_privileges(cfg->user, why, sizeof(why)) < 0) {
+		if (cli_drop_privileges(cfg->user, why, sizeof(why)) < 0) {
 			cli_error("resolver", "%s", why);
 			goto out;
 		}
