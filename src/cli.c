@@ -341,8 +341,8 @@ int cli_drop_privileges(const char *user, char *why, size_t cap)
 		snprintf(why, cap, "cannot become %s: %s", user, strerror(errno));
 		return -1;
 	}
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
+	uid_t ru = (uid_t)-1, eu = (uid_t)-1, su = (uid_t)-1;
+	gid_t rg = (gid_t)-1, eg = (gid_t)-1, sg = (gid_t)-1;
 	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 || ru != uid ||
 	    eu != uid || su != uid || rg != gid || eg != gid || sg != gid) {
 		snprintf(why, cap, "became %s only in part (uid %ld %ld %ld, gid %ld %ld %ld)", user,

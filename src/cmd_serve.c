@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <jansson.h>
@@ -26,6 +27,7 @@
 #include "commands.h"
 #include "core/hosted_int.h"
 #include "engine/serve_host_int.h"
+#include "engine/serve_acme_int.h"
 #include "engine/serve_ids_int.h"
 #include "io/dns_int.h"
 #include "io/serve_store_int.h"
@@ -46,7 +48,8 @@ const char cmd_serve_help[] =
 	"       mtasts serve run [--listen ADDR:PORT] [--http ADDR:PORT|none] [--user USER]\n"
 	"                        [--refresh SECONDS] [--store URL]\n"
 	"                        [--dns-server ADDR@PORT --tsig-key-file FILE | --resolver ADDR@PORT]\n"
-	"                        [--ttl SECONDS]\n"
+	"                        [--ttl SECONDS] [--acme-directory URL [--acme-ca-file FILE]\n"
+	"                        [--acme-email ADDRESS]]\n"
 	"\n"
 	"Hosted MTA-STS: one service serves the policies of many domains, publishes\n"
 	"their _mta-sts records in its own zone and keeps the two in step. A customer\n"
@@ -71,7 +74,9 @@ const char cmd_serve_help[] =
 	"                certificate, Host the domain), ACME http-01 on the HTTP port; and\n"
 	"                the ids: each served policy's id is published in the service zone\n"
 	"                by RFC 2136 updates signed with TSIG (--dns-server), or printed for\n"
-	"                you to publish and looked up until it is there (without it)\n"
+	"                you to publish and looked up until it is there (without it); and,\n"
+	"                with --acme-directory, a certificate by ACME for every policy host\n"
+	"                that points at the service, renewed with a third of it left\n"
 	"\n"
 	"Options:\n"
 	"      --store URL        the serve store (default $MTASTS_SERVE_STORE, else\n"
@@ -99,6 +104,9 @@ const char cmd_serve_help[] =
 	"                         an id is announced only after it (default 30; longer\n"
 	"                         than every replica's --refresh)\n"
 	"      --ttl SECONDS      run: TTL of the published TXT records (default 300)\n"
+	"      --acme-directory URL  run: the ACME CA's directory (RFC 8555), for certificates\n"
+	"      --acme-ca-file FILE   run: the trust for the CA's own HTTPS (default: the system's)\n"
+	"      --acme-email ADDRESS  run: the account's contact\n"
 	"      --json             machine-readable output (docs/serve-json.md)\n"
 	"  -h, --help             show this help\n"
 	"\n"
@@ -128,6 +136,9 @@ enum {
 	OPT_TSIG_KEY_FILE,
 	OPT_PROPAGATION,
 	OPT_TTL,
+	OPT_ACME_DIRECTORY,
+	OPT_ACME_CA_FILE,
+	OPT_ACME_EMAIL,
 };
 
 static const struct option serve_options[] = {
@@ -149,6 +160,9 @@ static const struct option serve_options[] = {
 	{"tsig-key-file", required_argument, NULL, OPT_TSIG_KEY_FILE},
 	{"propagation", required_argument, NULL, OPT_PROPAGATION},
 	{"ttl", required_argument, NULL, OPT_TTL},
+	{"acme-directory", required_argument, NULL, OPT_ACME_DIRECTORY},
+	{"acme-ca-file", required_argument, NULL, OPT_ACME_CA_FILE},
+	{"acme-email", required_argument, NULL, OPT_ACME_EMAIL},
 	CLI_NET_LONG_OPTIONS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -159,6 +173,7 @@ struct serve_args {
 	const char *store_url, *zone, *service, *rua, *mode, *max_age;
 	const char *key, *chain, *listen, *http, *user, *refresh;
 	const char *dns_server, *tsig_key_file, *propagation, *ttl;
+	const char *acme_directory, *acme_ca_file, *acme_email;
 	const char *mx[SERVE_MX_ARGS_MAX]; /* as given, each maybe comma-separated */
 	size_t mx_count;
 	bool json;
@@ -903,6 +918,12 @@ static int serve_run(struct serve_args *a, int argc)
 	}
 	if ((rc = open_store(a)))
 		goto out;
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		cli_error(a->cmd, "cannot initialise libcurl");
+		rc = CLI_EXIT_INCOMPLETE;
+		goto out;
+	}
 	struct event_base *base = event_base_new();
 	struct mts_error err = {0};
 	struct mts_serve_host_opts o = {.https_fd = https_fd,
@@ -937,6 +958,32 @@ static int serve_run(struct serve_args *a, int argc)
 		}
 	}
 	mts_dns_update_key_clear(&key);
+	struct mts_serve_acme *acme = NULL;
+	if (h && rc == 0 && a->acme_directory) {
+		char owner[64], host[40] = "";
+		gethostname(host, sizeof(host) - 1);
+		snprintf(owner, sizeof(owner), "%s:%ld", host, (long)getpid());
+		const char *url = a->store_url;
+		if (!url) {
+			const char *env = getenv(MTS_SERVE_STORE_ENV);
+			url = env && *env ? env : MTS_SERVE_STORE_DEFAULT;
+		}
+		struct mts_serve_acme_opts ao = {.store_url = url,
+						 .directory_url = a->acme_directory,
+						 .ca_file = a->acme_ca_file,
+						 .contact_email = a->acme_email,
+						 .service = settings.service,
+						 .resolver = a->net.resolver,
+						 .owner = owner,
+						 .interval = (unsigned)refresh,
+						 .log = log_line};
+		if (!(acme = mts_serve_acme_start(&ao, &err))) {
+			mts_serve_ids_free(ids);
+			ids = NULL;
+			rc = CLI_EXIT_INCOMPLETE;
+			cli_error(a->cmd, "%s", err.message);
+		}
+	}
 	if (!h || rc) {
 		mts_serve_host_free(h);
 		h = NULL;
@@ -962,6 +1009,7 @@ static int serve_run(struct serve_args *a, int argc)
 				event_free(sigs[i]);
 		log_line(LOG_INFO, "event=stopped", NULL);
 	}
+	mts_serve_acme_stop(acme);
 	mts_serve_ids_free(ids);
 	mts_serve_host_free(h);
 	if (base)
@@ -1009,6 +1057,9 @@ int cmd_serve(int argc, char **argv)
 		case OPT_TSIG_KEY_FILE: a.tsig_key_file = optarg; break;
 		case OPT_PROPAGATION: a.propagation = optarg; break;
 		case OPT_TTL: a.ttl = optarg; break;
+		case OPT_ACME_DIRECTORY: a.acme_directory = optarg; break;
+		case OPT_ACME_CA_FILE: a.acme_ca_file = optarg; break;
+		case OPT_ACME_EMAIL: a.acme_email = optarg; break;
 		case OPT_MX:
 			if (a.mx_count == SERVE_MX_ARGS_MAX) {
 				rc = cli_usage(a.cmd, "--mx: at most %d", SERVE_MX_ARGS_MAX);
