@@ -47,7 +47,8 @@ const char cmd_serve_help[] =
 	"       mtasts serve cert import NAME --key FILE --chain FILE [--json]\n"
 	"       mtasts serve run [--listen ADDR:PORT] [--http ADDR:PORT|none] [--user USER]\n"
 	"                        [--refresh SECONDS] [--store URL]\n"
-	"                        [--dns-server ADDR@PORT --tsig-key-file FILE | --resolver ADDR@PORT]\n"
+	"                        [--dns-server ADDR@PORT --tsig-key-file FILE]\n"
+	"                        [--resolver ADDR@PORT]\n"
 	"                        [--ttl SECONDS] [--acme-directory URL [--acme-ca-file FILE]\n"
 	"                        [--acme-email ADDRESS]]\n"
 	"\n"
@@ -105,7 +106,7 @@ const char cmd_serve_help[] =
 	"                         than every replica's --refresh)\n"
 	"      --ttl SECONDS      run: TTL of the published TXT records (default 300)\n"
 	"      --acme-directory URL  run: the ACME CA's directory (RFC 8555), for certificates\n"
-	"      --acme-ca-file FILE   run: the trust for the CA's own HTTPS (default: the system's)\n"
+	"      --acme-ca-file FILE   run: the trust for the CA's own HTTPS (default: system's)\n"
 	"      --acme-email ADDRESS  run: the account's contact\n"
 	"      --json             machine-readable output (docs/serve-json.md)\n"
 	"  -h, --help             show this help\n"
@@ -315,8 +316,10 @@ static int lookup_mx(struct serve_args *a, const char *domain, struct mx_lookup 
 	if (rc)
 		return rc;
 	if (l->status == MTS_DNS_OK && l->null_mx) {
-		cli_error(a->cmd, "%s: a null MX (RFC 7505): the domain receives no mail, so it "
-				  "needs no policy", domain);
+		cli_error(a->cmd,
+			  "%s: a null MX (RFC 7505): the domain receives no mail, so it "
+			  "needs no policy",
+			  domain);
 		return CLI_EXIT_PROBLEM;
 	}
 	if (l->status == MTS_DNS_NODATA || l->status == MTS_DNS_NXDOMAIN ||
@@ -336,9 +339,9 @@ static int lookup_mx(struct serve_args *a, const char *domain, struct mx_lookup 
 
 /* The patterns to serve: --mx values split at commas, or the live MX hosts
  * when none is given or "auto" is. patterns point into buf or l. */
-static int patterns_for(struct serve_args *a, const char *domain, bool default_auto,
-			char *buf, size_t cap, const char **patterns, size_t *count,
-			bool *mx_auto, struct mx_lookup *l)
+static int patterns_for(struct serve_args *a, const char *domain, bool default_auto, char *buf,
+			size_t cap, const char **patterns, size_t *count, bool *mx_auto,
+			struct mx_lookup *l)
 {
 	*count = 0;
 	*mx_auto = a->mx_count == 0 ? default_auto : false;
@@ -397,9 +400,9 @@ static json_t *records_json(const struct mts_hosted_domain *d, const struct serv
 		svc[MTS_DNAME_MAX + 2];
 	snprintf(target, sizeof(target), "%s.", n->sts_target);
 	snprintf(svc, sizeof(svc), "%s.", s->service);
-	json_t *customer = json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", n->policy_host,
-				     "type", "CNAME", "value", svc, "name", n->sts_name, "type",
-				     "CNAME", "value", target);
+	json_t *customer =
+		json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", n->policy_host, "type", "CNAME",
+			  "value", svc, "name", n->sts_name, "type", "CNAME", "value", target);
 	if (customer && s->rua[0]) {
 		snprintf(tlsrpt, sizeof(tlsrpt), "v=TLSRPTv1; rua=%s", s->rua);
 		json_array_append_new(customer, json_pack("{s:s,s:s,s:s}", "name", n->tlsrpt_name,
@@ -408,10 +411,9 @@ static json_t *records_json(const struct mts_hosted_domain *d, const struct serv
 	json_t *service = json_array();
 	const char *id = d->state.published_id[0] ? d->state.published_id : d->state.served_id;
 	if (service && id[0] && mts_sts_record_format(id, sts, sizeof(sts)) > 0)
-		json_array_append_new(service,
-				      json_pack("{s:s,s:s,s:s,s:b}", "name", n->sts_target, "type",
-						"TXT", "value", sts, "published",
-						d->state.published_id[0] != 0));
+		json_array_append_new(service, json_pack("{s:s,s:s,s:s,s:b}", "name", n->sts_target,
+							 "type", "TXT", "value", sts, "published",
+							 d->state.published_id[0] != 0));
 	return json_pack("{s:o*,s:o*}", "customer", customer, "service", service);
 }
 
@@ -473,14 +475,16 @@ static void print_domain_text(const struct mts_hosted_domain *d, const struct se
 		size_t i;
 		json_t *v;
 		printf("  publish in %s's zone:\n", d->name);
-		json_array_foreach(json_object_get(r, "customer"), i, v) {
+		json_array_foreach(json_object_get(r, "customer"), i, v)
+		{
 			const char *type = json_string_value(json_object_get(v, "type"));
 			const char *val = json_string_value(json_object_get(v, "value"));
 			printf(strcmp(type, "TXT") == 0 ? "    %s. %s \"%s\"\n" : "    %s. %s %s\n",
 			       json_string_value(json_object_get(v, "name")), type, val);
 		}
 		printf("  the service publishes:\n");
-		json_array_foreach(json_object_get(r, "service"), i, v) {
+		json_array_foreach(json_object_get(r, "service"), i, v)
+		{
 			printf("    %s. TXT \"%s\"%s\n",
 			       json_string_value(json_object_get(v, "name")),
 			       json_string_value(json_object_get(v, "value")),
@@ -529,7 +533,8 @@ static int serve_init(struct serve_args *a, int argc, char **argv)
 		struct mts_error err = {0};
 		snprintf(txt, sizeof(txt), "v=TLSRPTv1; rua=%s", a->rua);
 		if (mts_tlsrpt_record_parse(txt, strlen(txt), &rec, NULL, &err) < 0)
-			return cli_usage(a->cmd, "--rua '%s' is not a mailto: or https: URI", a->rua);
+			return cli_usage(a->cmd, "--rua '%s' is not a mailto: or https: URI",
+					 a->rua);
 		mts_tlsrpt_record_clear(&rec);
 	}
 	int rc = open_store(a);
@@ -541,10 +546,12 @@ static int serve_init(struct serve_args *a, int argc, char **argv)
 		return cli_usage(a->cmd, "--propagation '%s': 1 to 86400 seconds", a->propagation);
 	char prop_text[16];
 	snprintf(prop_text, sizeof(prop_text), "%lu", prop);
-	if (mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_PROPAGATION, prop_text, &err) < 0 ||
+	if (mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_PROPAGATION, prop_text, &err) <
+		    0 ||
 	    mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_ZONE, zone, &err) < 0 ||
 	    mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_SERVICE, service, &err) < 0 ||
-	    (a->rua && mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_RUA, a->rua, &err) < 0))
+	    (a->rua &&
+	     mts_serve_store_setting_set(a->store, MTS_SERVE_SETTING_RUA, a->rua, &err) < 0))
 		return fail(a, &err);
 	if (a->json)
 		cli_print_json(json_pack("{s:s,s:s,s:s?,s:I}", "zone", zone, "service", service,
@@ -621,9 +628,10 @@ static int add_or_set(struct serve_args *a, int argc, char **argv, bool add)
 		rc = fail(a, &err);
 	if (!rc) {
 		if (!a->json && !add)
-			printf("%s\n", changed > 0 ? "changed: the new policy is served now; its id "
-						     "is announced once every replica serves it"
-						   : "unchanged: the same policy bytes and id");
+			printf("%s\n", changed > 0
+					       ? "changed: the new policy is served now; its id "
+						 "is announced once every replica serves it"
+					       : "unchanged: the same policy bytes and id");
 		rc = show(a, &d, add);
 	}
 	mts_findings_free(&fs);
@@ -659,8 +667,9 @@ static int domain_list(struct serve_args *a, int argc)
 			struct mts_hosted_action act;
 			mts_hosted_next(&all[i].state, now, &s.rules, &act);
 			printf("%-32s %-8s %-10s %-34s %s\n", all[i].name,
-			       mts_mode_name(all[i].mode), mts_hosted_phase_name(all[i].state.phase),
-			       all[i].state.served_id, mts_hosted_do_name(act.what));
+			       mts_mode_name(all[i].mode),
+			       mts_hosted_phase_name(all[i].state.phase), all[i].state.served_id,
+			       mts_hosted_do_name(act.what));
 		}
 		printf("%zu domain%s\n", n, n == 1 ? "" : "s");
 	}
@@ -804,8 +813,8 @@ static int cert_import(struct serve_args *a, int argc, char **argv)
 	BIO_free(kb);
 	BIO_free(cb);
 	if (!match) {
-		cli_error(a->cmd, "--key: %s", k ? "the key does not match the certificate"
-						 : "no PEM private key");
+		cli_error(a->cmd, "--key: %s",
+			  k ? "the key does not match the certificate" : "no PEM private key");
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -934,9 +943,10 @@ static int serve_run(struct serve_args *a, int argc)
 	struct serve_settings settings;
 	struct mts_serve_ids *ids = NULL;
 	if (h && (rc = read_settings(a, &settings)) == 0 && settings.rules.propagation <= refresh) {
-		cli_error(a->cmd, "the service's propagation (%u s, serve init --propagation) must be "
-				  "longer than --refresh (%lu s): an id is announced only once every "
-				  "replica serves its policy",
+		cli_error(a->cmd,
+			  "the service's propagation (%u s, serve init --propagation) must be "
+			  "longer than --refresh (%lu s): an id is announced only once every "
+			  "replica serves its policy",
 			  settings.rules.propagation, refresh);
 		rc = CLI_EXIT_USAGE;
 	}

@@ -14,5 +14,6 @@ void report_conflict_reason(const struct mts_report *r, int64_t stored, char *ou
 	mts_printable(r->organization_name, strlen(r->organization_name), org, sizeof(org));
 	mts_printable(r->report_id, strlen(r->report_id), rid, sizeof(rid));
 	snprintf(out, cap, "%s: %.60s report-id %.60s is stored as report %lld with other content",
-		 mts_finding_info(MTS_F_REPORT_REPORT_ID_CONFLICT)->code, org, rid, (long long)stored);
+		 mts_finding_info(MTS_F_REPORT_REPORT_ID_CONFLICT)->code, org, rid,
+		 (long long)stored);
 }

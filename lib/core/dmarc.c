@@ -68,7 +68,7 @@ static bool is_wsp(char c)
 struct dmarc_tag {
 	const char *k, *v;
 	size_t kl, vl;
-	unsigned col;  /* 1-based column of the tag in the record */
+	unsigned col;	/* 1-based column of the tag in the record */
 	unsigned index; /* 1 for the first tag (v) */
 };
 
@@ -207,7 +207,8 @@ int mts_dmarc_parse(const char *txt, size_t len, struct mts_dmarc_record *out,
 	while (pos < len) {
 		int rc = next_tag(txt, len, &pos, &t);
 		if (rc < 0) {
-			mts_findings_add(fs, MTS_F_DMARC_SYNTAX, 0, t.col, "\"%s\" is not tag=value",
+			mts_findings_add(fs, MTS_F_DMARC_SYNTAX, 0, t.col,
+					 "\"%s\" is not tag=value",
 					 mts_printable(t.k, t.kl, shown, sizeof(shown)));
 			failed = true;
 		}
@@ -243,7 +244,8 @@ int mts_dmarc_select(const char *const *txts, const size_t *lens, size_t n,
 		if (mts_dmarc_is_dmarc(txts[i], lens[i]) && found++ == 0)
 			which = i;
 	if (found == 0) {
-		mts_findings_add(fs, MTS_F_DMARC_MISSING, 0, 0, "no TXT record beginning with v=DMARC1");
+		mts_findings_add(fs, MTS_F_DMARC_MISSING, 0, 0,
+				 "no TXT record beginning with v=DMARC1");
 		return mts_error_set(err, MTS_ENOTFOUND, "no DMARC record");
 	}
 	if (found > 1) {

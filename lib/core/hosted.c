@@ -63,8 +63,9 @@ static int on_served(struct mts_hosted *h, const struct mts_hosted_event *ev, lo
 	 * until now + propagation) may keep them for their max_age. */
 	if (h->served_id[0] && !h->served_none)
 		h->held_until = later(h->held_until,
-				      now + (long long)rule(rules ? rules->propagation : 0,
-							    MTS_HOSTED_PROPAGATION_DEFAULT) +
+				      now +
+					      (long long)rule(rules ? rules->propagation : 0,
+							      MTS_HOSTED_PROPAGATION_DEFAULT) +
 					      (long long)h->served_max_age);
 	set_id(h->served_id, ev->id);
 	h->served_max_age = ev->max_age;
@@ -115,11 +116,8 @@ int mts_hosted_apply(struct mts_hosted *h, const struct mts_hosted_event *ev, lo
 		     const struct mts_hosted_rules *rules)
 {
 	switch (ev->type) {
-	case MTS_HOSTED_EV_SERVED:
-		return on_served(h, ev, now, rules);
-	case MTS_HOSTED_EV_CERT:
-		h->cert_not_after = ev->not_after;
-		return 0;
+	case MTS_HOSTED_EV_SERVED: return on_served(h, ev, now, rules);
+	case MTS_HOSTED_EV_CERT: h->cert_not_after = ev->not_after; return 0;
 	case MTS_HOSTED_EV_UPDATE_SENT:
 		if (h->phase == MTS_HOSTED_PUBLISHING || h->phase == MTS_HOSTED_DELETING)
 			return MTS_EINVAL; /* one update at a time */
@@ -135,10 +133,8 @@ int mts_hosted_apply(struct mts_hosted *h, const struct mts_hosted_event *ev, lo
 			h->phase = MTS_HOSTED_DELETING;
 		}
 		return 0;
-	case MTS_HOSTED_EV_UPDATE_OK:
-		return on_update_done(h, ev, true, now, rules);
-	case MTS_HOSTED_EV_UPDATE_FAILED:
-		return on_update_done(h, ev, false, now, rules);
+	case MTS_HOSTED_EV_UPDATE_OK: return on_update_done(h, ev, true, now, rules);
+	case MTS_HOSTED_EV_UPDATE_FAILED: return on_update_done(h, ev, false, now, rules);
 	case MTS_HOSTED_EV_REMOVE:
 		if (h->phase == MTS_HOSTED_GONE)
 			return MTS_EINVAL;
@@ -159,10 +155,10 @@ static void wait_for(struct mts_hosted_action *out, long long at, const char *wh
 static void next_publish(const struct mts_hosted *h, long long now,
 			 const struct mts_hosted_rules *rules, struct mts_hosted_action *out)
 {
-	long long ready = h->served_since +
-			  (long long)rule(rules ? rules->propagation : 0, MTS_HOSTED_PROPAGATION_DEFAULT);
-	long long margin = (long long)rule(rules ? rules->cert_margin : 0,
-					   MTS_HOSTED_CERT_MARGIN_DEFAULT);
+	long long ready = h->served_since + (long long)rule(rules ? rules->propagation : 0,
+							    MTS_HOSTED_PROPAGATION_DEFAULT);
+	long long margin =
+		(long long)rule(rules ? rules->cert_margin : 0, MTS_HOSTED_CERT_MARGIN_DEFAULT);
 	if (now < ready)
 		return wait_for(out, ready, "the new policy is being served by every replica");
 	if (h->cert_not_after <= now + margin)
@@ -171,8 +167,8 @@ static void next_publish(const struct mts_hosted *h, long long now,
 		return wait_for(out, h->next_try, "the last DNS update failed; waiting to retry");
 	out->what = MTS_HOSTED_DO_PUBLISH;
 	set_id(out->id, h->served_id);
-	out->why = h->published_id[0] ? "announce the new policy's id"
-				      : "publish the _mta-sts record";
+	out->why =
+		h->published_id[0] ? "announce the new policy's id" : "publish the _mta-sts record";
 }
 
 void mts_hosted_next(const struct mts_hosted *h, long long now,
@@ -180,16 +176,13 @@ void mts_hosted_next(const struct mts_hosted *h, long long now,
 {
 	memset(out, 0, sizeof(*out));
 	switch (h->phase) {
-	case MTS_HOSTED_PUBLISHING:
-		return wait_for(out, 0, "a DNS update is in flight");
-	case MTS_HOSTED_DELETING:
-		return wait_for(out, 0, "the record's deletion is in flight");
+	case MTS_HOSTED_PUBLISHING: return wait_for(out, 0, "a DNS update is in flight");
+	case MTS_HOSTED_DELETING: return wait_for(out, 0, "the record's deletion is in flight");
 	case MTS_HOSTED_GONE:
 		out->what = MTS_HOSTED_DO_FORGET;
 		out->why = "the record is gone: stop serving the policy";
 		return;
-	default:
-		break;
+	default: break;
 	}
 	if (h->removing) {
 		if (!h->published_id[0]) {
@@ -209,7 +202,8 @@ void mts_hosted_next(const struct mts_hosted *h, long long now,
 			return wait_for(out, h->held_until,
 					"removed: senders may still hold the old policy");
 		if (now < h->next_try)
-			return wait_for(out, h->next_try, "the last DNS update failed; waiting to retry");
+			return wait_for(out, h->next_try,
+					"the last DNS update failed; waiting to retry");
 		out->what = MTS_HOSTED_DO_DELETE;
 		out->why = "removed: every cached policy has expired; delete the record";
 		return;

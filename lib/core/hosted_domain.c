@@ -34,9 +34,9 @@ static int copy_patterns(const struct mts_policy *p, char ***out)
 	return 0;
 }
 
-int mts_hosted_domain_set_policy(struct mts_hosted_domain *d, enum mts_mode mode,
-				 uint32_t max_age, const char *const *mx, size_t mx_count,
-				 long long now, const struct mts_hosted_rules *rules,
+int mts_hosted_domain_set_policy(struct mts_hosted_domain *d, enum mts_mode mode, uint32_t max_age,
+				 const char *const *mx, size_t mx_count, long long now,
+				 const struct mts_hosted_rules *rules,
 				 struct mts_findings *findings, struct mts_error *err)
 {
 	if (mx_count == 0 && mode != MTS_MODE_NONE)
@@ -63,7 +63,8 @@ int mts_hosted_domain_set_policy(struct mts_hosted_domain *d, enum mts_mode mode
 	}
 	mts_policy_lint(p, fs);
 	if (mts_findings_count(fs, MTS_SEV_ERROR) > before) {
-		rc = mts_error_set(err, MTS_EINVAL, "the policy would not pass lint (see findings)");
+		rc = mts_error_set(err, MTS_EINVAL,
+				   "the policy would not pass lint (see findings)");
 		goto out;
 	}
 	if ((rc = mts_policy_serialize(p, &body, &len)) < 0) {

@@ -37,10 +37,10 @@
 #include "mtasts/policy.h"
 #include "mtasts/sts_record.h"
 
-#define MTS_HOSTED_PROPAGATION_DEFAULT 30  /* s: replicas see a store change within */
+#define MTS_HOSTED_PROPAGATION_DEFAULT 30    /* s: replicas see a store change within */
 #define MTS_HOSTED_CERT_MARGIN_DEFAULT 86400 /* s of certificate validity an id needs */
-#define MTS_HOSTED_BACKOFF_MIN 10          /* s after the first failed update */
-#define MTS_HOSTED_BACKOFF_MAX 3600        /* s: the doubling stops here */
+#define MTS_HOSTED_BACKOFF_MIN 10	     /* s after the first failed update */
+#define MTS_HOSTED_BACKOFF_MAX 3600	     /* s: the doubling stops here */
 
 enum mts_hosted_phase {
 	MTS_HOSTED_NEW = 0,    /* added: no policy served yet */
@@ -54,56 +54,56 @@ enum mts_hosted_phase {
 
 struct mts_hosted {
 	enum mts_hosted_phase phase;
-	bool removing;                         /* removal asked */
-	bool served_none;                      /* the served policy is mode none */
+	bool removing;			       /* removal asked */
+	bool served_none;		       /* the served policy is mode none */
 	char served_id[MTS_STS_ID_MAX + 1];    /* id minted for the served bytes, "" none */
 	char published_id[MTS_STS_ID_MAX + 1]; /* id in DNS as last confirmed, "" none */
 	char inflight_id[MTS_STS_ID_MAX + 1];  /* id of the update in flight, "" none */
-	uint32_t served_max_age;               /* of the served policy */
-	long long served_since;                /* when the served bytes began to be served */
-	long long held_until;                  /* a sender may hold a replaced policy until */
-	long long cert_not_after;              /* of the policy host's certificate, 0 none */
-	long long next_try;                    /* no update before this (backoff) */
-	unsigned failures;                     /* consecutive failed updates */
+	uint32_t served_max_age;	       /* of the served policy */
+	long long served_since;		       /* when the served bytes began to be served */
+	long long held_until;		       /* a sender may hold a replaced policy until */
+	long long cert_not_after;	       /* of the policy host's certificate, 0 none */
+	long long next_try;		       /* no update before this (backoff) */
+	unsigned failures;		       /* consecutive failed updates */
 };
 
 enum mts_hosted_event_type {
-	MTS_HOSTED_EV_SERVED = 1,     /* the store serves new bytes from now: id, max_age, none */
-	MTS_HOSTED_EV_CERT,           /* the policy host's certificate: not_after (0: none) */
-	MTS_HOSTED_EV_UPDATE_SENT,    /* the caller started the update the action asked: id */
-	MTS_HOSTED_EV_UPDATE_OK,      /* the update of id succeeded (id "" : the deletion) */
-	MTS_HOSTED_EV_UPDATE_FAILED,  /* it failed (the server said no, or no answer) */
-	MTS_HOSTED_EV_REMOVE,         /* the operator removed the domain */
+	MTS_HOSTED_EV_SERVED = 1,    /* the store serves new bytes from now: id, max_age, none */
+	MTS_HOSTED_EV_CERT,	     /* the policy host's certificate: not_after (0: none) */
+	MTS_HOSTED_EV_UPDATE_SENT,   /* the caller started the update the action asked: id */
+	MTS_HOSTED_EV_UPDATE_OK,     /* the update of id succeeded (id "" : the deletion) */
+	MTS_HOSTED_EV_UPDATE_FAILED, /* it failed (the server said no, or no answer) */
+	MTS_HOSTED_EV_REMOVE,	     /* the operator removed the domain */
 };
 
 struct mts_hosted_event {
 	enum mts_hosted_event_type type;
-	const char *id;      /* SERVED, UPDATE_SENT, UPDATE_OK */
+	const char *id;	     /* SERVED, UPDATE_SENT, UPDATE_OK */
 	uint32_t max_age;    /* SERVED */
-	bool none;           /* SERVED: the policy is mode none */
+	bool none;	     /* SERVED: the policy is mode none */
 	long long not_after; /* CERT */
 };
 
 enum mts_hosted_do {
-	MTS_HOSTED_DO_WAIT = 0,   /* nothing now; ask again at wake_at (0: on the next event) */
-	MTS_HOSTED_DO_PUBLISH,    /* publish "v=STSv1; id=<id>" (update, then UPDATE_SENT) */
+	MTS_HOSTED_DO_WAIT = 0,	  /* nothing now; ask again at wake_at (0: on the next event) */
+	MTS_HOSTED_DO_PUBLISH,	  /* publish "v=STSv1; id=<id>" (update, then UPDATE_SENT) */
 	MTS_HOSTED_DO_SERVE_NONE, /* serve a mode none policy under a new id (then SERVED) */
-	MTS_HOSTED_DO_DELETE,     /* delete the _mta-sts record (update, then UPDATE_SENT "") */
-	MTS_HOSTED_DO_FORGET,     /* stop serving the policy and drop the domain */
+	MTS_HOSTED_DO_DELETE,	  /* delete the _mta-sts record (update, then UPDATE_SENT "") */
+	MTS_HOSTED_DO_FORGET,	  /* stop serving the policy and drop the domain */
 };
 
 struct mts_hosted_action {
 	enum mts_hosted_do what;
 	char id[MTS_STS_ID_MAX + 1]; /* PUBLISH */
-	long long wake_at;           /* WAIT: when the answer may change, 0 = on an event */
-	const char *why;             /* one line for logs and `serve domain show` */
+	long long wake_at;	     /* WAIT: when the answer may change, 0 = on an event */
+	const char *why;	     /* one line for logs and `serve domain show` */
 };
 
 struct mts_hosted_rules {
-	unsigned propagation;  /* 0: MTS_HOSTED_PROPAGATION_DEFAULT */
-	unsigned cert_margin;  /* 0: MTS_HOSTED_CERT_MARGIN_DEFAULT */
-	unsigned backoff_min;  /* 0: MTS_HOSTED_BACKOFF_MIN */
-	unsigned backoff_max;  /* 0: MTS_HOSTED_BACKOFF_MAX */
+	unsigned propagation; /* 0: MTS_HOSTED_PROPAGATION_DEFAULT */
+	unsigned cert_margin; /* 0: MTS_HOSTED_CERT_MARGIN_DEFAULT */
+	unsigned backoff_min; /* 0: MTS_HOSTED_BACKOFF_MIN */
+	unsigned backoff_max; /* 0: MTS_HOSTED_BACKOFF_MAX */
 };
 
 /* A domain just added: nothing served, nothing published. */
@@ -126,14 +126,14 @@ struct mts_hosted_domain {
 	char name[MTS_DNAME_MAX + 1]; /* the customer's domain, A-label, lowercase */
 	enum mts_mode mode;
 	uint32_t max_age;
-	bool mx_auto;           /* the patterns follow the domain's live MX records */
-	char **mx;              /* the patterns served, normalised */
+	bool mx_auto; /* the patterns follow the domain's live MX records */
+	char **mx;    /* the patterns served, normalised */
 	size_t mx_count;
-	char *policy;           /* the bytes served (canonical file, CRLF), NUL-terminated */
+	char *policy; /* the bytes served (canonical file, CRLF), NUL-terminated */
 	size_t policy_len;
 	struct mts_hosted state; /* state.served_id is the id minted for policy */
 	long long created_at, updated_at;
-	long long rev;          /* the store's revision of this row (compare-and-set) */
+	long long rev; /* the store's revision of this row (compare-and-set) */
 };
 
 #define MTS_HOSTED_MX_MAX 64 /* patterns per hosted policy (a limit of ours, not the RFC's) */
@@ -144,9 +144,9 @@ struct mts_hosted_domain {
  * (now and the bytes' digest) and the state is told they are served from
  * now. Returns 1 (new bytes, new id), 0 (the same bytes: nothing changes),
  * or MTS_EINVAL / MTS_ETOOBIG / MTS_ENOMEM with err naming the field. */
-int mts_hosted_domain_set_policy(struct mts_hosted_domain *d, enum mts_mode mode,
-				 uint32_t max_age, const char *const *mx, size_t mx_count,
-				 long long now, const struct mts_hosted_rules *rules,
+int mts_hosted_domain_set_policy(struct mts_hosted_domain *d, enum mts_mode mode, uint32_t max_age,
+				 const char *const *mx, size_t mx_count, long long now,
+				 const struct mts_hosted_rules *rules,
 				 struct mts_findings *findings, struct mts_error *err);
 void mts_hosted_domain_clear(struct mts_hosted_domain *d);
 

@@ -25,17 +25,17 @@
 #define MTS_SERVE_TOKEN_MAX 128 /* bytes of an ACME token we look up (base64url) */
 
 enum mts_serve_route_kind {
-	MTS_ROUTE_POLICY = 0,    /* domain's policy (200 from the tenant table, or 404) */
-	MTS_ROUTE_ACME,          /* token's key authorization (200, or 404) */
-	MTS_ROUTE_NOT_FOUND,     /* 404 */
-	MTS_ROUTE_BAD_METHOD,    /* 405, Allow: GET, HEAD */
-	MTS_ROUTE_BAD_REQUEST,   /* 400: no Host, or one that is not a host name */
+	MTS_ROUTE_POLICY = 0,  /* domain's policy (200 from the tenant table, or 404) */
+	MTS_ROUTE_ACME,	       /* token's key authorization (200, or 404) */
+	MTS_ROUTE_NOT_FOUND,   /* 404 */
+	MTS_ROUTE_BAD_METHOD,  /* 405, Allow: GET, HEAD */
+	MTS_ROUTE_BAD_REQUEST, /* 400: no Host, or one that is not a host name */
 };
 
 struct mts_serve_route {
 	enum mts_serve_route_kind kind;
-	bool head;                       /* HEAD: headers only */
-	char domain[MTS_DNAME_MAX + 1];  /* POLICY: the hosted domain, lowercase */
+	bool head;			     /* HEAD: headers only */
+	char domain[MTS_DNAME_MAX + 1];	     /* POLICY: the hosted domain, lowercase */
 	char token[MTS_SERVE_TOKEN_MAX + 1]; /* ACME: the token */
 };
 

@@ -137,8 +137,8 @@ static bool ip_literal_ok(const char *s, size_t n)
 /* A mailto: URI's address (after "mailto:", up to any '?'): one valid
  * address. On success rua->target gets it decoded. Returns 0, 1 (a finding
  * was added) or MTS_ENOMEM. */
-static int parse_mailto(const char *u, size_t len, size_t colon, unsigned column,
-			const char *shown, struct mts_rua *rua, struct mts_findings *fs)
+static int parse_mailto(const char *u, size_t len, size_t colon, unsigned column, const char *shown,
+			struct mts_rua *rua, struct mts_findings *fs)
 {
 	char decoded[1024];
 	size_t bad = 0;
@@ -205,8 +205,8 @@ static int check_authority(const char *host, size_t auth, unsigned column, const
 
 /* An https:// URI: a valid authority and well-formed percent-escapes. On
  * success rua->target is the URI. Returns 0, 1 (a finding) or MTS_ENOMEM. */
-static int parse_https(const char *u, size_t len, size_t colon, unsigned column,
-		       const char *shown, struct mts_rua *rua, struct mts_findings *fs)
+static int parse_https(const char *u, size_t len, size_t colon, unsigned column, const char *shown,
+		       struct mts_rua *rua, struct mts_findings *fs)
 {
 	if (len < colon + 3 || memcmp(u + colon, "://", 3) != 0) {
 		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column,
@@ -222,8 +222,7 @@ static int parse_https(const char *u, size_t len, size_t colon, unsigned column,
 	if (check_authority(host, auth, column, shown, fs))
 		return 1;
 	for (size_t i = 0; i < len; i++) {
-		if (u[i] == '%' &&
-		    (i + 2 >= len || hexval(u[i + 1]) < 0 || hexval(u[i + 2]) < 0)) {
+		if (u[i] == '%' && (i + 2 >= len || hexval(u[i + 1]) < 0 || hexval(u[i + 2]) < 0)) {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
 					 column + (unsigned)i,
 					 "URI \"%s\" has a malformed percent-escape", shown);
@@ -246,9 +245,11 @@ static int parse_uri(const char *u, size_t len, size_t offset, struct mts_rua *r
 
 	for (size_t i = 0; i < len; i++) {
 		if (!uri_char(u[i])) {
-			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0, column + (unsigned)i,
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_RUA_INVALID, 0,
+					 column + (unsigned)i,
 					 "URI \"%s\" holds a character not allowed in a URI "
-					 "(percent-encode it)", shown);
+					 "(percent-encode it)",
+					 shown);
 			return 1;
 		}
 	}
@@ -333,8 +334,8 @@ static int parse_rua(const struct record_field *f, struct mts_tlsrpt_record *out
 					free(rua.uri);
 					free(rua.target);
 				} else {
-					struct mts_rua *grown = realloc(out->rua,
-						(out->rua_count + 1) * sizeof(*grown));
+					struct mts_rua *grown = realloc(
+						out->rua, (out->rua_count + 1) * sizeof(*grown));
 					if (!grown) {
 						free(rua.uri);
 						free(rua.target);
@@ -377,8 +378,8 @@ int mts_tlsrpt_record_parse(const char *txt, size_t len, struct mts_tlsrpt_recor
 	record_scan_init(&sc, txt, len, strlen(TLSRPT_VERSION));
 	while ((rc = record_scan_next(&sc, &f, true, &e, &eoff)) != 0) {
 		if (rc < 0) {
-			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_SYNTAX, 0, (unsigned)eoff + 1, "%s",
-					 record_scan_error_text(e));
+			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_SYNTAX, 0, (unsigned)eoff + 1,
+					 "%s", record_scan_error_text(e));
 			failed = true;
 			continue;
 		}
@@ -393,9 +394,10 @@ int mts_tlsrpt_record_parse(const char *txt, size_t len, struct mts_tlsrpt_recor
 		mts_printable(f.name, f.name_len, shown, sizeof(shown));
 		if (is_rua) {
 			if (have_rua) {
-				mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_REPEATED, 0,
-						 (unsigned)f.offset + 1,
-						 "rua appears more than once; the first one is used");
+				mts_findings_add(
+					fs, MTS_F_TLSRPT_RECORD_FIELD_REPEATED, 0,
+					(unsigned)f.offset + 1,
+					"rua appears more than once; the first one is used");
 				continue;
 			}
 			have_rua = true;
@@ -415,7 +417,8 @@ int mts_tlsrpt_record_parse(const char *txt, size_t len, struct mts_tlsrpt_recor
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_UNKNOWN, 0,
 					 (unsigned)f.offset + 1,
 					 "field \"%s\" is ignored: names are case-sensitive, "
-					 "write \"rua\"", shown);
+					 "write \"rua\"",
+					 shown);
 		} else {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_FIELD_UNKNOWN, 0,
 					 (unsigned)f.offset + 1, "unknown field \"%s\" is ignored",
@@ -460,11 +463,13 @@ int mts_tlsrpt_record_select(const char *const *txts, const size_t *lens, size_t
 			near = true;
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_VERSION, 0, 1,
 					 "record \"%s\" looks like a TLSRPT record but does not "
-					 "begin exactly with \"v=TLSRPTv1\"", shown);
+					 "begin exactly with \"v=TLSRPTv1\"",
+					 shown);
 		} else {
 			mts_findings_add(fs, MTS_F_TLSRPT_RECORD_IGNORED, 0, 0,
 					 "record \"%s\" does not begin with \"v=TLSRPTv1\" and is "
-					 "ignored", shown);
+					 "ignored",
+					 shown);
 		}
 	}
 	if (found == 0) {
@@ -476,7 +481,8 @@ int mts_tlsrpt_record_select(const char *const *txts, const size_t *lens, size_t
 	if (found > 1) {
 		mts_findings_add(fs, MTS_F_TLSRPT_RECORD_MULTIPLE, 0, 0,
 				 "%zu TXT records begin with \"v=TLSRPTv1\"; senders send no "
-				 "reports", found);
+				 "reports",
+				 found);
 		return mts_error_set(err, MTS_EINVAL, "several TLSRPT records");
 	}
 	return mts_tlsrpt_record_parse(txts[which], lens[which], out, fs, err);

@@ -98,10 +98,9 @@ void resolver_on_accept_error(struct evconnlistener *l, void *arg)
 {
 	struct mts_resolver *r = arg;
 	int e = EVUTIL_SOCKET_ERROR();
-	resolver_log_limited(r, &r->accept_log, LOG_WARNING,
-			     "accept: %s (%zu clients); not accepting for %d ms",
-			     evutil_socket_error_to_string(e), r->conn_count,
-			     RESOLVER_ACCEPT_PAUSE_MS);
+	resolver_log_limited(
+		r, &r->accept_log, LOG_WARNING, "accept: %s (%zu clients); not accepting for %d ms",
+		evutil_socket_error_to_string(e), r->conn_count, RESOLVER_ACCEPT_PAUSE_MS);
 	if (!r->accept_pause)
 		r->accept_pause = evtimer_new(r->base, on_accept_resume, r);
 	struct timeval tv = {0, RESOLVER_ACCEPT_PAUSE_MS * 1000};

@@ -14,8 +14,8 @@
 #include "io/dns_int.h"
 #include "io/serve_store_int.h"
 
-#define ACME_CLAIM_MARGIN 60       /* s a claim outlives one order's run */
-#define ACME_CHALLENGE_TTL 900     /* s an http-01 answer stays in the store */
+#define ACME_CLAIM_MARGIN 60   /* s a claim outlives one order's run */
+#define ACME_CHALLENGE_TTL 900 /* s an http-01 answer stays in the store */
 #define ACME_ACCOUNT_KEY "acme_account_key"
 #define ACME_ACCOUNT_URL "acme_account_url"
 #define ACME_ADDRS_MAX 16
@@ -68,7 +68,8 @@ struct addrs {
 static void on_addr(const struct mts_dns_result *r, void *arg)
 {
 	struct addrs *s = arg;
-	for (size_t i = 0; r->status == MTS_DNS_OK && i < r->count && s->count < ACME_ADDRS_MAX; i++)
+	for (size_t i = 0; r->status == MTS_DNS_OK && i < r->count && s->count < ACME_ADDRS_MAX;
+	     i++)
 		s->addr[s->count++] = r->addr[i];
 	s->done++;
 }
@@ -140,10 +141,11 @@ static int account(struct mts_serve_acme *a, struct mts_error *err)
 {
 	char *key = calloc(1, 4096), *url = calloc(1, MTS_ACME_URL_MAX);
 	int rc = key && url ? 0 : mts_error_set(err, MTS_ENOMEM, "out of memory");
-	bool have = !rc && mts_serve_store_setting_get(a->store, ACME_ACCOUNT_KEY, key, 4096,
-						       NULL) == 0;
+	bool have = !rc &&
+		    mts_serve_store_setting_get(a->store, ACME_ACCOUNT_KEY, key, 4096, NULL) == 0;
 	if (have)
-		mts_serve_store_setting_get(a->store, ACME_ACCOUNT_URL, url, MTS_ACME_URL_MAX, NULL);
+		mts_serve_store_setting_get(a->store, ACME_ACCOUNT_URL, url, MTS_ACME_URL_MAX,
+					    NULL);
 	struct mts_acme_opts o = {.directory_url = a->directory_url,
 				  .ca_file = a->ca_file[0] ? a->ca_file : NULL,
 				  .account_key_pem = have ? key : NULL,
@@ -187,7 +189,8 @@ static void order_for(struct mts_serve_acme *a, const char *name, long long now)
 	if (!points_here(a, name, why, sizeof(why))) {
 		/* The customer's record is missing or wrong: no try at the CA. */
 		if (strcmp(st.last_error, why) != 0) {
-			say(a, LOG_WARNING, "event=acme_not_pointing name=%s reason=\"%s\"", name, why);
+			say(a, LOG_WARNING, "event=acme_not_pointing name=%s reason=\"%s\"", name,
+			    why);
 			pthread_mutex_lock(&a->lock);
 			a->stats.not_pointing++;
 			pthread_mutex_unlock(&a->lock);
@@ -215,7 +218,8 @@ static void order_for(struct mts_serve_acme *a, const char *name, long long now)
 		say(a, LOG_INFO, "event=acme_resume name=%s step=%d", name, (int)st.order.step);
 		rc = mts_acme_order_resume(a->acme, &st.order, &hooks, &cert, &err);
 	} else {
-		rc = mts_acme_obtain(a->acme, name, MTS_ACME_HTTP_01, &hooks, &st.order, &cert, &err);
+		rc = mts_acme_obtain(a->acme, name, MTS_ACME_HTTP_01, &hooks, &st.order, &cert,
+				     &err);
 	}
 	st.last_try = now;
 	st.claimed_until = 0;
@@ -319,7 +323,8 @@ struct mts_serve_acme *mts_serve_acme_start(const struct mts_serve_acme_opts *op
 					    struct mts_error *err)
 {
 	if (!opts->store_url || !opts->directory_url || !opts->service) {
-		mts_error_set(err, MTS_EUSAGE, "ACME needs the store, a directory URL and the service");
+		mts_error_set(err, MTS_EUSAGE,
+			      "ACME needs the store, a directory URL and the service");
 		return NULL;
 	}
 	struct mts_serve_acme *a = calloc(1, sizeof(*a));

@@ -31,15 +31,15 @@
 struct mts_serve_acme;
 
 struct mts_serve_acme_opts {
-	const char *store_url;     /* the worker opens its own connection */
+	const char *store_url;	   /* the worker opens its own connection */
 	const char *directory_url; /* the ACME directory */
-	const char *ca_file;       /* trust for the ACME server; NULL: the system's */
+	const char *ca_file;	   /* trust for the ACME server; NULL: the system's */
 	const char *contact_email; /* optional */
-	const char *service;       /* the name customers' policy hosts point at */
-	const char *resolver;      /* for the points-at check; NULL: the system's */
-	const char *owner;         /* this replica's name in claims (host:pid) */
-	unsigned interval;         /* s; 0: MTS_SERVE_ACME_INTERVAL_DEFAULT */
-	mts_serve_log_fn log;      /* called from the worker thread */
+	const char *service;	   /* the name customers' policy hosts point at */
+	const char *resolver;	   /* for the points-at check; NULL: the system's */
+	const char *owner;	   /* this replica's name in claims (host:pid) */
+	unsigned interval;	   /* s; 0: MTS_SERVE_ACME_INTERVAL_DEFAULT */
+	mts_serve_log_fn log;	   /* called from the worker thread */
 	void *log_arg;
 };
 

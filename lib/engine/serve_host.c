@@ -50,7 +50,7 @@ struct mts_serve_host {
 	struct cert *certs;
 	size_t cert_count;
 	long long certs_read_at; /* the updated_at the next read starts from */
-	long long data_version;  /* of the store at the last domain read, -1 none */
+	long long data_version;	 /* of the store at the last domain read, -1 none */
 	struct mts_serve_host_stats stats;
 };
 
@@ -159,10 +159,11 @@ static SSL_CTX *ctx_from_pem(const struct mts_serve_cert *c, char *why, size_t c
 		}
 	if (!ok) {
 		unsigned long e = ERR_peek_last_error();
-		snprintf(why, cap, "%s", !leaf ? "no certificate in the chain PEM"
-				   : !pkey ? "no private key in the key PEM"
-				   : e	   ? ERR_reason_error_string(e)
-					   : "the key does not match the certificate");
+		snprintf(why, cap, "%s",
+			 !leaf	 ? "no certificate in the chain PEM"
+			 : !pkey ? "no private key in the key PEM"
+			 : e	 ? ERR_reason_error_string(e)
+				 : "the key does not match the certificate");
 		SSL_CTX_free(ctx);
 		ctx = NULL;
 	}
@@ -226,7 +227,8 @@ static int read_certs(struct mts_serve_host *h, struct mts_error *err)
 		char why[160];
 		SSL_CTX *ctx = ctx_from_pem(&c[i], why, sizeof(why));
 		if (!ctx) {
-			logf_(h, LOG_ERR, "event=cert_unusable name=%s reason=\"%s\"", c[i].name, why);
+			logf_(h, LOG_ERR, "event=cert_unusable name=%s reason=\"%s\"", c[i].name,
+			      why);
 			continue;
 		}
 		SSL_CTX_set_tlsext_servername_callback(ctx, NULL);
@@ -248,7 +250,8 @@ static int read_certs(struct mts_serve_host *h, struct mts_error *err)
 			return mts_error_set(err, MTS_ENOMEM, "out of memory");
 		}
 		h->certs = g;
-		g[h->cert_count++] = (struct cert){.name = name, .ctx = ctx, .not_after = c[i].not_after};
+		g[h->cert_count++] =
+			(struct cert){.name = name, .ctx = ctx, .not_after = c[i].not_after};
 		/* Kept sorted for cert_find(): insertion sort of the new one. */
 		for (size_t k = h->cert_count - 1; k > 0 && by_cert(&g[k - 1], &g[k]) > 0; k--) {
 			struct cert t = g[k];
@@ -284,8 +287,8 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
 		      err.message);
 }
 
-static void reply(struct evhttp_request *req, int code, const char *reason,
-		  const char *type, const char *body, size_t len)
+static void reply(struct evhttp_request *req, int code, const char *reason, const char *type,
+		  const char *body, size_t len)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	evhttp_add_header(out, "Content-Type", type);
@@ -322,8 +325,8 @@ static bool route_of(struct evhttp_request *req, bool acme, struct mts_serve_rou
 	const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
 	mts_serve_route(method_name(evhttp_request_get_command(req)), host, path ? path : "",
 			path ? strlen(path) : 0, acme, r);
-	if (r->kind <= MTS_ROUTE_ACME && (!path || (uri && evhttp_uri_get_query(uri)) ||
-					   (uri && evhttp_uri_get_fragment(uri))))
+	if (r->kind <= MTS_ROUTE_ACME &&
+	    (!path || (uri && evhttp_uri_get_query(uri)) || (uri && evhttp_uri_get_fragment(uri))))
 		r->kind = MTS_ROUTE_NOT_FOUND;
 	return true;
 }
@@ -395,8 +398,8 @@ static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 					      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 }
 
-static struct evhttp *http_new(struct mts_serve_host *h, int fd, void (*cb)(struct evhttp_request *, void *),
-			       struct mts_error *err)
+static struct evhttp *http_new(struct mts_serve_host *h, int fd,
+			       void (*cb)(struct evhttp_request *, void *), struct mts_error *err)
 {
 	struct evhttp *http = evhttp_new(h->base);
 	if (!http) {
@@ -405,8 +408,8 @@ static struct evhttp *http_new(struct mts_serve_host *h, int fd, void (*cb)(stru
 	}
 	evhttp_set_max_headers_size(http, MTS_SERVE_HOST_HEADERS_MAX);
 	evhttp_set_max_body_size(http, 0);
-	evhttp_set_timeout(http, (int)(h->opts.timeout ? h->opts.timeout
-						       : MTS_SERVE_HOST_TIMEOUT_DEFAULT));
+	evhttp_set_timeout(
+		http, (int)(h->opts.timeout ? h->opts.timeout : MTS_SERVE_HOST_TIMEOUT_DEFAULT));
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
 						 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 						 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |

@@ -27,9 +27,9 @@
 struct event_base;
 struct mts_serve_host;
 
-#define MTS_SERVE_HOST_REFRESH_DEFAULT 5    /* s between two reads of the store */
-#define MTS_SERVE_HOST_HEADERS_MAX 8192     /* bytes of a request's headers */
-#define MTS_SERVE_HOST_TIMEOUT_DEFAULT 10   /* s a connection may stay silent */
+#define MTS_SERVE_HOST_REFRESH_DEFAULT 5  /* s between two reads of the store */
+#define MTS_SERVE_HOST_HEADERS_MAX 8192	  /* bytes of a request's headers */
+#define MTS_SERVE_HOST_TIMEOUT_DEFAULT 10 /* s a connection may stay silent */
 
 /* Counters for the metrics endpoint and the tests. */
 struct mts_serve_host_stats {
@@ -43,11 +43,11 @@ struct mts_serve_host_stats {
 typedef void (*mts_serve_log_fn)(int priority, const char *message, void *arg);
 
 struct mts_serve_host_opts {
-	int https_fd;             /* a listening socket, or -1 */
-	int http_fd;              /* a listening socket for ACME http-01, or -1 */
-	unsigned refresh;         /* s; 0: MTS_SERVE_HOST_REFRESH_DEFAULT */
-	unsigned timeout;         /* s; 0: MTS_SERVE_HOST_TIMEOUT_DEFAULT */
-	mts_serve_log_fn log;     /* may be NULL */
+	int https_fd;	      /* a listening socket, or -1 */
+	int http_fd;	      /* a listening socket for ACME http-01, or -1 */
+	unsigned refresh;     /* s; 0: MTS_SERVE_HOST_REFRESH_DEFAULT */
+	unsigned timeout;     /* s; 0: MTS_SERVE_HOST_TIMEOUT_DEFAULT */
+	mts_serve_log_fn log; /* may be NULL */
 	void *log_arg;
 };
 

@@ -31,7 +31,7 @@ struct mts_serve_ids {
 	struct printed {
 		char name[MTS_DNAME_MAX + 1];
 		char id[MTS_STS_ID_MAX + 1];
-	} *printed; /* print mode: the change each domain was last told to the operator */
+	} * printed; /* print mode: the change each domain was last told to the operator */
 	size_t printed_count;
 	struct event *timer;
 	struct job *jobs;
@@ -196,8 +196,8 @@ static void on_lookup(const struct mts_dns_result *r, void *arg)
 	job_unlink(j);
 }
 
-static int change_of(struct mts_serve_ids *ids, const struct mts_hosted_domain *d,
-		     const char *id, char *target, char *value, struct mts_dns_update_change *c,
+static int change_of(struct mts_serve_ids *ids, const struct mts_hosted_domain *d, const char *id,
+		     char *target, char *value, struct mts_dns_update_change *c,
 		     const char **values, struct mts_error *err)
 {
 	struct mts_hosted_names n;
@@ -220,8 +220,7 @@ static int change_of(struct mts_serve_ids *ids, const struct mts_hosted_domain *
 
 /* PUBLISH or DELETE: claim the step in the store, then send (update mode),
  * or say what to publish and look (print mode). */
-static void start_exchange(struct mts_serve_ids *ids, struct mts_hosted_domain *d,
-			   const char *id)
+static void start_exchange(struct mts_serve_ids *ids, struct mts_hosted_domain *d, const char *id)
 {
 	char target[MTS_DNAME_MAX + 1], value[MTS_STS_ID_MAX + 16];
 	const char *values[1];
@@ -240,7 +239,8 @@ static void start_exchange(struct mts_serve_ids *ids, struct mts_hosted_domain *
 	if (ids->opts.print) {
 		char text[2048];
 		if (!told(ids, d->name, id) &&
-		    mts_dns_update_render(&c, MTS_DNS_UPDATE_NSUPDATE, text, sizeof(text), NULL) > 0) {
+		    mts_dns_update_render(&c, MTS_DNS_UPDATE_NSUPDATE, text, sizeof(text), NULL) >
+			    0) {
 			/* One line per event: the commands joined by "; ". */
 			for (char *p = text; (p = strchr(p, '\n'));)
 				*p = p[1] ? ';' : '\0';
@@ -296,8 +296,10 @@ static void step(struct mts_serve_ids *ids, struct mts_hosted_domain *d, long lo
 		mts_hosted_apply(&d->state, &ev, now, &ids->opts.rules);
 		dirty = true;
 	}
-	long long stuck = 3LL * (ids->opts.timeout_ms ? ids->opts.timeout_ms
-						       : MTS_DNS_UPDATE_TIMEOUT_MS_DEFAULT) / 1000;
+	long long stuck =
+		3LL *
+		(ids->opts.timeout_ms ? ids->opts.timeout_ms : MTS_DNS_UPDATE_TIMEOUT_MS_DEFAULT) /
+		1000;
 	if ((d->state.phase == MTS_HOSTED_PUBLISHING || d->state.phase == MTS_HOSTED_DELETING) &&
 	    now - d->updated_at > stuck) {
 		/* Its replica went away mid-update: retry (the update is idempotent). */
@@ -318,8 +320,8 @@ static void step(struct mts_serve_ids *ids, struct mts_hosted_domain *d, long lo
 		return;
 	case MTS_HOSTED_DO_SERVE_NONE: {
 		int rc = mts_hosted_domain_set_policy(d, MTS_MODE_NONE, 86400,
-						      (const char *const *)d->mx, d->mx_count,
-						      now, &ids->opts.rules, NULL, &err);
+						      (const char *const *)d->mx, d->mx_count, now,
+						      &ids->opts.rules, NULL, &err);
 		if (rc >= 0 && put(ids, d) == 0) {
 			ids->stats.served_none++;
 			mts_serve_store_history_add(ids->store, d, NULL);

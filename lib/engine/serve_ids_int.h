@@ -30,8 +30,8 @@
 #include "io/serve_store_int.h"
 
 #define MTS_SERVE_IDS_INTERVAL_DEFAULT 5 /* s between two rounds */
-#define MTS_SERVE_IDS_TTL_DEFAULT 300    /* s: TTL of the published TXT records */
-#define MTS_SERVE_IDS_IN_FLIGHT_MAX 16   /* DNS updates or lookups at once */
+#define MTS_SERVE_IDS_TTL_DEFAULT 300	 /* s: TTL of the published TXT records */
+#define MTS_SERVE_IDS_IN_FLIGHT_MAX 16	 /* DNS updates or lookups at once */
 
 struct mts_serve_ids;
 
@@ -42,14 +42,14 @@ struct mts_serve_ids_stats {
 };
 
 struct mts_serve_ids_opts {
-	const char *zone;           /* the service zone (the store's setting) */
-	bool print;                 /* print mode: log the change, confirm by lookup */
-	const char *server;         /* update mode: the zone's primary, ADDR@PORT */
+	const char *zone;		      /* the service zone (the store's setting) */
+	bool print;			      /* print mode: log the change, confirm by lookup */
+	const char *server;		      /* update mode: the zone's primary, ADDR@PORT */
 	const struct mts_dns_update_key *key; /* update mode (copied) */
-	const char *resolver;       /* print mode: where to look the records up */
-	unsigned interval;          /* s; 0: MTS_SERVE_IDS_INTERVAL_DEFAULT */
-	uint32_t ttl;               /* 0: MTS_SERVE_IDS_TTL_DEFAULT */
-	unsigned timeout_ms;        /* of one update or lookup; 0: the module's default */
+	const char *resolver;		      /* print mode: where to look the records up */
+	unsigned interval;		      /* s; 0: MTS_SERVE_IDS_INTERVAL_DEFAULT */
+	uint32_t ttl;			      /* 0: MTS_SERVE_IDS_TTL_DEFAULT */
+	unsigned timeout_ms;		      /* of one update or lookup; 0: the module's default */
 	struct mts_hosted_rules rules;
 	mts_serve_log_fn log;
 	void *log_arg;

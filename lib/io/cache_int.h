@@ -59,8 +59,8 @@ bool mts_cache_domain_ok(const char *domain, size_t len);
 struct mts_redis_url {
 	char user[64], password[128];
 	char host[256];
-	unsigned port;       /* default 6379 */
-	unsigned db;         /* default 0 */
+	unsigned port;	     /* default 6379 */
+	unsigned db;	     /* default 0 */
 	char prefix[64];     /* key prefix, default "mtasts:" */
 	unsigned timeout_ms; /* per call, default 500 */
 };

@@ -15,7 +15,8 @@ static int parse_max(const char *query, size_t *max, struct mts_error *err)
 	if (*query == '\0')
 		return 0;
 	if (strncmp(query, "?max=", 5) != 0)
-		return mts_error_set(err, MTS_EUSAGE, "memory cache: unknown parameter '%s'", query);
+		return mts_error_set(err, MTS_EUSAGE, "memory cache: unknown parameter '%s'",
+				     query);
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(query + 5, &end, 10);
@@ -63,19 +64,16 @@ static const struct {
 	const char *feature; /* what a build without it lacks */
 	struct mts_cache *(*open)(const char *url, const char *rest, struct mts_error *err);
 } schemes[] = {
-	{"memory:", NULL, open_memory},
-	{"sqlite://", NULL, open_sqlite},
+	{"memory:", NULL, open_memory},	  {"sqlite://", NULL, open_sqlite},
 #if MTS_HAVE_REDIS
 	{"redis://", NULL, open_redis},
 #else
 	{"redis://", "Redis", NULL},
 #endif
 #if MTS_HAVE_PG
-	{"postgresql://", NULL, open_pg},
-	{"postgres://", NULL, open_pg},
+	{"postgresql://", NULL, open_pg}, {"postgres://", NULL, open_pg},
 #else
-	{"postgresql://", "PostgreSQL", NULL},
-	{"postgres://", "PostgreSQL", NULL},
+	{"postgresql://", "PostgreSQL", NULL}, {"postgres://", "PostgreSQL", NULL},
 #endif
 };
 

@@ -38,8 +38,10 @@ int mts_redis_url_parse(const char *url, struct mts_redis_url *out, struct mts_e
 			if (set_part(out->user, sizeof(out->user), p, (size_t)(colon - p)) < 0 ||
 			    set_part(out->password, sizeof(out->password), colon + 1,
 				     (size_t)(at - colon - 1)) < 0)
-				return mts_error_set(err, MTS_EUSAGE, "redis URL: user or password too long");
-		} else if (set_part(out->password, sizeof(out->password), p, (size_t)(at - p)) < 0) {
+				return mts_error_set(err, MTS_EUSAGE,
+						     "redis URL: user or password too long");
+		} else if (set_part(out->password, sizeof(out->password), p, (size_t)(at - p)) <
+			   0) {
 			return mts_error_set(err, MTS_EUSAGE, "redis URL: password too long");
 		}
 		p = at + 1;
@@ -48,7 +50,8 @@ int mts_redis_url_parse(const char *url, struct mts_redis_url *out, struct mts_e
 	if (*p == '[') { /* [IPv6]:port */
 		const char *close = memchr(p, ']', (size_t)(end - p));
 		if (!close)
-			return mts_error_set(err, MTS_EUSAGE, "redis URL: unclosed '[' in the host");
+			return mts_error_set(err, MTS_EUSAGE,
+					     "redis URL: unclosed '[' in the host");
 		if (set_part(out->host, sizeof(out->host), p + 1, (size_t)(close - p - 1)) < 0)
 			return mts_error_set(err, MTS_EUSAGE, "redis URL: host too long");
 		hend = close + 1;
@@ -61,7 +64,8 @@ int mts_redis_url_parse(const char *url, struct mts_redis_url *out, struct mts_e
 			return mts_error_set(err, MTS_EUSAGE, "redis URL: host too long");
 	}
 	if (!out->host[0])
-		return mts_error_set(err, MTS_EUSAGE, "redis URL: no host (redis://HOST[:PORT][/DB])");
+		return mts_error_set(err, MTS_EUSAGE,
+				     "redis URL: no host (redis://HOST[:PORT][/DB])");
 	if (hend < end && *hend == ':') {
 		char *e;
 		errno = 0;
@@ -78,7 +82,8 @@ int mts_redis_url_parse(const char *url, struct mts_redis_url *out, struct mts_e
 			char *e;
 			unsigned long db = strtoul(p, &e, 10);
 			if (e != dend || db > 1000000)
-				return mts_error_set(err, MTS_EUSAGE, "redis URL: the database must be a number");
+				return mts_error_set(err, MTS_EUSAGE,
+						     "redis URL: the database must be a number");
 			out->db = (unsigned)db;
 		}
 		p = dend;
@@ -89,37 +94,44 @@ int mts_redis_url_parse(const char *url, struct mts_redis_url *out, struct mts_e
 			const char *amp = p + strcspn(p, "&");
 			const char *eq = memchr(p, '=', (size_t)(amp - p));
 			if (!eq)
-				return mts_error_set(err, MTS_EUSAGE, "redis URL: parameter without '='");
+				return mts_error_set(err, MTS_EUSAGE,
+						     "redis URL: parameter without '='");
 			size_t klen = (size_t)(eq - p), vlen = (size_t)(amp - eq - 1);
 			if (klen == 6 && strncmp(p, "prefix", 6) == 0) {
 				if (set_part(out->prefix, sizeof(out->prefix), eq + 1, vlen) < 0)
-					return mts_error_set(err, MTS_EUSAGE, "redis URL: prefix too long");
+					return mts_error_set(err, MTS_EUSAGE,
+							     "redis URL: prefix too long");
 			} else if (klen == 10 && strncmp(p, "timeout_ms", 10) == 0) {
 				char num[16], *e;
 				if (set_part(num, sizeof(num), eq + 1, vlen) < 0)
-					return mts_error_set(err, MTS_EUSAGE, "redis URL: bad timeout_ms");
+					return mts_error_set(err, MTS_EUSAGE,
+							     "redis URL: bad timeout_ms");
 				unsigned long ms = strtoul(num, &e, 10);
 				if (*e || !num[0] || ms == 0 || ms > 60000)
-					return mts_error_set(err, MTS_EUSAGE,
-							     "redis URL: timeout_ms must be 1..60000");
+					return mts_error_set(
+						err, MTS_EUSAGE,
+						"redis URL: timeout_ms must be 1..60000");
 				out->timeout_ms = (unsigned)ms;
 			} else if ((klen == 14 && strncmp(p, "socket_timeout", 14) == 0) ||
 				   (klen == 22 && strncmp(p, "socket_connect_timeout", 22) == 0)) {
-				/* aioredis's names (postfix-mta-sts-resolver configs), in seconds */
+				/* aioredis's names (postfix-mta-sts-resolver configs), in seconds
+				 */
 				char num[16], *e;
 				if (set_part(num, sizeof(num), eq + 1, vlen) < 0)
 					return mts_error_set(err, MTS_EUSAGE, "redis URL: bad %.*s",
 							     (int)klen, p);
 				double sec = strtod(num, &e);
 				if (*e || !num[0] || !(sec > 0) || sec > 60)
-					return mts_error_set(err, MTS_EUSAGE,
-							     "redis URL: %.*s must be 0..60 seconds",
-							     (int)klen, p);
+					return mts_error_set(
+						err, MTS_EUSAGE,
+						"redis URL: %.*s must be 0..60 seconds", (int)klen,
+						p);
 				out->timeout_ms = (unsigned)(sec * 1000.0 + 0.5);
 				if (!out->timeout_ms)
 					out->timeout_ms = 1;
 			} else {
-				return mts_error_set(err, MTS_EUSAGE, "redis URL: unknown parameter '%.*s'",
+				return mts_error_set(err, MTS_EUSAGE,
+						     "redis URL: unknown parameter '%.*s'",
 						     (int)(klen < 32 ? klen : 32), p);
 			}
 			p = *amp ? amp + 1 : amp;

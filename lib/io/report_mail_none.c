@@ -7,6 +7,7 @@ int mts_report_mail_extract(const char *buf, size_t len, struct mts_report_mail 
 			    struct mts_error *err)
 {
 	*out = NULL;
-	return mts_error_set(err, MTS_EUSAGE,
-			     "a mail message: this mtasts was built without GMime, which reads mail");
+	return mts_error_set(
+		err, MTS_EUSAGE,
+		"a mail message: this mtasts was built without GMime, which reads mail");
 }

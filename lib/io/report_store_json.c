@@ -34,7 +34,8 @@ int mts_report_store_list_parse(const char *text, char ***items, size_t *n)
 	size_t i;
 	json_t *v;
 	int rc = 0;
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		const char *sv = json_string_value(v);
 		(*items)[*n] = strdup(sv ? sv : "");
 		if (!(*items)[*n]) {

@@ -30,7 +30,9 @@ int mts_report_store_open(const char *url, struct mts_report_store **out, struct
 	const char *sep = strstr(url, "://");
 	if (!sep)
 		return mts_error_set(err, MTS_EUSAGE,
-				     "store '%s': expected a URL such as sqlite:///path/db or postgresql://host/db", shown);
+				     "store '%s': expected a URL such as sqlite:///path/db or "
+				     "postgresql://host/db",
+				     shown);
 	size_t scheme_len = (size_t)(sep - url);
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
 		if (strlen(backends[i].scheme) == scheme_len &&

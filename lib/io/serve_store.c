@@ -47,9 +47,9 @@ static const char *const migrations[] = {
 	" ord BLOB);",
 };
 
-#define COLUMNS                                                                             \
-	"domain, mode, max_age, mx_auto, mx, policy, phase, removing, served_none,"        \
-	" served_id, published_id, inflight_id, served_max_age, served_since, held_until," \
+#define COLUMNS                                                                                    \
+	"domain, mode, max_age, mx_auto, mx, policy, phase, removing, served_none,"                \
+	" served_id, published_id, inflight_id, served_max_age, served_since, held_until,"         \
 	" cert_not_after, next_try, failures, created_at, updated_at, rev"
 
 int mts_serve_store_open(const char *url, struct mts_serve_store **out, struct mts_error *err)
@@ -60,8 +60,9 @@ int mts_serve_store_open(const char *url, struct mts_serve_store **out, struct m
 				     "serve store '%.100s': expected sqlite:///path/to/db", url);
 	const char *path = url + 9;
 	if (path[0] != '/' || path[1] == '\0')
-		return mts_error_set(err, MTS_EUSAGE,
-				     "serve store URL needs an absolute path: sqlite:///path/to/db");
+		return mts_error_set(
+			err, MTS_EUSAGE,
+			"serve store URL needs an absolute path: sqlite:///path/to/db");
 	struct mts_serve_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return mts_error_set(err, MTS_ENOMEM, "out of memory");
@@ -123,7 +124,7 @@ static enum mts_hosted_phase phase_parse(const char *name)
 	for (int p = MTS_HOSTED_NEW; p <= MTS_HOSTED_GONE; p++)
 		if (name && strcmp(name, mts_hosted_phase_name((enum mts_hosted_phase)p)) == 0)
 			return (enum mts_hosted_phase)p;
-	return (enum mts_hosted_phase)-1;
+	return (enum mts_hosted_phase) - 1;
 }
 
 static void copy_text(char *dst, size_t cap, const unsigned char *src)
@@ -247,13 +248,13 @@ out:
 	return rc;
 }
 
-int mts_serve_store_get(struct mts_serve_store *s, const char *name,
-			struct mts_hosted_domain *out, struct mts_error *err)
+int mts_serve_store_get(struct mts_serve_store *s, const char *name, struct mts_hosted_domain *out,
+			struct mts_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(s->db, "SELECT " COLUMNS " FROM serve_domains WHERE domain = ?",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "SELECT " COLUMNS " FROM serve_domains WHERE domain = ?", -1,
+			       &st, NULL) != SQLITE_OK)
 		return mts_sqlite_error(s->db, err, "get domain");
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int step = sqlite3_step(st), rc;
@@ -335,8 +336,8 @@ void mts_serve_domains_free(struct mts_hosted_domain *d, size_t count)
 	free(d);
 }
 
-int mts_serve_store_list(struct mts_serve_store *s, struct mts_hosted_domain **out,
-			 size_t *count, struct mts_error *err)
+int mts_serve_store_list(struct mts_serve_store *s, struct mts_hosted_domain **out, size_t *count,
+			 struct mts_error *err)
 {
 	*out = NULL;
 	*count = 0;
@@ -414,15 +415,16 @@ out:
 	return mts_sqlite_exec(s->db, "COMMIT", err);
 }
 
-int mts_serve_store_history_published(struct mts_serve_store *s, const char *name,
-				      const char *id, long long at, struct mts_error *err)
+int mts_serve_store_history_published(struct mts_serve_store *s, const char *name, const char *id,
+				      long long at, struct mts_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
-	if (sqlite3_prepare_v2(s->db,
-			       "UPDATE serve_history SET published_at = ? WHERE domain = ? AND id = ?"
-			       " AND published_at IS NULL",
-			       -1, &st, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "UPDATE serve_history SET published_at = ? WHERE domain = ? AND id = ?"
+		    " AND published_at IS NULL",
+		    -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 1, at) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -492,8 +494,8 @@ int mts_serve_store_history(struct mts_serve_store *s, const char *name,
 	return rc;
 }
 
-int mts_serve_store_setting_get(struct mts_serve_store *s, const char *key, char *out,
-				size_t cap, struct mts_error *err)
+int mts_serve_store_setting_get(struct mts_serve_store *s, const char *key, char *out, size_t cap,
+				struct mts_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(s->db, "SELECT value FROM serve_settings WHERE key = ?", -1, &st,
@@ -536,8 +538,8 @@ int mts_serve_store_cert_put(struct mts_serve_store *s, const struct mts_serve_c
 {
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
-	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO serve_certs VALUES (?,?,?,?,?,?)",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO serve_certs VALUES (?,?,?,?,?,?)", -1,
+			       &st, NULL) != SQLITE_OK) {
 		rc = mts_sqlite_error(s->db, err, "certificate");
 		goto out;
 	}

@@ -21,7 +21,7 @@
 
 #define MTS_SERVE_STORE_ENV "MTASTS_SERVE_STORE"
 #define MTS_SERVE_STORE_DEFAULT "sqlite:///var/lib/mtasts/serve.db"
-#define MTS_SERVE_STORE_BUSY_MS 5000 /* wait this long for another writer */
+#define MTS_SERVE_STORE_BUSY_MS 5000	 /* wait this long for another writer */
 #define MTS_SERVE_STORE_HISTORY_MAX 1000 /* ids kept per domain, newest first */
 
 struct mts_serve_store;
@@ -29,10 +29,10 @@ struct mts_serve_store;
 /* One id a domain's policy was served under. */
 struct mts_serve_history {
 	char id[MTS_STS_ID_MAX + 1];
-	char *policy;            /* the bytes (owned) */
+	char *policy; /* the bytes (owned) */
 	size_t policy_len;
-	long long served_at;     /* when it began to be served */
-	long long published_at;  /* when its id was confirmed in DNS, 0 = never */
+	long long served_at;	/* when it began to be served */
+	long long published_at; /* when its id was confirmed in DNS, 0 = never */
 };
 
 int mts_serve_store_open(const char *url, struct mts_serve_store **out, struct mts_error *err);
@@ -42,8 +42,8 @@ void mts_serve_store_close(struct mts_serve_store *s);
 int mts_serve_store_add(struct mts_serve_store *s, struct mts_hosted_domain *d,
 			struct mts_error *err);
 /* Read one domain into out (owned: mts_hosted_domain_clear). MTS_ENOTFOUND. */
-int mts_serve_store_get(struct mts_serve_store *s, const char *name,
-			struct mts_hosted_domain *out, struct mts_error *err);
+int mts_serve_store_get(struct mts_serve_store *s, const char *name, struct mts_hosted_domain *out,
+			struct mts_error *err);
 /* Write d over the revision it was read at (d->rev), then d->rev++.
  * MTS_ECONFLICT when another writer changed it since (nothing written),
  * MTS_ENOTFOUND when it was deleted. */
@@ -52,8 +52,8 @@ int mts_serve_store_put(struct mts_serve_store *s, struct mts_hosted_domain *d,
 /* Drop a domain and its history (the state machine said forget). */
 int mts_serve_store_delete(struct mts_serve_store *s, const char *name, struct mts_error *err);
 /* Every domain, by name. *out is an array of *count (mts_serve_domains_free). */
-int mts_serve_store_list(struct mts_serve_store *s, struct mts_hosted_domain **out,
-			 size_t *count, struct mts_error *err);
+int mts_serve_store_list(struct mts_serve_store *s, struct mts_hosted_domain **out, size_t *count,
+			 struct mts_error *err);
 void mts_serve_domains_free(struct mts_hosted_domain *d, size_t count);
 
 /* Record that d's current bytes are served under d->state.served_id (from
@@ -61,8 +61,8 @@ void mts_serve_domains_free(struct mts_hosted_domain *d, size_t count);
 int mts_serve_store_history_add(struct mts_serve_store *s, const struct mts_hosted_domain *d,
 				struct mts_error *err);
 /* Record that id of name was confirmed in DNS at `at`. */
-int mts_serve_store_history_published(struct mts_serve_store *s, const char *name,
-				      const char *id, long long at, struct mts_error *err);
+int mts_serve_store_history_published(struct mts_serve_store *s, const char *name, const char *id,
+				      long long at, struct mts_error *err);
 /* name's history, newest first (mts_serve_history_free). */
 int mts_serve_store_history(struct mts_serve_store *s, const char *name,
 			    struct mts_serve_history **out, size_t *count, struct mts_error *err);
@@ -71,12 +71,12 @@ void mts_serve_history_free(struct mts_serve_history *h, size_t count);
 /* The service's settings, shared by every replica and the CLI through the
  * store (`mtasts serve init`): MTS_SERVE_SETTING_*. get: MTS_ENOTFOUND
  * when unset, MTS_ESTORE when the value does not fit cap. */
-#define MTS_SERVE_SETTING_ZONE "zone"       /* where the service publishes _mta-sts TXT */
-#define MTS_SERVE_SETTING_SERVICE "service" /* the name mta-sts.<domain> CNAMEs to */
-#define MTS_SERVE_SETTING_RUA "rua"         /* where hosted domains' TLS reports go */
+#define MTS_SERVE_SETTING_ZONE "zone"		    /* where the service publishes _mta-sts TXT */
+#define MTS_SERVE_SETTING_SERVICE "service"	    /* the name mta-sts.<domain> CNAMEs to */
+#define MTS_SERVE_SETTING_RUA "rua"		    /* where hosted domains' TLS reports go */
 #define MTS_SERVE_SETTING_PROPAGATION "propagation" /* s every replica takes to serve a change */
-int mts_serve_store_setting_get(struct mts_serve_store *s, const char *key, char *out,
-				size_t cap, struct mts_error *err);
+int mts_serve_store_setting_get(struct mts_serve_store *s, const char *key, char *out, size_t cap,
+				struct mts_error *err);
 int mts_serve_store_setting_set(struct mts_serve_store *s, const char *key, const char *value,
 				struct mts_error *err);
 

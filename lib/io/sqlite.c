@@ -33,7 +33,8 @@ int mts_sqlite_open(const char *path, int busy_ms, sqlite3 **db, struct mts_erro
 	}
 	sqlite3_busy_timeout(*db, busy_ms);
 	int rc = mts_sqlite_exec(
-		*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", err);
+		*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON",
+		err);
 	if (rc) {
 		sqlite3_close(*db);
 		*db = NULL;

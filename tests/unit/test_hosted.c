@@ -19,8 +19,8 @@ static const struct mts_hosted_rules rules = {
 #define DAY 86400LL
 #define T0 1000000000LL
 
-static void ev(struct mts_hosted *h, long long now, enum mts_hosted_event_type type,
-	       const char *id, uint32_t max_age, bool none, long long not_after)
+static void ev(struct mts_hosted *h, long long now, enum mts_hosted_event_type type, const char *id,
+	       uint32_t max_age, bool none, long long not_after)
 {
 	struct mts_hosted_event e = {
 		.type = type, .id = id, .max_age = max_age, .none = none, .not_after = not_after};
@@ -128,13 +128,13 @@ static void test_only_the_served_id_is_published(void **state)
 	stable(&h, "A1", 86400);
 	struct mts_hosted before = h;
 	struct mts_hosted_event bad[] = {
-		{.type = MTS_HOSTED_EV_UPDATE_SENT, .id = "Z9"},      /* not served */
-		{.type = MTS_HOSTED_EV_UPDATE_OK, .id = "A1"},        /* nothing in flight */
+		{.type = MTS_HOSTED_EV_UPDATE_SENT, .id = "Z9"}, /* not served */
+		{.type = MTS_HOSTED_EV_UPDATE_OK, .id = "A1"},	 /* nothing in flight */
 		{.type = MTS_HOSTED_EV_UPDATE_FAILED},
-		{.type = MTS_HOSTED_EV_SERVED, .id = "bad-id"},       /* not 1*32 ALPHA/DIGIT */
+		{.type = MTS_HOSTED_EV_SERVED, .id = "bad-id"}, /* not 1*32 ALPHA/DIGIT */
 		{.type = MTS_HOSTED_EV_SERVED, .id = ""},
 		{.type = MTS_HOSTED_EV_SERVED, .id = "123456789012345678901234567890123"},
-		{.type = MTS_HOSTED_EV_UPDATE_SENT, .id = ""},         /* a deletion, not removing */
+		{.type = MTS_HOSTED_EV_UPDATE_SENT, .id = ""}, /* a deletion, not removing */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(mts_hosted_apply(&h, &bad[i], T0 + DAY, &rules), MTS_EINVAL);
@@ -210,7 +210,7 @@ struct world {
 	long long now;
 	char dns[MTS_STS_ID_MAX + 3]; /* what DNS holds (the truth, not h's view) */
 	char served[MTS_STS_ID_MAX + 1];
-	long long served_at[64];      /* when each id ("I<n>") began to be served */
+	long long served_at[64]; /* when each id ("I<n>") began to be served */
 	long long replaced_at[64];
 	uint32_t max_age[64];
 	bool none[64];
@@ -262,8 +262,8 @@ static void check_action(struct world *w, const struct mts_hosted_action *a)
 		assert_true(w->dns[0] && w->none[id_num(w->dns)]);
 		for (unsigned n = 1; n < id_num(w->dns); n++)
 			if (!w->none[n] && w->replaced_at[n])
-				assert_true(w->now >= w->replaced_at[n] + rules.propagation +
-							      w->max_age[n]);
+				assert_true(w->now >=
+					    w->replaced_at[n] + rules.propagation + w->max_age[n]);
 	}
 	if (a->what == MTS_HOSTED_DO_FORGET)
 		assert_true(!w->dns[0]); /* nothing in DNS points at the policy */
@@ -297,7 +297,9 @@ static void test_random_walk_keeps_the_rules(void **state)
 				if (rnd(&s) % 8 == 0 && w.h.phase != MTS_HOSTED_GONE)
 					ev(&w.h, w.now, MTS_HOSTED_EV_REMOVE, NULL, 0, false, 0);
 				break;
-			case 3: case 4: case 5: /* an update in flight ends */
+			case 3:
+			case 4:
+			case 5: /* an update in flight ends */
 				if (w.sent[0]) {
 					bool ok = rnd(&s) % 3 != 0;
 					if (ok && w.sent[0] == 'P')
@@ -305,15 +307,17 @@ static void test_random_walk_keeps_the_rules(void **state)
 					if (ok && w.sent[0] == 'D')
 						w.dns[0] = '\0';
 					ev(&w.h, w.now,
-					   ok ? MTS_HOSTED_EV_UPDATE_OK : MTS_HOSTED_EV_UPDATE_FAILED,
-					   ok ? (w.sent[0] == 'P' ? w.sent + 1 : "") : NULL, 0, false,
-					   0);
+					   ok ? MTS_HOSTED_EV_UPDATE_OK
+					      : MTS_HOSTED_EV_UPDATE_FAILED,
+					   ok ? (w.sent[0] == 'P' ? w.sent + 1 : "") : NULL, 0,
+					   false, 0);
 					w.sent[0] = '\0';
 				}
 				break;
 			default: /* the engine does what it was told */
 				if (a.what == MTS_HOSTED_DO_PUBLISH) {
-					ev(&w.h, w.now, MTS_HOSTED_EV_UPDATE_SENT, a.id, 0, false, 0);
+					ev(&w.h, w.now, MTS_HOSTED_EV_UPDATE_SENT, a.id, 0, false,
+					   0);
 					snprintf(w.sent, sizeof(w.sent), "P%s", a.id);
 				} else if (a.what == MTS_HOSTED_DO_DELETE) {
 					ev(&w.h, w.now, MTS_HOSTED_EV_UPDATE_SENT, "", 0, false, 0);

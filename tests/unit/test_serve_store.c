@@ -39,16 +39,16 @@ static int teardown(void **state)
 	return system(cmd);
 }
 
-static void domain(struct mts_hosted_domain *d, const char *name, const char *const *mx,
-		   size_t n, long long now)
+static void domain(struct mts_hosted_domain *d, const char *name, const char *const *mx, size_t n,
+		   long long now)
 {
 	memset(d, 0, sizeof(*d));
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	mts_hosted_init(&d->state);
 	d->created_at = now;
 	struct mts_error err = {0};
-	assert_int_equal(mts_hosted_domain_set_policy(d, MTS_MODE_TESTING, 604800, mx, n, now,
-						      NULL, NULL, &err),
+	assert_int_equal(mts_hosted_domain_set_policy(d, MTS_MODE_TESTING, 604800, mx, n, now, NULL,
+						      NULL, &err),
 			 1);
 }
 
@@ -68,13 +68,13 @@ static void test_policy_bytes_and_ids(void **state)
 	assert_true(strlen(first) > 0);
 	/* The same bytes later: no new id. */
 	struct mts_error err = {0};
-	assert_int_equal(mts_hosted_domain_set_policy(&d, MTS_MODE_TESTING, 604800, mx, 2,
-						      T0 + 100, NULL, NULL, &err),
+	assert_int_equal(mts_hosted_domain_set_policy(&d, MTS_MODE_TESTING, 604800, mx, 2, T0 + 100,
+						      NULL, NULL, &err),
 			 0);
 	assert_string_equal(d.state.served_id, first);
 	/* Other bytes: a new id, served from now. */
-	assert_int_equal(mts_hosted_domain_set_policy(&d, MTS_MODE_ENFORCE, 604800, mx, 2,
-						      T0 + 200, NULL, NULL, &err),
+	assert_int_equal(mts_hosted_domain_set_policy(&d, MTS_MODE_ENFORCE, 604800, mx, 2, T0 + 200,
+						      NULL, NULL, &err),
 			 1);
 	assert_string_not_equal(d.state.served_id, first);
 	assert_int_equal(d.state.served_since, T0 + 200);
@@ -187,10 +187,9 @@ static void test_history(void **state)
 	char ids[3][MTS_STS_ID_MAX + 1];
 	for (int i = 0; i < 3; i++) {
 		if (i)
-			assert_int_equal(mts_hosted_domain_set_policy(&d, MTS_MODE_TESTING,
-								      86400 * (unsigned)(i + 1), mx,
-								      1, T0 + i * 10, NULL, NULL,
-								      &err),
+			assert_int_equal(mts_hosted_domain_set_policy(
+						 &d, MTS_MODE_TESTING, 86400 * (unsigned)(i + 1),
+						 mx, 1, T0 + i * 10, NULL, NULL, &err),
 					 1);
 		memcpy(ids[i], d.state.served_id, sizeof(ids[i]));
 		assert_int_equal(mts_serve_store_history_add(s, &d, &err), 0);
@@ -229,8 +228,9 @@ static void test_unreadable_row_and_bad_urls(void **state)
 	mts_hosted_domain_clear(&d);
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE serve_domains SET phase='frobbed'"
-					  " WHERE domain='broken.example'",
+	assert_int_equal(sqlite3_exec(db,
+				      "UPDATE serve_domains SET phase='frobbed'"
+				      " WHERE domain='broken.example'",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
