@@ -165,4 +165,20 @@ drift "report summary: a date in another format" report-summary "$tmp/sum2.json"
 	'.period.since = "01/11/2026"' "does not match"
 drift "report summary: a renamed key" report-summary "$tmp/sum2.json" \
 	'.min_reporters = ."min-reporters" | del(."min-reporters")' "'min-reporters' is a required property"
+# serve: the domain objects of add, set, show, list and remove.
+export MTASTS_SERVE_STORE=sqlite://$tmp/serve.db
+"$M" serve init --zone sts.host.example --service mta-sts.host.example \
+	--rua mailto:tlsrpt@host.example >/dev/null
+"$M" serve domain add example.com --mx mx1.example.com,mx2.example.com --json >"$tmp/s-add.json"
+"$M" serve domain add example.org --mx '*.mail.example.org' --mode enforce --json >"$tmp/s-add2.json"
+"$M" serve domain set example.com --max-age 86400 --json >"$tmp/s-set.json"
+"$M" serve domain show example.com --json >"$tmp/s-show.json"
+"$M" serve domain list --json >"$tmp/s-list.json"
+"$M" serve domain remove example.org --json >"$tmp/s-remove.json"
+valid "serve domain add/set/show/list/remove --json" serve-domain "$tmp"/s-*.json
+t_eq "serve: remove of a domain never published is the gone form" gone "$(jq -r .phase "$tmp/s-remove.json")"
+drift "serve: a phase outside the enum" serve-domain "$tmp/s-show.json" '.phase = "frozen"' "frozen"
+drift "serve: an id with a dash" serve-domain "$tmp/s-show.json" '.id = "2026-12-04"' "2026-12-04"
+drift "serve: a record name with a final dot" serve-domain "$tmp/s-show.json" \
+	'.records.customer[0].name = "mta-sts.example.com."' "mta-sts.example.com."
 t_done
