@@ -46,7 +46,8 @@ const char cmd_serve_help[] =
 	"       mtasts serve domain remove DOMAIN [--json]\n"
 	"       mtasts serve cert import NAME --key FILE --chain FILE [--json]\n"
 	"       mtasts serve run [--listen ADDR:PORT] [--http ADDR:PORT|none] [--user USER]\n"
-	"                        [--refresh SECONDS] [--store URL]\n"
+	"                        [--refresh SECONDS] [--store URL] [--max-connections N]\n"
+	"                        [--max-time SECONDS]\n"
 	"                        [--dns-server ADDR@PORT --tsig-key-file FILE]\n"
 	"                        [--resolver ADDR@PORT]\n"
 	"                        [--ttl SECONDS] [--acme-directory URL [--acme-ca-file FILE]\n"
@@ -99,6 +100,9 @@ const char cmd_serve_help[] =
 	"                         (default 0.0.0.0:80)\n"
 	"      --user USER        run: the user to become once the ports are bound\n"
 	"      --refresh SECONDS  run: how often the store is read again (default 5)\n"
+	"      --max-connections N  run: TLS connections at once (default: what the\n"
+	"                         descriptor limit allows, raised to the hard limit)\n"
+	"      --max-time SECONDS run: how long a TLS connection may live (default 60)\n"
 	"      --dns-server ADDR@PORT  run: the service zone's primary, for updates\n"
 	"      --tsig-key-file FILE    run: its TSIG key, one line ALG:NAME:SECRET\n"
 	"      --propagation SECONDS  init: how long every replica takes to serve a change:\n"
@@ -140,6 +144,8 @@ enum {
 	OPT_ACME_DIRECTORY,
 	OPT_ACME_CA_FILE,
 	OPT_ACME_EMAIL,
+	OPT_MAX_CONNECTIONS,
+	OPT_MAX_TIME,
 };
 
 static const struct option serve_options[] = {
@@ -164,6 +170,8 @@ static const struct option serve_options[] = {
 	{"acme-directory", required_argument, NULL, OPT_ACME_DIRECTORY},
 	{"acme-ca-file", required_argument, NULL, OPT_ACME_CA_FILE},
 	{"acme-email", required_argument, NULL, OPT_ACME_EMAIL},
+	{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+	{"max-time", required_argument, NULL, OPT_MAX_TIME},
 	CLI_NET_LONG_OPTIONS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -174,7 +182,7 @@ struct serve_args {
 	const char *store_url, *zone, *service, *rua, *mode, *max_age;
 	const char *key, *chain, *listen, *http, *user, *refresh;
 	const char *dns_server, *tsig_key_file, *propagation, *ttl;
-	const char *acme_directory, *acme_ca_file, *acme_email;
+	const char *acme_directory, *acme_ca_file, *acme_email, *max_connections, *max_time;
 	const char *mx[SERVE_MX_ARGS_MAX]; /* as given, each maybe comma-separated */
 	size_t mx_count;
 	bool json;
@@ -891,6 +899,12 @@ static int serve_run(struct serve_args *a, int argc)
 	unsigned long refresh = MTS_SERVE_HOST_REFRESH_DEFAULT, ttl = MTS_SERVE_IDS_TTL_DEFAULT;
 	if (a->refresh && cli_parse_uint(a->refresh, 1, 3600, &refresh) < 0)
 		return cli_usage(a->cmd, "--refresh '%s': 1 to 3600 seconds", a->refresh);
+	unsigned long max_conns = 0, max_time = MTS_SERVE_HOST_MAX_TIME_DEFAULT;
+	if (a->max_connections && cli_parse_uint(a->max_connections, 1, 1000000, &max_conns) < 0)
+		return cli_usage(a->cmd, "--max-connections '%s': 1 to 1000000",
+				 a->max_connections);
+	if (a->max_time && cli_parse_uint(a->max_time, 1, 86400, &max_time) < 0)
+		return cli_usage(a->cmd, "--max-time '%s': 1 to 86400 seconds", a->max_time);
 	if (a->ttl && cli_parse_uint(a->ttl, 1, 86400, &ttl) < 0)
 		return cli_usage(a->cmd, "--ttl '%s': 1 to 86400 seconds", a->ttl);
 	if (!a->dns_server != !a->tsig_key_file)
@@ -938,6 +952,8 @@ static int serve_run(struct serve_args *a, int argc)
 	struct mts_serve_host_opts o = {.https_fd = https_fd,
 					.http_fd = http_fd,
 					.refresh = (unsigned)refresh,
+					.max_time = (unsigned)max_time,
+					.max_connections = (size_t)max_conns,
 					.log = log_line};
 	struct mts_serve_host *h = base ? mts_serve_host_new(base, a->store, &o, &err) : NULL;
 	struct serve_settings settings;
@@ -1070,6 +1086,8 @@ int cmd_serve(int argc, char **argv)
 		case OPT_ACME_DIRECTORY: a.acme_directory = optarg; break;
 		case OPT_ACME_CA_FILE: a.acme_ca_file = optarg; break;
 		case OPT_ACME_EMAIL: a.acme_email = optarg; break;
+		case OPT_MAX_CONNECTIONS: a.max_connections = optarg; break;
+		case OPT_MAX_TIME: a.max_time = optarg; break;
 		case OPT_MX:
 			if (a.mx_count == SERVE_MX_ARGS_MAX) {
 				rc = cli_usage(a.cmd, "--mx: at most %d", SERVE_MX_ARGS_MAX);

@@ -6,9 +6,11 @@
  * the last one (SQLite's data_version), and the certificates updated since
  * the last read. An SSL_CTX is reference counted by OpenSSL, so replacing
  * one while a connection uses it is safe. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -18,6 +20,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -25,6 +28,7 @@
 #include "core/serve_route_int.h"
 #include "core/text_int.h"
 #include "engine/serve_host_int.h"
+#include "io/fdlimit_int.h"
 
 struct tenant {
 	char *name;   /* the hosted domain */
@@ -38,11 +42,23 @@ struct cert {
 	long long not_after;
 };
 
+/* One TLS connection, known from its SSL (ex_data): freed with it. */
+struct tls_conn {
+	struct mts_serve_host *h;
+	struct bufferevent *bev;
+	double started;
+	struct tls_conn *prev, *next;
+};
+
 struct mts_serve_host {
 	struct event_base *base;
 	struct mts_serve_store *store;
 	struct mts_serve_host_opts opts;
 	struct evhttp *https, *http;
+	struct evconnlistener *https_listener;
+	struct tls_conn *conns; /* every TLS connection, oldest last */
+	struct event *sweep_ev;
+	bool paused;
 	SSL_CTX *front; /* no certificate: the SNI callback picks the tenant's */
 	struct event *refresh_ev;
 	struct tenant *tenants;
@@ -388,14 +404,100 @@ static void on_http(struct evhttp_request *req, void *arg)
 	reply(req, 404, "Not Found", "text/plain", "not found\n", 10);
 }
 
+static int conn_index = -1; /* SSL ex_data slot of struct tls_conn */
+static pthread_once_t conn_index_once = PTHREAD_ONCE_INIT;
+
+static double monotonic(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* At the cap the listener pauses; below it, it accepts again. */
+static void update_listener(struct mts_serve_host *h)
+{
+	if (!h->https_listener)
+		return;
+	bool full = h->stats.connections >= h->stats.max_connections;
+	if (full && !h->paused) {
+		evconnlistener_disable(h->https_listener);
+		h->stats.at_cap++;
+		logf_(h, LOG_WARNING, "event=at_cap connections=%zu: not accepting until one ends",
+		      h->stats.connections);
+	} else if (!full && h->paused) {
+		evconnlistener_enable(h->https_listener);
+	}
+	h->paused = full;
+}
+
+/* An SSL is freed with its connection, whoever ends it. */
+static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct tls_conn *c = ptr;
+	if (!c)
+		return;
+	struct mts_serve_host *h = c->h;
+	if (h) {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			h->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		h->stats.connections--;
+		update_listener(h);
+	}
+	free(c);
+}
+
+static void conn_index_init(void)
+{
+	conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, on_ssl_free);
+}
+
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 {
 	struct mts_serve_host *h = arg;
 	SSL *ssl = SSL_new(h->front);
-	if (!ssl)
+	struct tls_conn *c = calloc(1, sizeof(*c));
+	if (!ssl || !c || conn_index < 0 || !SSL_set_ex_data(ssl, conn_index, c)) {
+		SSL_free(ssl);
+		free(c);
 		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	}
+	struct bufferevent *bev =
+		bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					       BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!bev) /* bufferevent_openssl frees ssl (and c through it) on failure */
+		return NULL;
+	c->h = h;
+	c->bev = bev;
+	c->started = monotonic();
+	c->next = h->conns;
+	if (h->conns)
+		h->conns->prev = c;
+	h->conns = c;
+	h->stats.connections++;
+	update_listener(h);
+	return bev;
+}
+
+/* Every second: a connection that has lived max_time is shut down; evhttp
+ * sees the end of its socket and frees it (and its SSL, and c) itself. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct mts_serve_host *h = arg;
+	double limit = monotonic() - (double)(h->opts.max_time ? h->opts.max_time
+							       : MTS_SERVE_HOST_MAX_TIME_DEFAULT);
+	for (struct tls_conn *c = h->conns; c; c = c->next) {
+		if (c->started > limit || !c->bev)
+			continue;
+		evutil_socket_t s = bufferevent_getfd(c->bev);
+		if (s >= 0 && shutdown(s, SHUT_RDWR) == 0)
+			h->stats.cut_off++;
+		c->started = monotonic() + 3600; /* once */
+	}
 }
 
 static struct evhttp *http_new(struct mts_serve_host *h, int fd,
@@ -415,11 +517,14 @@ static struct evhttp *http_new(struct mts_serve_host *h, int fd,
 						 EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
 						 EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(http, cb, h);
-	if (!evhttp_accept_socket_with_handle(http, fd)) {
+	struct evhttp_bound_socket *bound = evhttp_accept_socket_with_handle(http, fd);
+	if (!bound) {
 		evhttp_free(http);
 		mts_error_set(err, MTS_EIO, "cannot accept on socket %d", fd);
 		return NULL;
 	}
+	if (cb == on_https)
+		h->https_listener = evhttp_bound_socket_get_listener(bound);
 	return http;
 }
 
@@ -441,6 +546,15 @@ struct mts_serve_host *mts_serve_host_new(struct event_base *base, struct mts_se
 	h->store = store;
 	h->opts = *opts;
 	h->data_version = -1;
+	h->stats.max_connections = opts->max_connections;
+	if (!h->stats.max_connections) {
+		/* The cap, not accept() failing, decides who is served: two
+		 * descriptors at most per TLS connection, beside a reserve. */
+		long limit = mts_fdlimit_raise();
+		long open = mts_fdlimit_open_count(limit > 0 ? limit : 1024);
+		long free_fds = (limit > 0 ? limit : 1024) - open - MTS_SERVE_HOST_FD_RESERVE;
+		h->stats.max_connections = free_fds > 2 ? (size_t)free_fds : 1;
+	}
 	if (mts_serve_host_refresh(h, err) < 0)
 		goto fail;
 	if (opts->https_fd >= 0) {
@@ -450,6 +564,7 @@ struct mts_serve_host *mts_serve_host_new(struct event_base *base, struct mts_se
 		}
 		SSL_CTX_set_tlsext_servername_callback(h->front, on_servername);
 		SSL_CTX_set_tlsext_servername_arg(h->front, h);
+		pthread_once(&conn_index_once, conn_index_init);
 		if (!(h->https = http_new(h, opts->https_fd, on_https, err)))
 			goto fail;
 		evhttp_set_bevcb(h->https, tls_bev, h);
@@ -459,12 +574,15 @@ struct mts_serve_host *mts_serve_host_new(struct event_base *base, struct mts_se
 	struct timeval tv = {.tv_sec = opts->refresh ? opts->refresh
 						     : MTS_SERVE_HOST_REFRESH_DEFAULT};
 	h->refresh_ev = event_new(base, -1, EV_PERSIST, on_refresh, h);
-	if (!h->refresh_ev || event_add(h->refresh_ev, &tv) < 0) {
-		mts_error_set(err, MTS_ENOMEM, "cannot arm the refresh timer");
+	struct timeval second = {.tv_sec = 1};
+	h->sweep_ev = event_new(base, -1, EV_PERSIST, on_sweep, h);
+	if (!h->refresh_ev || event_add(h->refresh_ev, &tv) < 0 || !h->sweep_ev ||
+	    event_add(h->sweep_ev, &second) < 0) {
+		mts_error_set(err, MTS_ENOMEM, "cannot arm the timers");
 		goto fail;
 	}
-	logf_(h, LOG_INFO, "event=serving tenants=%zu certificates=%zu", h->tenant_count,
-	      h->cert_count);
+	logf_(h, LOG_INFO, "event=serving tenants=%zu certificates=%zu max_connections=%zu",
+	      h->tenant_count, h->cert_count, h->stats.max_connections);
 	return h;
 fail:
 	mts_serve_host_free(h);
@@ -482,6 +600,11 @@ void mts_serve_host_free(struct mts_serve_host *h)
 		return;
 	if (h->refresh_ev)
 		event_free(h->refresh_ev);
+	if (h->sweep_ev)
+		event_free(h->sweep_ev);
+	/* Connections freed from here on must not reach back into h. */
+	for (struct tls_conn *c = h->conns; c; c = c->next)
+		c->h = NULL;
 	if (h->https)
 		evhttp_free(h->https);
 	if (h->http)

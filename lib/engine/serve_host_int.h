@@ -12,6 +12,11 @@
  * before it announces a new id. TLS 1.2 and 1.3 only; a name without a
  * certificate, or no SNI at all, gets the unrecognized_name alert.
  *
+ * Connections: at most max_connections TLS connections at once (at the cap
+ * the listener pauses, so new ones wait in the kernel's backlog instead of
+ * failing accept() in a loop), each closed when it has lived max_time, so a
+ * client that trickles bytes cannot hold one for ever.
+ *
  * Listening sockets are the caller's (bound before privileges are dropped).
  * Does I/O; decides nothing beyond the routing rules.
  */
@@ -27,9 +32,11 @@
 struct event_base;
 struct mts_serve_host;
 
-#define MTS_SERVE_HOST_REFRESH_DEFAULT 5  /* s between two reads of the store */
-#define MTS_SERVE_HOST_HEADERS_MAX 8192	  /* bytes of a request's headers */
-#define MTS_SERVE_HOST_TIMEOUT_DEFAULT 10 /* s a connection may stay silent */
+#define MTS_SERVE_HOST_REFRESH_DEFAULT 5   /* s between two reads of the store */
+#define MTS_SERVE_HOST_HEADERS_MAX 8192	   /* bytes of a request's headers */
+#define MTS_SERVE_HOST_TIMEOUT_DEFAULT 10  /* s a connection may stay silent */
+#define MTS_SERVE_HOST_MAX_TIME_DEFAULT 60 /* s a TLS connection may live in all */
+#define MTS_SERVE_HOST_FD_RESERVE 64	   /* descriptors kept for the store, DNS, ACME */
 
 /* Counters for the metrics endpoint and the tests. */
 struct mts_serve_host_stats {
@@ -37,17 +44,24 @@ struct mts_serve_host_stats {
 	unsigned long long not_found, bad_method, bad_request;
 	unsigned long long acme_ok, acme_unknown;
 	unsigned long long refreshes, refresh_failures;
+	unsigned long long cut_off; /* TLS connections closed at their max_time */
+	unsigned long long at_cap;  /* times the HTTPS listener paused at the cap */
 	size_t tenants, certificates;
+	size_t connections, max_connections; /* TLS connections now, and the cap */
 };
 
 typedef void (*mts_serve_log_fn)(int priority, const char *message, void *arg);
 
 struct mts_serve_host_opts {
-	int https_fd;	      /* a listening socket, or -1 */
-	int http_fd;	      /* a listening socket for ACME http-01, or -1 */
-	unsigned refresh;     /* s; 0: MTS_SERVE_HOST_REFRESH_DEFAULT */
-	unsigned timeout;     /* s; 0: MTS_SERVE_HOST_TIMEOUT_DEFAULT */
-	mts_serve_log_fn log; /* may be NULL */
+	int https_fd;		/* a listening socket, or -1 */
+	int http_fd;		/* a listening socket for ACME http-01, or -1 */
+	unsigned refresh;	/* s; 0: MTS_SERVE_HOST_REFRESH_DEFAULT */
+	unsigned timeout;	/* s; 0: MTS_SERVE_HOST_TIMEOUT_DEFAULT */
+	unsigned max_time;	/* s a TLS connection may live, handshake and requests
+				   included (slowloris); 0: MTS_SERVE_HOST_MAX_TIME_DEFAULT */
+	size_t max_connections; /* TLS connections at once; 0: from the descriptor limit
+				   (raised to the hard one) less a reserve */
+	mts_serve_log_fn log;	/* may be NULL */
 	void *log_arg;
 };
 
