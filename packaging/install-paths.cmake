@@ -19,7 +19,10 @@ configure_file("${MTASTS_SOURCE_DIR}/packaging/mtasts.pc.in"
   "${MTASTS_BINARY_DIR}/installed/mtasts.pc" @ONLY)
 configure_file("${MTASTS_SOURCE_DIR}/packaging/mtasts-resolver.service.in"
   "${MTASTS_BINARY_DIR}/installed/mtasts-resolver.service" @ONLY)
+configure_file("${MTASTS_SOURCE_DIR}/packaging/mtasts-serve.service.in"
+  "${MTASTS_BINARY_DIR}/installed/mtasts-serve.service" @ONLY)
 file(INSTALL DESTINATION "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig" TYPE FILE
   FILES "${MTASTS_BINARY_DIR}/installed/mtasts.pc")
 file(INSTALL DESTINATION "${unitdir}" TYPE FILE
-  FILES "${MTASTS_BINARY_DIR}/installed/mtasts-resolver.service")
+  FILES "${MTASTS_BINARY_DIR}/installed/mtasts-resolver.service"
+        "${MTASTS_BINARY_DIR}/installed/mtasts-serve.service")

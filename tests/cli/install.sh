@@ -61,6 +61,8 @@ want=$(cd "$src/docs/man" && ls ./*.1 | sed 's:^\./::' | sort)
 t_eq "every man page is in share/man/man1" "$want" "$(cd "$p/share/man/man1" && ls | sort)"
 want=$(cd "$src/docs/schema" && ls ./*.schema.json | sed 's:^\./::' | sort)
 t_eq "every JSON Schema is in share/mtasts/schema" "$want" "$(cd "$p/share/mtasts/schema" 2>/dev/null && ls | sort)"
+t_contains "the serve unit starts the installed program" "ExecStart=$p/bin/mtasts serve run" \
+	"$(cat "$p/lib/systemd/system/mtasts-serve.service" 2>/dev/null)"
 unit=$p/lib/systemd/system/mtasts-resolver.service
 if [ -f "$unit" ]; then
 	t_ok "the systemd unit is in lib/systemd/system"
