@@ -51,7 +51,7 @@ struct response {
 };
 
 static void logf_(struct mts_acme *acme, int prio, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 static void logf_(struct mts_acme *acme, int prio, const char *fmt, ...)
 {
 	if (!acme->log)
@@ -361,10 +361,10 @@ struct mts_acme *mts_acme_new(const struct mts_acme_opts *opts, struct mts_error
 	acme->ca_file = dup_opt(opts->ca_file, &failed);
 	acme->contact = dup_opt(opts->contact_email, &failed);
 	acme->connect_timeout_ms =
-	    opts->connect_timeout_ms ? opts->connect_timeout_ms : MTS_ACME_CONNECT_TIMEOUT_MS;
+		opts->connect_timeout_ms ? opts->connect_timeout_ms : MTS_ACME_CONNECT_TIMEOUT_MS;
 	acme->timeout_ms = opts->timeout_ms ? opts->timeout_ms : MTS_ACME_TIMEOUT_MS;
 	acme->order_timeout_s =
-	    opts->order_timeout_s ? opts->order_timeout_s : MTS_ACME_ORDER_TIMEOUT_S;
+		opts->order_timeout_s ? opts->order_timeout_s : MTS_ACME_ORDER_TIMEOUT_S;
 	acme->log = opts->log;
 	acme->log_arg = opts->log_arg;
 	acme->curl = curl_easy_init();
@@ -380,8 +380,8 @@ struct mts_acme *mts_acme_new(const struct mts_acme_opts *opts, struct mts_error
 	} else {
 		acme->key_pem = mts_acme_key_generate(err);
 		acme->key = acme->key_pem
-				? mts_acme_key_load(acme->key_pem, strlen(acme->key_pem), err)
-				: NULL;
+				    ? mts_acme_key_load(acme->key_pem, strlen(acme->key_pem), err)
+				    : NULL;
 		if (!acme->key)
 			goto fail;
 	}
@@ -406,8 +406,8 @@ struct mts_acme *mts_acme_new(const struct mts_acme_opts *opts, struct mts_error
 		rc = mts_acme_parse_directory(r.body ? r.body : "", r.len, &acme->dir, err);
 	if (rc == 0 && acme->dir.external_account_required)
 		rc = mts_error_set(
-		    err, MTS_EPROTO,
-		    "directory: the CA requires external account binding, not supported");
+			err, MTS_EPROTO,
+			"directory: the CA requires external account binding, not supported");
 	response_free(&r);
 	if (rc < 0)
 		goto fail;
@@ -479,9 +479,9 @@ int mts_acme_account(struct mts_acme *acme, bool only_existing, struct mts_error
 	if (rc == 0 && r.status != 200 && r.status != 201)
 		rc = mts_error_set(err, MTS_EPROTO, "newAccount: HTTP %ld", r.status);
 	if (rc == 0 && !https_url(r.location))
-		rc =
-		    mts_error_set(err, MTS_EPROTO,
-				  "newAccount: header \"Location\" is missing or not an https URL");
+		rc = mts_error_set(
+			err, MTS_EPROTO,
+			"newAccount: header \"Location\" is missing or not an https URL");
 	if (rc == 0) {
 		json_t *acct = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
 		json_t *status = json_object_get(acct, "status");
@@ -528,7 +528,8 @@ static long long now_ms(void)
 }
 
 /* Sleep before the next poll: Retry-After when the server gave one (capped),
- * else *own_ms, which doubles. Past the deadline: MTS_ETIMEOUT. */
+ * else *own_ms, which doubles; never past the deadline, so the last poll
+ * comes at it. At the deadline: MTS_ETIMEOUT. */
 static int wait_poll(struct mts_acme *acme, struct mts_acme_order *order, long retry_after,
 		     long long *own_ms, long long deadline, struct mts_error *err)
 {
@@ -537,14 +538,17 @@ static int wait_poll(struct mts_acme *acme, struct mts_acme_order *order, long r
 		wait = (retry_after > MTS_ACME_RETRY_AFTER_MAX_S ? MTS_ACME_RETRY_AFTER_MAX_S
 								 : retry_after) *
 		       1000LL;
-	*own_ms =
-	    *own_ms * 2 > MTS_ACME_POLL_MAX_S * 1000LL ? MTS_ACME_POLL_MAX_S * 1000LL : *own_ms * 2;
+	*own_ms = *own_ms * 2 > MTS_ACME_POLL_MAX_S * 1000LL ? MTS_ACME_POLL_MAX_S * 1000LL
+							     : *own_ms * 2;
 	long long now = now_ms();
 	if (now + wait > deadline)
-		return mts_error_set(
-		    err, MTS_ETIMEOUT,
-		    "order for %s: not done within %u s (step %d, status %s); it can be resumed",
-		    order->name, acme->order_timeout_s, (int)order->step, order->status);
+		wait = deadline - now; /* one last poll at the deadline */
+	if (wait <= 0)
+		return mts_error_set(err, MTS_ETIMEOUT,
+				     "order for %s: not done within %u s (step %d, status %s); it "
+				     "can be resumed",
+				     order->name, acme->order_timeout_s, (int)order->step,
+				     order->status);
 	struct timespec ts = {.tv_sec = (time_t)(wait / 1000),
 			      .tv_nsec = (long)(wait % 1000) * 1000000};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -851,7 +855,7 @@ int mts_acme_order_new(struct mts_acme *acme, const char *name, enum mts_acme_ch
 		return mts_error_set(err, MTS_ETOOBIG, "newOrder: the key does not fit");
 
 	char *payload =
-	    json_text(json_pack("{s[{ss ss}]}", "identifiers", "type", "dns", "value", name));
+		json_text(json_pack("{s[{ss ss}]}", "identifiers", "type", "dns", "value", name));
 	if (!payload)
 		return mts_error_set(err, MTS_ENOMEM, "out of memory");
 	struct response r;

@@ -501,7 +501,10 @@ static void test_order_deadline(void **state)
 	time_t took = time(NULL) - t0;
 	if (rc != MTS_ETIMEOUT)
 		fail_msg("rc %d: %s", rc, err.message);
-	assert_true(took >= 2 && took <= 6);
+	/* The deadline (3 s) plus one request at most: well under the ~15 s it
+	 * takes pebble to give up on the stalled validation (and rc says which). */
+	if (took < 2 || took > 12)
+		fail_msg("the run took %ld s, its deadline is 3 s", (long)took);
 	assert_non_null(strstr(err.message, "can be resumed"));
 	assert_int_equal(hs.saved.step, MTS_ACME_STEP_RESPONDED);
 	assert_int_equal(hs.unpublished, 0);
