@@ -685,20 +685,31 @@ static int domain_list(struct serve_args *a, int argc)
 	return CLI_EXIT_OK;
 }
 
-static int domain_show(struct serve_args *a, int argc, char **argv)
+/* The one DOMAIN argument of `domain what`, read from the store into d;
+ * 0, or the exit code after saying why. */
+static int read_domain(struct serve_args *a, int argc, char **argv, const char *what,
+		       struct mts_hosted_domain *d)
 {
 	if (argc != 1)
-		return cli_usage(a->cmd, "domain show takes one DOMAIN");
+		return cli_usage(a->cmd, "domain %s takes one DOMAIN", what);
 	char name[MTS_DNAME_MAX + 1];
 	if (cli_parse_domain(argv[0], name) < 0)
 		return cli_usage(a->cmd, "'%s' is not a domain name", argv[0]);
 	int rc = open_store(a);
 	if (rc)
 		return rc;
-	struct mts_hosted_domain d;
 	struct mts_error err = {0};
-	if (mts_serve_store_get(a->store, name, &d, &err) < 0)
+	if (mts_serve_store_get(a->store, name, d, &err) < 0)
 		return fail(a, &err);
+	return 0;
+}
+
+static int domain_show(struct serve_args *a, int argc, char **argv)
+{
+	struct mts_hosted_domain d;
+	int rc = read_domain(a, argc, argv, "show", &d);
+	if (rc)
+		return rc;
 	rc = show(a, &d, true);
 	mts_hosted_domain_clear(&d);
 	return rc;
@@ -706,21 +717,17 @@ static int domain_show(struct serve_args *a, int argc, char **argv)
 
 static int domain_remove(struct serve_args *a, int argc, char **argv)
 {
-	if (argc != 1)
-		return cli_usage(a->cmd, "domain remove takes one DOMAIN");
-	char name[MTS_DNAME_MAX + 1];
-	if (cli_parse_domain(argv[0], name) < 0)
-		return cli_usage(a->cmd, "'%s' is not a domain name", argv[0]);
-	int rc = open_store(a);
+	struct mts_hosted_domain d;
+	int rc = read_domain(a, argc, argv, "remove", &d);
 	if (rc)
 		return rc;
 	struct serve_settings s;
-	if ((rc = read_settings(a, &s)))
+	if ((rc = read_settings(a, &s))) {
+		mts_hosted_domain_clear(&d);
 		return rc;
-	struct mts_hosted_domain d;
+	}
+	const char *name = d.name;
 	struct mts_error err = {0};
-	if (mts_serve_store_get(a->store, name, &d, &err) < 0)
-		return fail(a, &err);
 	long long now = now_utc();
 	struct mts_hosted_event ev = {.type = MTS_HOSTED_EV_REMOVE};
 	if (mts_hosted_apply(&d.state, &ev, now, &s.rules) < 0) {

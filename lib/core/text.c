@@ -1,4 +1,5 @@
 /* text.c - printable copies, bounded string copies and UTF-8 validation (see include/mtasts/text.h). */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,4 +170,21 @@ char *mts_redact_url(const char *url, char *out, size_t cap)
 		p++;
 	}
 	return out;
+}
+
+void mts_textbuf_put(struct mts_textbuf *o, const char *fmt, ...)
+{
+	if (o->full)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len) {
+		o->full = true;
+		if (o->cap)
+			o->buf[o->len] = '\0';
+		return;
+	}
+	o->len += (size_t)n;
 }

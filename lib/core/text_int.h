@@ -31,4 +31,16 @@ bool mts_utf8_valid(const char *buf, size_t len, size_t *bad);
  * Writes at most cap bytes, always terminated; returns out. */
 char *mts_redact_url(const char *url, char *out, size_t cap);
 
+/* A bounded text being written (a log line, an answer, a rendering): each
+ * put appends what fits; the first that does not fit writes nothing more
+ * and sets full, so the caller checks once at the end. buf stays
+ * NUL-terminated while cap > 0. */
+struct mts_textbuf {
+	char *buf;
+	size_t cap, len;
+	bool full;
+};
+void mts_textbuf_put(struct mts_textbuf *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 #endif

@@ -9,28 +9,6 @@
 #include "mtasts/resolver.h"
 #include "core/text_int.h"
 
-struct out {
-	char *buf;
-	size_t cap, len;
-	bool full;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
-{
-	if (o->full)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->cap - o->len) {
-		o->full = true;
-		return;
-	}
-	o->len += (size_t)n;
-}
-
 const char *mts_resolver_kind_name(enum mts_resolver_kind k)
 {
 	switch (k) {
@@ -44,25 +22,25 @@ const char *mts_resolver_kind_name(enum mts_resolver_kind k)
 }
 
 /* A reason for TEMP: printable ASCII, no more than a line. */
-static void put_reason(struct out *o, const char *reason)
+static void put_reason(struct mts_textbuf *o, const char *reason)
 {
 	char shown[MTS_PRINTABLE_BUF];
-	put(o, "%s", mts_printable(reason, strlen(reason), shown, sizeof(shown)));
+	mts_textbuf_put(o, "%s", mts_printable(reason, strlen(reason), shown, sizeof(shown)));
 }
 
-static void put_policy(struct out *o, const struct mts_resolver_zone *z,
+static void put_policy(struct mts_textbuf *o, const struct mts_resolver_zone *z,
 		       const struct mts_discovery_result *r)
 {
 	const struct mts_policy *p = r->policy;
-	put(o, "OK secure match=");
+	mts_textbuf_put(o, "OK secure match=");
 	for (size_t i = 0; i < p->mx_count; i++) {
 		/* Postfix's ".example.com" is our "*.example.com" (see docs/resolver.md
 		 * for the one-label difference and mx_host_pattern). */
 		const char *pattern = p->mx[i][0] == '*' ? p->mx[i] + 1 : p->mx[i];
-		put(o, "%s%s", i ? ":" : "", pattern);
+		mts_textbuf_put(o, "%s%s", i ? ":" : "", pattern);
 	}
 	if (z->require_sni)
-		put(o, " servername=hostname");
+		mts_textbuf_put(o, " servername=hostname");
 	if (!z->tlsrpt)
 		return;
 	/* Postfix 3.10's policy-table attributes (TLSRPT_README, "MTA-STS Support
@@ -70,20 +48,20 @@ static void put_policy(struct out *o, const struct mts_resolver_zone *z,
 	 * announced its removal, after which an answer carrying it would be
 	 * refused as a whole. The braces keep the blank in "key: value"; a
 	 * parsed policy's values hold no brace or line break to escape. */
-	put(o, " policy_type=sts policy_domain=%s", r->domain);
+	mts_textbuf_put(o, " policy_type=sts policy_domain=%s", r->domain);
 	for (size_t i = 0; i < p->mx_count; i++)
-		put(o, " mx_host_pattern=%s", p->mx[i]);
-	put(o, " { policy_string = version: STSv1 } { policy_string = mode: %s }",
+		mts_textbuf_put(o, " mx_host_pattern=%s", p->mx[i]);
+	mts_textbuf_put(o, " { policy_string = version: STSv1 } { policy_string = mode: %s }",
 	    mts_mode_name(p->mode));
 	for (size_t i = 0; i < p->mx_count; i++)
-		put(o, " { policy_string = mx: %s }", p->mx[i]);
-	put(o, " { policy_string = max_age: %u }", p->max_age);
+		mts_textbuf_put(o, " { policy_string = mx: %s }", p->mx[i]);
+	mts_textbuf_put(o, " { policy_string = max_age: %u }", p->max_age);
 }
 
 long mts_resolver_answer(const struct mts_resolver_zone *z, const struct mts_discovery_result *r,
 			 char *out, size_t cap, enum mts_resolver_kind *kind)
 {
-	struct out o = {.buf = out, .cap = cap};
+	struct mts_textbuf o = {.buf = out, .cap = cap};
 	enum mts_resolver_kind k = MTS_ANSWER_NOTFOUND;
 	if (cap == 0)
 		return MTS_ETOOBIG;
@@ -101,7 +79,7 @@ long mts_resolver_answer(const struct mts_resolver_zone *z, const struct mts_dis
 			/* We cannot tell whether the domain has a policy: let Postfix
 			 * retry rather than send without one it may have. */
 			k = MTS_ANSWER_TEMP;
-			put(&o, "TEMP ");
+			mts_textbuf_put(&o, "TEMP ");
 			put_reason(&o, r->reason[0] ? r->reason : "the policy lookup failed");
 			break;
 		case MTS_OUTCOME_FETCH_ERROR:
@@ -119,7 +97,7 @@ long mts_resolver_answer(const struct mts_resolver_zone *z, const struct mts_dis
 		}
 	}
 	if (k == MTS_ANSWER_NOTFOUND)
-		put(&o, "NOTFOUND ");
+		mts_textbuf_put(&o, "NOTFOUND ");
 	if (o.full)
 		return MTS_ETOOBIG;
 	if (kind)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/text_int.h"
 #include "io/dns_update_int.h"
 
 const char *mts_dns_update_alg_name(enum mts_dns_update_alg alg)
@@ -45,10 +46,10 @@ int mts_dns_update_name_norm(const char *name, size_t len, char *out, size_t cap
 				return -1;
 			}
 		} else {
-			snprintf(
-			    why, why_cap,
-			    "holds a character other than letters, digits, '-', '_' (offset %zu)",
-			    i);
+			snprintf(why, why_cap,
+				 "holds a character other than letters, digits, '-', '_' (offset "
+				 "%zu)",
+				 i);
 			return -1;
 		}
 		out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
@@ -71,7 +72,7 @@ bool mts_dns_update_name_in(const char *name, const char *zone)
 static long b64_decoded_len(const char *s, size_t n, size_t *bad)
 {
 	static const char alphabet[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t pad = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '=') {
@@ -240,107 +241,91 @@ int mts_dns_update_change_check(const struct mts_dns_update_change *c, struct mt
 
 /* ------------------------------------------------------------ rendering */
 
-struct out {
-	char *buf;
-	size_t cap, len;
-	bool over;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
-{
-	if (o->over)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->cap - o->len) {
-		o->over = true;
-		return;
-	}
-	o->len += (size_t)n;
-}
-
 /* A TXT value in presentation form (RFC 1035 §5.1): strings of at most 255
  * bytes, each quoted, '"' and '\' escaped, other bytes outside printable
  * ASCII as \DDD. The same cut as the wire form, so what an operator pastes
  * is what the update would publish. */
-static void put_txt(struct out *o, const char *value)
+static void put_txt(struct mts_textbuf *o, const char *value)
 {
 	size_t n = strlen(value), at = 0;
 	do {
 		size_t chunk =
-		    n - at > MTS_DNS_UPDATE_STRING_MAX ? MTS_DNS_UPDATE_STRING_MAX : n - at;
-		put(o, "%s\"", at ? " " : "");
+			n - at > MTS_DNS_UPDATE_STRING_MAX ? MTS_DNS_UPDATE_STRING_MAX : n - at;
+		mts_textbuf_put(o, "%s\"", at ? " " : "");
 		for (size_t i = at; i < at + chunk; i++) {
 			unsigned char ch = (unsigned char)value[i];
 			if (ch == '"' || ch == '\\')
-				put(o, "\\%c", ch);
+				mts_textbuf_put(o, "\\%c", ch);
 			else if (ch < 0x20 || ch > 0x7e)
-				put(o, "\\%03u", ch);
+				mts_textbuf_put(o, "\\%03u", ch);
 			else
-				put(o, "%c", ch);
+				mts_textbuf_put(o, "%c", ch);
 		}
-		put(o, "\"");
+		mts_textbuf_put(o, "\"");
 		at += chunk;
 	} while (at < n);
 }
 
-static void render_nsupdate(struct out *o, const struct mts_dns_update_change *c, const char *zone,
-			    const char *name)
+static void render_nsupdate(struct mts_textbuf *o, const struct mts_dns_update_change *c,
+			    const char *zone, const char *name)
 {
-	put(o, "zone %s\n", zone);
-	switch (c->prereq) {
-	case MTS_DNS_UPDATE_PREREQ_NONE: break;
-	case MTS_DNS_UPDATE_PREREQ_TXT_EXISTS: put(o, "prereq yxrrset %s IN TXT\n", name); break;
-	case MTS_DNS_UPDATE_PREREQ_TXT_ABSENT: put(o, "prereq nxrrset %s IN TXT\n", name); break;
-	case MTS_DNS_UPDATE_PREREQ_TXT_IS:
-		for (size_t i = 0; i < c->prereq_count; i++) {
-			put(o, "prereq yxrrset %s IN TXT ", name);
-			put_txt(o, c->prereq_values[i]);
-			put(o, "\n");
-		}
-		break;
-	}
-	put(o, "update delete %s IN TXT\n", name);
-	if (c->action == MTS_DNS_UPDATE_SET_TXT)
-		for (size_t i = 0; i < c->value_count; i++) {
-			put(o, "update add %s %lu IN TXT ", name, (unsigned long)c->ttl);
-			put_txt(o, c->values[i]);
-			put(o, "\n");
-		}
-	put(o, "send\n");
-}
-
-static void render_zonefile(struct out *o, const struct mts_dns_update_change *c, const char *zone,
-			    const char *name)
-{
-	if (c->action == MTS_DNS_UPDATE_SET_TXT)
-		put(o, "; zone %s: replace every TXT record of %s with these\n", zone, name);
-	else
-		put(o, "; zone %s: remove every TXT record of %s\n", zone, name);
+	mts_textbuf_put(o, "zone %s\n", zone);
 	switch (c->prereq) {
 	case MTS_DNS_UPDATE_PREREQ_NONE: break;
 	case MTS_DNS_UPDATE_PREREQ_TXT_EXISTS:
-		put(o, "; only if %s has TXT records now\n", name);
+		mts_textbuf_put(o, "prereq yxrrset %s IN TXT\n", name);
 		break;
 	case MTS_DNS_UPDATE_PREREQ_TXT_ABSENT:
-		put(o, "; only if %s has no TXT record now\n", name);
+		mts_textbuf_put(o, "prereq nxrrset %s IN TXT\n", name);
 		break;
 	case MTS_DNS_UPDATE_PREREQ_TXT_IS:
 		for (size_t i = 0; i < c->prereq_count; i++) {
-			put(o, "; only if %s now has exactly: TXT ", name);
+			mts_textbuf_put(o, "prereq yxrrset %s IN TXT ", name);
 			put_txt(o, c->prereq_values[i]);
-			put(o, "\n");
+			mts_textbuf_put(o, "\n");
+		}
+		break;
+	}
+	mts_textbuf_put(o, "update delete %s IN TXT\n", name);
+	if (c->action == MTS_DNS_UPDATE_SET_TXT)
+		for (size_t i = 0; i < c->value_count; i++) {
+			mts_textbuf_put(o, "update add %s %lu IN TXT ", name,
+					(unsigned long)c->ttl);
+			put_txt(o, c->values[i]);
+			mts_textbuf_put(o, "\n");
+		}
+	mts_textbuf_put(o, "send\n");
+}
+
+static void render_zonefile(struct mts_textbuf *o, const struct mts_dns_update_change *c,
+			    const char *zone, const char *name)
+{
+	if (c->action == MTS_DNS_UPDATE_SET_TXT)
+		mts_textbuf_put(o, "; zone %s: replace every TXT record of %s with these\n", zone,
+				name);
+	else
+		mts_textbuf_put(o, "; zone %s: remove every TXT record of %s\n", zone, name);
+	switch (c->prereq) {
+	case MTS_DNS_UPDATE_PREREQ_NONE: break;
+	case MTS_DNS_UPDATE_PREREQ_TXT_EXISTS:
+		mts_textbuf_put(o, "; only if %s has TXT records now\n", name);
+		break;
+	case MTS_DNS_UPDATE_PREREQ_TXT_ABSENT:
+		mts_textbuf_put(o, "; only if %s has no TXT record now\n", name);
+		break;
+	case MTS_DNS_UPDATE_PREREQ_TXT_IS:
+		for (size_t i = 0; i < c->prereq_count; i++) {
+			mts_textbuf_put(o, "; only if %s now has exactly: TXT ", name);
+			put_txt(o, c->prereq_values[i]);
+			mts_textbuf_put(o, "\n");
 		}
 		break;
 	}
 	if (c->action == MTS_DNS_UPDATE_SET_TXT)
 		for (size_t i = 0; i < c->value_count; i++) {
-			put(o, "%s %lu IN TXT ", name, (unsigned long)c->ttl);
+			mts_textbuf_put(o, "%s %lu IN TXT ", name, (unsigned long)c->ttl);
 			put_txt(o, c->values[i]);
-			put(o, "\n");
+			mts_textbuf_put(o, "\n");
 		}
 }
 
@@ -355,12 +340,12 @@ int mts_dns_update_render(const struct mts_dns_update_change *c, enum mts_dns_up
 		return rc;
 	if (fmt != MTS_DNS_UPDATE_NSUPDATE && fmt != MTS_DNS_UPDATE_ZONEFILE)
 		return mts_error_set(err, MTS_EINVAL, "format: unknown (%d)", (int)fmt);
-	struct out o = {.buf = out, .cap = cap, .over = cap == 0};
+	struct mts_textbuf o = {.buf = out, .cap = cap, .full = cap == 0};
 	if (fmt == MTS_DNS_UPDATE_NSUPDATE)
 		render_nsupdate(&o, c, zone, name);
 	else
 		render_zonefile(&o, c, zone, name);
-	if (o.over) {
+	if (o.full) {
 		if (cap > 0)
 			out[0] = '\0';
 		return mts_error_set(err, MTS_ETOOBIG,

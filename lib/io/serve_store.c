@@ -86,6 +86,21 @@ void mts_serve_store_close(struct mts_serve_store *s)
 	free(s);
 }
 
+/* Room for one more element of *arr (count used, *cap allocated, size
+ * bytes each): 0, or MTS_ENOMEM with err (the array is left as it was). */
+static int grow(void **arr, size_t *cap, size_t count, size_t size, struct mts_error *err)
+{
+	if (count < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *g = realloc(*arr, ncap * size);
+	if (!g)
+		return mts_error_set(err, MTS_ENOMEM, "out of memory");
+	*arr = g;
+	*cap = ncap;
+	return 0;
+}
+
 static char *patterns_json(const struct mts_hosted_domain *d)
 {
 	json_t *a = json_array();
@@ -348,16 +363,8 @@ int mts_serve_store_list(struct mts_serve_store *s, struct mts_hosted_domain **o
 	size_t cap = 0;
 	int rc = 0, step;
 	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*count == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct mts_hosted_domain *g = realloc(*out, ncap * sizeof(*g));
-			if (!g) {
-				rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
-				break;
-			}
-			*out = g;
-			cap = ncap;
-		}
+		if ((rc = grow((void **)out, &cap, *count, sizeof(**out), err)) < 0)
+			break;
 		rc = row_read(st, &(*out)[*count], err);
 		if (!rc)
 			(*count)++;
@@ -457,16 +464,8 @@ int mts_serve_store_history(struct mts_serve_store *s, const char *name,
 	int rc = 0, step;
 	size_t cap = 0;
 	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*count == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			struct mts_serve_history *g = realloc(*out, ncap * sizeof(*g));
-			if (!g) {
-				rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
-				break;
-			}
-			*out = g;
-			cap = ncap;
-		}
+		if ((rc = grow((void **)out, &cap, *count, sizeof(**out), err)) < 0)
+			break;
 		struct mts_serve_history *h = &(*out)[*count];
 		memset(h, 0, sizeof(*h));
 		copy_text(h->id, sizeof(h->id), sqlite3_column_text(st, 0));
@@ -588,16 +587,8 @@ int mts_serve_store_certs(struct mts_serve_store *s, long long changed_since,
 	int rc = 0, step;
 	size_t cap = 0;
 	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*count == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct mts_serve_cert *g = realloc(*out, ncap * sizeof(*g));
-			if (!g) {
-				rc = mts_error_set(err, MTS_ENOMEM, "out of memory");
-				break;
-			}
-			*out = g;
-			cap = ncap;
-		}
+		if ((rc = grow((void **)out, &cap, *count, sizeof(**out), err)) < 0)
+			break;
 		struct mts_serve_cert *c = &(*out)[*count];
 		memset(c, 0, sizeof(*c));
 		copy_text(c->name, sizeof(c->name), sqlite3_column_text(st, 0));
