@@ -43,6 +43,7 @@ const char cmd_serve_help[] =
 	"                               [--max-age SECONDS] [--resolver ADDR@PORT] [--json]\n"
 	"       mtasts serve domain list [--json]\n"
 	"       mtasts serve domain show DOMAIN [--json]\n"
+	"       mtasts serve domain verify DOMAIN [--resolver ADDR@PORT] [--json]\n"
 	"       mtasts serve domain remove DOMAIN [--json]\n"
 	"       mtasts serve cert import NAME --key FILE --chain FILE [--json]\n"
 	"       mtasts serve run [--listen ADDR:PORT] [--http ADDR:PORT|none] [--user USER]\n"
@@ -67,6 +68,8 @@ const char cmd_serve_help[] =
 	"                served bytes change (served first, announced after)\n"
 	"  domain list   every hosted domain with its mode and update state\n"
 	"  domain show   one domain: its policy, ids, state and records\n"
+	"  domain verify check the customer's records live: which is in place, which is\n"
+	"                missing or points elsewhere\n"
 	"  domain remove stop hosting DOMAIN the safe way: mode none is served under a\n"
 	"                new id until every sender's cached policy has expired, then the\n"
 	"                record goes (RFC 8461 §8.3)\n"
@@ -648,6 +651,194 @@ static int add_or_set(struct serve_args *a, int argc, char **argv, bool add)
 	return rc;
 }
 
+static int read_domain(struct serve_args *a, int argc, char **argv, const char *what,
+		       struct mts_hosted_domain *d);
+
+/* ---- domain verify: the customer's records, live ---------------------- */
+
+#define VERIFY_TXT_MAX 4
+#define VERIFY_ADDR_MAX 8
+
+/* What one DNS question found, copied out of its callback. */
+struct answer {
+	size_t *done;
+	enum mts_dns_status status;
+	char canon[256];
+	size_t naddr, ntxt;
+	char addr[VERIFY_ADDR_MAX][48];
+	char txt[VERIFY_TXT_MAX][512];
+};
+
+static void on_answer(const struct mts_dns_result *r, void *arg)
+{
+	struct answer *x = arg;
+	x->status = r->status;
+	snprintf(x->canon, sizeof(x->canon), "%s", r->canonname);
+	for (size_t i = 0; r->status == MTS_DNS_OK && i < r->count; i++) {
+		if (r->addr && x->naddr < VERIFY_ADDR_MAX)
+			snprintf(x->addr[x->naddr++], sizeof(x->addr[0]), "%s", r->addr[i].text);
+		if (r->txt && x->ntxt < VERIFY_TXT_MAX)
+			snprintf(x->txt[x->ntxt++], sizeof(x->txt[0]), "%.*s",
+				 (int)(r->txt[i].len < 511 ? r->txt[i].len : 511), r->txt[i].text);
+	}
+	(*x->done)++;
+}
+
+static bool addrs_meet(const struct answer *x, const struct answer *y)
+{
+	for (size_t i = 0; i < x->naddr; i++)
+		for (size_t j = 0; j < y->naddr; j++)
+			if (strcmp(x->addr[i], y->addr[j]) == 0)
+				return true;
+	return false;
+}
+
+static bool has_txt(const struct answer *x, const char *prefix, const char *part)
+{
+	for (size_t i = 0; i < x->ntxt; i++)
+		if (strncmp(x->txt[i], prefix, strlen(prefix)) == 0 &&
+		    (!part || strstr(x->txt[i], part)))
+			return true;
+	return false;
+}
+
+/* One record's verdict, as text and JSON. */
+static void verdict(json_t *list, bool *ready, const char *name, const char *type, const char *want,
+		    const char *status, const char *found, const char *message)
+{
+	if (strcmp(status, "ok") != 0 && strcmp(status, "pending") != 0)
+		*ready = false;
+	json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", name, "type",
+					      type, "want", want, "status", status, "found", found,
+					      "message", message));
+}
+
+static int domain_verify(struct serve_args *a, int argc, char **argv)
+{
+	struct mts_hosted_domain d;
+	int rc = read_domain(a, argc, argv, "verify", &d);
+	if (rc)
+		return rc;
+	struct serve_settings s;
+	struct mts_hosted_names n;
+	struct mts_error err = {0};
+	if ((rc = read_settings(a, &s)) || mts_hosted_names(d.name, s.zone, &n, &err) < 0) {
+		mts_hosted_domain_clear(&d);
+		return rc ? rc : fail(a, &err);
+	}
+	size_t done = 0, want = 0;
+	struct answer host = {.done = &done}, service = {.done = &done}, sts = {.done = &done},
+		      tlsrpt = {.done = &done};
+	struct event_base *base = event_base_new();
+	struct mts_dns_opts o = {.resolver = a->net.resolver,
+				 .trust_anchor_file = a->net.trust_anchor,
+				 .timeout_ms = a->net.timeout * 1000};
+	struct mts_dns *dns = base ? mts_dns_new(base, &o, &err) : NULL;
+	const struct {
+		const char *name;
+		enum mts_dns_type type;
+		struct answer *x;
+	} q[] = {{n.policy_host, MTS_DNS_A, &host},
+		 {s.service, MTS_DNS_A, &service},
+		 {n.sts_name, MTS_DNS_TXT, &sts},
+		 {n.tlsrpt_name, MTS_DNS_TXT, &tlsrpt}};
+	for (size_t i = 0; dns && i < sizeof(q) / sizeof(q[0]); i++)
+		want += mts_dns_lookup(dns, q[i].name, q[i].type, on_answer, q[i].x, &err) != NULL;
+	rc = dns && want == 4 ? cli_run_until(a->cmd, base, &done, want) : CLI_EXIT_INCOMPLETE;
+	if (!dns || want != 4)
+		cli_error(a->cmd, "DNS: %s", err.message[0] ? err.message : "out of memory");
+	mts_dns_free(dns);
+	if (base)
+		event_base_free(base);
+	if (rc) {
+		mts_hosted_domain_clear(&d);
+		return rc;
+	}
+	json_t *list = json_array();
+	bool ready = true;
+	char want_v[MTS_DNAME_MAX + 2], msg[1100], found[1100];
+
+	/* mta-sts.DOMAIN: a CNAME to the service, or at least its addresses. */
+	snprintf(want_v, sizeof(want_v), "%s.", s.service);
+	snprintf(found, sizeof(found), "%s%s%s", host.canon[0] ? "CNAME " : "",
+		 host.canon[0] ? host.canon : (host.naddr ? host.addr[0] : ""),
+		 host.status == MTS_DNS_OK ? "" : mts_dns_status_name(host.status));
+	if (strcmp(host.canon, s.service) == 0)
+		verdict(list, &ready, n.policy_host, "CNAME", want_v, "ok", found,
+			"points at the service");
+	else if (host.status == MTS_DNS_OK && addrs_meet(&host, &service))
+		verdict(list, &ready, n.policy_host, "CNAME", want_v, "ok", found,
+			"its addresses are the service's (a CNAME keeps them so when they change)");
+	else if (host.status == MTS_DNS_OK)
+		verdict(list, &ready, n.policy_host, "CNAME", want_v, "wrong", found,
+			"points elsewhere: make it a CNAME to the service");
+	else
+		verdict(list, &ready, n.policy_host, "CNAME", want_v, "missing", found,
+			"publish the CNAME");
+
+	/* _mta-sts.DOMAIN: a CNAME into the service zone, which holds the id. */
+	snprintf(want_v, sizeof(want_v), "%s.", n.sts_target);
+	char id_txt[MTS_STS_ID_MAX + 16];
+	const char *id = d.state.published_id[0] ? d.state.published_id : d.state.served_id;
+	snprintf(id_txt, sizeof(id_txt), "v=STSv1; id=%s", id);
+	snprintf(found, sizeof(found), "%s%s%s%s", sts.canon[0] ? "CNAME " : "", sts.canon,
+		 sts.ntxt ? (sts.canon[0] ? ", TXT " : "TXT ") : "", sts.ntxt ? sts.txt[0] : "");
+	if (strcmp(sts.canon, n.sts_target) == 0 && has_txt(&sts, id_txt, NULL))
+		verdict(list, &ready, n.sts_name, "CNAME", want_v, "ok", found,
+			"in place, with the current id");
+	else if (strcmp(sts.canon, n.sts_target) == 0)
+		verdict(list, &ready, n.sts_name, "CNAME", want_v, "pending", found,
+			"in place; the service has not published the current id yet");
+	else if (has_txt(&sts, "v=STSv1", NULL))
+		verdict(list, &ready, n.sts_name, "CNAME", want_v, "wrong", found,
+			"a record of its own: replace it with the CNAME, or its id never follows "
+			"the policy");
+	else
+		verdict(list, &ready, n.sts_name, "CNAME", want_v, "missing",
+			sts.status == MTS_DNS_OK ? found : mts_dns_status_name(sts.status),
+			"publish the CNAME");
+
+	/* _smtp._tls.DOMAIN: reports to the service, when it takes them. */
+	if (s.rua[0]) {
+		snprintf(msg, sizeof(msg), "v=TLSRPTv1; rua=%s", s.rua);
+		snprintf(found, sizeof(found), "%s", tlsrpt.ntxt ? tlsrpt.txt[0] : "");
+		if (has_txt(&tlsrpt, "v=TLSRPTv1", s.rua))
+			verdict(list, &ready, n.tlsrpt_name, "TXT", msg, "ok", found,
+				"reports come to the service");
+		else if (has_txt(&tlsrpt, "v=TLSRPTv1", NULL))
+			verdict(list, &ready, n.tlsrpt_name, "TXT", msg, "wrong", found,
+				"reports go elsewhere: add the service's rua");
+		else
+			verdict(list, &ready, n.tlsrpt_name, "TXT", msg, "missing",
+				tlsrpt.status == MTS_DNS_OK ? found
+							    : mts_dns_status_name(tlsrpt.status),
+				"publish the record");
+	}
+	if (a->json) {
+		cli_print_json(json_pack("{s:s,s:b,s:o}", "domain", d.name, "ready", ready,
+					 "records", list));
+	} else {
+		printf("%s: %s\n", d.name,
+		       ready ? "the records are in place" : "records are missing or wrong");
+		size_t i;
+		json_t *v;
+		json_array_foreach(list, i, v)
+		{
+			printf("  %-8s %s %s %s\n", json_string_value(json_object_get(v, "status")),
+			       json_string_value(json_object_get(v, "name")),
+			       json_string_value(json_object_get(v, "type")),
+			       json_string_value(json_object_get(v, "want")));
+			printf("           %s%s%s\n",
+			       json_string_value(json_object_get(v, "message")),
+			       *json_string_value(json_object_get(v, "found")) ? "; found: " : "",
+			       json_string_value(json_object_get(v, "found")));
+		}
+		json_decref(list);
+	}
+	mts_hosted_domain_clear(&d);
+	return ready ? CLI_EXIT_OK : CLI_EXIT_PROBLEM;
+}
+
 static int domain_list(struct serve_args *a, int argc)
 {
 	if (argc)
@@ -1124,10 +1315,12 @@ int cmd_serve(int argc, char **argv)
 			rc = domain_list(&a, n);
 		else if (strcmp(sub, "show") == 0)
 			rc = domain_show(&a, n, rest);
+		else if (strcmp(sub, "verify") == 0)
+			rc = domain_verify(&a, n, rest);
 		else if (strcmp(sub, "remove") == 0)
 			rc = domain_remove(&a, n, rest);
 		else
-			rc = cli_usage(a.cmd, "domain %s: add, set, list, show or remove",
+			rc = cli_usage(a.cmd, "domain %s: add, set, list, show, verify or remove",
 				       *sub ? sub : "needs a command:");
 	} else if (strcmp(args[0], "cert") == 0) {
 		if (nargs > 1 && strcmp(args[1], "import") == 0)
