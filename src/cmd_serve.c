@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 #include <event2/util.h>
 #include <jansson.h>
 #include <openssl/pem.h>
@@ -33,6 +35,7 @@
 #include "io/serve_store_int.h"
 #include "mtasts/sts_record.h"
 #include "mtasts/tlsrpt_record.h"
+#include "mtasts/version.h"
 
 const char cmd_serve_help[] =
 	"Usage: mtasts serve init --zone ZONE --service NAME [--rua URI] [--propagation SECONDS]\n"
@@ -48,7 +51,7 @@ const char cmd_serve_help[] =
 	"       mtasts serve cert import NAME --key FILE --chain FILE [--json]\n"
 	"       mtasts serve run [--listen ADDR:PORT] [--http ADDR:PORT|none] [--user USER]\n"
 	"                        [--refresh SECONDS] [--store URL] [--max-connections N]\n"
-	"                        [--max-time SECONDS]\n"
+	"                        [--max-time SECONDS] [--metrics ADDR:PORT]\n"
 	"                        [--dns-server ADDR@PORT --tsig-key-file FILE]\n"
 	"                        [--resolver ADDR@PORT]\n"
 	"                        [--ttl SECONDS] [--acme-directory URL [--acme-ca-file FILE]\n"
@@ -106,6 +109,7 @@ const char cmd_serve_help[] =
 	"      --max-connections N  run: TLS connections at once (default: what the\n"
 	"                         descriptor limit allows, raised to the hard limit)\n"
 	"      --max-time SECONDS run: how long a TLS connection may live (default 60)\n"
+	"      --metrics ADDR:PORT  run: serve Prometheus metrics at /metrics there\n"
 	"      --dns-server ADDR@PORT  run: the service zone's primary, for updates\n"
 	"      --tsig-key-file FILE    run: its TSIG key, one line ALG:NAME:SECRET\n"
 	"      --propagation SECONDS  init: how long every replica takes to serve a change:\n"
@@ -149,6 +153,7 @@ enum {
 	OPT_ACME_EMAIL,
 	OPT_MAX_CONNECTIONS,
 	OPT_MAX_TIME,
+	OPT_METRICS,
 };
 
 static const struct option serve_options[] = {
@@ -175,6 +180,7 @@ static const struct option serve_options[] = {
 	{"acme-email", required_argument, NULL, OPT_ACME_EMAIL},
 	{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
 	{"max-time", required_argument, NULL, OPT_MAX_TIME},
+	{"metrics", required_argument, NULL, OPT_METRICS},
 	CLI_NET_LONG_OPTIONS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -185,7 +191,8 @@ struct serve_args {
 	const char *store_url, *zone, *service, *rua, *mode, *max_age;
 	const char *key, *chain, *listen, *http, *user, *refresh;
 	const char *dns_server, *tsig_key_file, *propagation, *ttl;
-	const char *acme_directory, *acme_ca_file, *acme_email, *max_connections, *max_time;
+	const char *acme_directory, *acme_ca_file, *acme_email, *max_connections, *max_time,
+		*metrics;
 	const char *mx[SERVE_MX_ARGS_MAX]; /* as given, each maybe comma-separated */
 	size_t mx_count;
 	bool json;
@@ -1077,6 +1084,100 @@ static void log_line(int prio, const char *message, void *arg)
 	fprintf(stderr, "mtasts serve: %s%s\n", prio <= LOG_ERR ? "error: " : "", message);
 }
 
+/* ---- metrics (Prometheus text format) -------------------------------- */
+
+struct running {
+	struct mts_serve_host *host;
+	struct mts_serve_ids *ids;
+	struct mts_serve_acme *acme;
+};
+
+static void metric(struct evbuffer *b, const char *name, const char *help, const char *type,
+		   const char *labels, unsigned long long v)
+{
+	if (help)
+		evbuffer_add_printf(b, "# HELP mtasts_serve_%s %s\n# TYPE mtasts_serve_%s %s\n",
+				    name, help, name, type);
+	evbuffer_add_printf(b, "mtasts_serve_%s%s %llu\n", name, labels, v);
+}
+
+/* Every counter with a fixed, small set of labels: no per-domain label. */
+static void metrics_text(const struct running *run, struct evbuffer *b)
+{
+	struct mts_serve_host_stats h;
+	mts_serve_host_stats(run->host, &h);
+	const char *req = "policy host requests by result";
+	metric(b, "requests_total", req, "counter", "{result=\"policy\"}", h.policy_ok);
+	metric(b, "requests_total", NULL, NULL, "{result=\"unknown_domain\"}", h.policy_unknown);
+	metric(b, "requests_total", NULL, NULL, "{result=\"not_found\"}", h.not_found);
+	metric(b, "requests_total", NULL, NULL, "{result=\"bad_method\"}", h.bad_method);
+	metric(b, "requests_total", NULL, NULL, "{result=\"bad_request\"}", h.bad_request);
+	metric(b, "requests_total", NULL, NULL, "{result=\"acme\"}", h.acme_ok);
+	metric(b, "requests_total", NULL, NULL, "{result=\"acme_unknown\"}", h.acme_unknown);
+	metric(b, "tls_handshakes_total",
+	       "TLS handshakes by whether the SNI name has a certificate", "counter",
+	       "{result=\"ok\"}", h.sni_ok);
+	metric(b, "tls_handshakes_total", NULL, NULL, "{result=\"unknown_name\"}", h.sni_unknown);
+	metric(b, "connections", "TLS connections open", "gauge", "", h.connections);
+	metric(b, "connections_max", "the cap of TLS connections", "gauge", "", h.max_connections);
+	metric(b, "connections_cut_total", "TLS connections closed at --max-time", "counter", "",
+	       h.cut_off);
+	metric(b, "tenants", "hosted domains served", "gauge", "", h.tenants);
+	const char *certs = "policy host certificates by days left";
+	metric(b, "certificates", certs, "gauge", "{days_left=\"expired\"}", h.certs_expired);
+	metric(b, "certificates", NULL, NULL, "{days_left=\"7\"}", h.certs_7d);
+	metric(b, "certificates", NULL, NULL, "{days_left=\"21\"}", h.certs_21d);
+	metric(b, "certificates", NULL, NULL, "{days_left=\"more\"}", h.certs_later);
+	metric(b, "store_refresh_failures_total", "reads of the store that failed", "counter", "",
+	       h.refresh_failures);
+	if (run->ids) {
+		struct mts_serve_ids_stats i;
+		mts_serve_ids_stats(run->ids, &i);
+		metric(b, "dns_updates_total", "DNS updates by result", "counter",
+		       "{result=\"ok\"}", i.updates_ok);
+		metric(b, "dns_updates_total", NULL, NULL, "{result=\"failed\"}", i.updates_failed);
+		metric(b, "ids_published_total", "ids confirmed in DNS", "counter", "",
+		       i.published);
+		metric(b, "store_conflicts_total", "steps another writer took first", "counter", "",
+		       i.conflicts);
+	}
+	if (run->acme) {
+		struct mts_serve_acme_stats a;
+		mts_serve_acme_stats(run->acme, &a);
+		metric(b, "acme_orders_total", "ACME orders by result", "counter",
+		       "{result=\"ok\"}", a.orders_ok);
+		metric(b, "acme_orders_total", NULL, NULL, "{result=\"failed\"}", a.orders_failed);
+		metric(b, "acme_not_pointing_total",
+		       "names not ordered: they do not point at the service", "counter", "",
+		       a.not_pointing);
+	}
+	evbuffer_add_printf(b,
+			    "# HELP mtasts_serve_build_info the build\n"
+			    "# TYPE mtasts_serve_build_info gauge\n"
+			    "mtasts_serve_build_info{version=\"%s\",backends=\"%s\"} 1\n",
+			    mts_version(), mts_version_features());
+}
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	struct evbuffer *b = evbuffer_new();
+	if (!b)
+		return evhttp_send_error(req, 500, "Internal Server Error");
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET || !path ||
+	    strcmp(path, "/metrics") != 0) {
+		evbuffer_add_printf(b, "not found\n");
+		evhttp_send_reply(req, 404, "Not Found", b);
+	} else {
+		metrics_text(arg, b);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				  "text/plain; version=0.0.4");
+		evhttp_send_reply(req, 200, "OK", b);
+	}
+	evbuffer_free(b);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct mts_error err = {0};
@@ -1123,12 +1224,15 @@ static int serve_run(struct serve_args *a, int argc)
 			return cli_usage(a->cmd, "--tsig-key-file %s: %s", a->tsig_key_file,
 					 kerr.message);
 	}
-	int https_fd = -1, http_fd = -1, rc;
+	int https_fd = -1, http_fd = -1, metrics_fd = -1, rc;
 	if ((rc = listen_on(a->cmd, a->listen ? a->listen : "0.0.0.0:443", &https_fd)))
 		return rc;
 	const char *http = a->http ? a->http : "0.0.0.0:80";
-	if (strcmp(http, "none") != 0 && (rc = listen_on(a->cmd, http, &http_fd))) {
+	if ((strcmp(http, "none") != 0 && (rc = listen_on(a->cmd, http, &http_fd))) ||
+	    (a->metrics && (rc = listen_on(a->cmd, a->metrics, &metrics_fd)))) {
 		close(https_fd);
+		if (http_fd >= 0)
+			close(http_fd);
 		return rc;
 	}
 	char why[200];
@@ -1217,6 +1321,15 @@ static int serve_run(struct serve_args *a, int argc)
 		}
 	} else {
 		https_fd = http_fd = -1; /* the host's now */
+		struct running run = {.host = h, .ids = ids, .acme = acme};
+		struct evhttp *metrics_http = metrics_fd >= 0 ? evhttp_new(base) : NULL;
+		if (metrics_http) {
+			evhttp_set_max_headers_size(metrics_http, 8192);
+			evhttp_set_timeout(metrics_http, 10);
+			evhttp_set_gencb(metrics_http, on_metrics, &run);
+			if (evhttp_accept_socket_with_handle(metrics_http, metrics_fd))
+				metrics_fd = -1; /* the metrics server's now */
+		}
 		struct event *sigs[3] = {
 			evsignal_new(base, SIGTERM, on_stop, base),
 			evsignal_new(base, SIGINT, on_stop, base),
@@ -1231,6 +1344,8 @@ static int serve_run(struct serve_args *a, int argc)
 		for (int i = 0; i < 3; i++)
 			if (sigs[i])
 				event_free(sigs[i]);
+		if (metrics_http)
+			evhttp_free(metrics_http);
 		log_line(LOG_INFO, "event=stopped", NULL);
 	}
 	mts_serve_acme_stop(acme);
@@ -1243,6 +1358,8 @@ out:
 		close(https_fd);
 	if (http_fd >= 0)
 		close(http_fd);
+	if (metrics_fd >= 0)
+		close(metrics_fd);
 	return rc;
 }
 
@@ -1286,6 +1403,7 @@ int cmd_serve(int argc, char **argv)
 		case OPT_ACME_EMAIL: a.acme_email = optarg; break;
 		case OPT_MAX_CONNECTIONS: a.max_connections = optarg; break;
 		case OPT_MAX_TIME: a.max_time = optarg; break;
+		case OPT_METRICS: a.metrics = optarg; break;
 		case OPT_MX:
 			if (a.mx_count == SERVE_MX_ARGS_MAX) {
 				rc = cli_usage(a.cmd, "--mx: at most %d", SERVE_MX_ARGS_MAX);

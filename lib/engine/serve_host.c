@@ -133,6 +133,7 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
 	char lower[MTS_DNAME_MAX + 1];
 	size_t n = name ? strlen(name) : 0;
 	if (n == 0 || n > MTS_DNAME_MAX) {
+		h->stats.sni_unknown++;
 		*alert = SSL_AD_UNRECOGNIZED_NAME;
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}
@@ -140,9 +141,11 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
 		lower[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + 32) : name[i];
 	struct cert *c = cert_find(h, lower);
 	if (!c) {
+		h->stats.sni_unknown++;
 		*alert = SSL_AD_UNRECOGNIZED_NAME;
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}
+	h->stats.sni_ok++;
 	SSL_set_SSL_CTX(ssl, c->ctx);
 	return SSL_TLSEXT_ERR_OK;
 }
@@ -592,6 +595,19 @@ fail:
 void mts_serve_host_stats(const struct mts_serve_host *h, struct mts_serve_host_stats *out)
 {
 	*out = h->stats;
+	long long now = (long long)time(NULL);
+	out->certs_expired = out->certs_7d = out->certs_21d = out->certs_later = 0;
+	for (size_t i = 0; i < h->cert_count; i++) {
+		long long left = h->certs[i].not_after - now;
+		if (left <= 0)
+			out->certs_expired++;
+		else if (left <= 7 * 86400)
+			out->certs_7d++;
+		else if (left <= 21 * 86400)
+			out->certs_21d++;
+		else
+			out->certs_later++;
+	}
 }
 
 void mts_serve_host_free(struct mts_serve_host *h)

@@ -47,7 +47,9 @@ struct mts_serve_host_stats {
 	unsigned long long cut_off; /* TLS connections closed at their max_time */
 	unsigned long long at_cap;  /* times the HTTPS listener paused at the cap */
 	size_t tenants, certificates;
-	size_t connections, max_connections; /* TLS connections now, and the cap */
+	size_t connections, max_connections;	/* TLS connections now, and the cap */
+	unsigned long long sni_ok, sni_unknown; /* handshakes by their SNI name */
+	size_t certs_expired, certs_7d, certs_21d, certs_later; /* by days left */
 };
 
 typedef void (*mts_serve_log_fn)(int priority, const char *message, void *arg);

@@ -40,7 +40,7 @@ t_exit "import one" 0 $M serve cert import mta-sts.one.test --key "$tmp/one.key"
 t_exit "import two" 0 $M serve cert import MTA-STS.two.test --key "$tmp/two.key" --chain "$tmp/two.chain"
 
 chown -R nobody "$tmp/store"
-$M serve run --listen "$A:443" --http "$A:80" --refresh 1 --resolver "$RIG_RESOLVER" --user nobody 2>"$tmp/serve.log" &
+$M serve run --listen "$A:443" --http "$A:80" --refresh 1 --resolver "$RIG_RESOLVER" --user nobody --metrics "$A:9100" 2>"$tmp/serve.log" &
 pid=$!
 for _ in $(seq 50); do grep -q event=serving "$tmp/serve.log" && break; sleep 0.1; done
 t_contains "run: serving two tenants" "event=serving tenants=2 certificates=2" "$(cat "$tmp/serve.log")"
@@ -114,6 +114,20 @@ for _ in $(seq 40); do
 done
 [ -n "$new" ] && [ "$new" != "$old" ] && t_ok "a new certificate is served within the refresh" ||
 	t_fail "a new certificate is served within the refresh ($old $new)"
+
+# Metrics: fixed labels, what happened above counted.
+m=$(curl -sS --max-time 5 "http://$A:9100/metrics")
+val() { awk -v k="$1" '$1 == k {print $2}' <<<"$m"; }
+t_eq "metrics: policies served are counted" 1 \
+	"$(awk -v v="$(val 'mtasts_serve_requests_total{result="policy"}')" 'BEGIN { print (v >= 5) }')"
+t_eq "metrics: 405s" 1 "$(awk -v v="$(val 'mtasts_serve_requests_total{result="bad_method"}')" 'BEGIN { print (v >= 2) }')"
+t_eq "metrics: handshakes for a name without a certificate" 1 \
+	"$(awk -v v="$(val 'mtasts_serve_tls_handshakes_total{result="unknown_name"}')" 'BEGIN { print (v >= 2) }')"
+t_eq "metrics: two certificates with weeks left" 2 "$(val 'mtasts_serve_certificates{days_left="more"}')"
+t_eq "metrics: two tenants" 2 "$(val mtasts_serve_tenants)"
+t_contains "metrics: the build" 'mtasts_serve_build_info{version=' "$m"
+t_lacks "metrics: no per-domain label" "one.test" "$m"
+t_eq "metrics: another path is 404" 404 "$(curl -sS -o /dev/null -w '%{http_code}' "http://$A:9100/x")"
 
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
 t_eq "SIGTERM: exit 0" 0 "$rc"
