@@ -681,10 +681,13 @@ static void on_answer(const struct mts_dns_result *r, void *arg)
 	struct answer *x = arg;
 	x->status = r->status;
 	snprintf(x->canon, sizeof(x->canon), "%s", r->canonname);
+	/* The result's record pointers share one array: only the one of the
+	 * query's type is meaningful. */
+	bool addr = r->type == MTS_DNS_A || r->type == MTS_DNS_AAAA;
 	for (size_t i = 0; r->status == MTS_DNS_OK && i < r->count; i++) {
-		if (r->addr && x->naddr < VERIFY_ADDR_MAX)
+		if (addr && x->naddr < VERIFY_ADDR_MAX)
 			snprintf(x->addr[x->naddr++], sizeof(x->addr[0]), "%s", r->addr[i].text);
-		if (r->txt && x->ntxt < VERIFY_TXT_MAX)
+		else if (r->type == MTS_DNS_TXT && x->ntxt < VERIFY_TXT_MAX)
 			snprintf(x->txt[x->ntxt++], sizeof(x->txt[0]), "%.*s",
 				 (int)(r->txt[i].len < 511 ? r->txt[i].len : 511), r->txt[i].text);
 	}
