@@ -119,7 +119,7 @@ cat "$pki/leaf.pem" "$pki/ca.pem" >"$pki/chain.pem"
 new_store() { # DIR: an initialised serve store in DIR, its URL in MTASTS_SERVE_STORE
 	mkdir -p "$1"
 	export MTASTS_SERVE_STORE=sqlite://$1/serve.db
-	"$M" serve init --zone svc.test --service mta-sts.svc.test >/dev/null
+	"$M" serve init --zone svc.test --service mta-sts.svc.test --propagation 7200 >/dev/null
 }
 new_store "$tmp/run"
 "$M" serve domain add bench.test --mx mx.bench.test --mode enforce >/dev/null
