@@ -306,10 +306,12 @@ static void on_ub_result(void *mydata, int ub_err, struct ub_result *u)
 			deliver_failure(q, MTS_DNS_FAILED, -1, "out of memory");
 			return;
 		}
-		r.txt = arrays;
-		r.mx = arrays;
-		r.addr = arrays;
-		r.tlsa = arrays;
+		/* Only the array of the query's type: a caller that reads another
+		 * type's records gets NULL, not the same bytes read as garbage. */
+		r.txt = q->type == MTS_DNS_TXT ? arrays : NULL;
+		r.mx = q->type == MTS_DNS_MX ? arrays : NULL;
+		r.addr = q->type == MTS_DNS_A || q->type == MTS_DNS_AAAA ? arrays : NULL;
+		r.tlsa = q->type == MTS_DNS_TLSA ? arrays : NULL;
 		fill_records(q, u, &r, arrays, txt_store);
 		r.status = r.count ? MTS_DNS_OK : MTS_DNS_NODATA;
 	}

@@ -72,6 +72,7 @@ struct mts_dns_result {
 	bool truncated;       /* more records than MTS_DNS_MAX_RECORDS */
 	char canonname[256];  /* "" unless the name is an alias (CNAME): the name the
 				 answer is for, lowercase, no trailing dot */
+	/* The records, in the one array of the query's type (the others NULL). */
 	const struct mts_dns_txt *txt;
 	const struct mts_dns_mx *mx;
 	const struct mts_dns_addr *addr;
